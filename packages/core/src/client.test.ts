@@ -1,0 +1,169 @@
+import { memory, memoryBroker, wrapAdapter } from '@mqkit/testing';
+import { uniqueName } from '@mqkit/testing/conformance';
+import { describe, expect, it } from 'vitest';
+import { connect, loadAdapterPackage } from './connect.ts';
+import type { DriverDelivery } from './driver/driver.ts';
+import { MqError } from './errors.ts';
+
+function pause(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+async function open(options: Parameters<typeof connect>[1] = {}) {
+  const name = uniqueName('client');
+  const client = await connect(`memory://${name}`, { adapters: [memory()], ...options });
+  return { client, broker: memoryBroker(name) };
+}
+
+describe('reliable send', () => {
+  it('retries retryable broker failures until the broker accepts', async () => {
+    const { client, broker } = await open({ publish: { initialDelayMs: 5, maxDelayMs: 10 } });
+    broker.injectSendFailures(new MqError('CONNECTION', 'broker restarting'), new MqError('NOT_CONFIRMED', 'nacked'));
+    const receipt = await client.publish('orders', { n: 1 });
+    expect(broker.published('orders').map((e) => e.id)).toEqual([receipt.id]);
+    await client.close();
+  });
+
+  it('rejects at once, typed, on a failure that is not retryable', async () => {
+    const { client, broker } = await open();
+    broker.injectSendFailures(new MqError('REJECTED', 'policy says no'));
+    const err = await client.publish('orders', { n: 1 }).catch((e: unknown) => e);
+    expect(MqError.is(err, 'REJECTED')).toBe(true);
+    expect((err as MqError).retryable).toBe(false);
+    expect(broker.published('orders')).toHaveLength(0);
+    await client.close();
+  });
+
+  it('gives up on retryable failures at the publish deadline', async () => {
+    const { client, broker } = await open({ publish: { timeoutMs: 150, initialDelayMs: 10, maxDelayMs: 20 } });
+    broker.injectSendFailures(...Array.from({ length: 1000 }, () => new MqError('CONNECTION', 'down')));
+    const started = Date.now();
+    const err = await client.publish('orders', { n: 1 }).catch((e: unknown) => e);
+    expect(MqError.is(err, 'CONNECTION')).toBe(true);
+    expect(Date.now() - started).toBeLessThan(2_000);
+    await client.close();
+  });
+
+  it('batches concurrent publishes into few driver sends, each resolving on its own outcome', async () => {
+    const sends: number[] = [];
+    const counting = wrapAdapter(memory(), (driver) => ({
+      send: (envelopes) => {
+        sends.push(envelopes.length);
+        return driver.send(envelopes);
+      },
+    }));
+    const client = await connect(`memory://${uniqueName('batch')}`, { adapters: [counting] });
+    const receipts = await Promise.all(Array.from({ length: 100 }, (_, n) => client.publish('t', { n })));
+    expect(new Set(receipts.map((r) => r.id)).size).toBe(100);
+    expect(sends.reduce((a, b) => a + b, 0)).toBe(100);
+    expect(sends.length).toBeLessThanOrEqual(2);
+    await client.close();
+  });
+});
+
+describe('consumer runtime', () => {
+  it('pauses intake when handlers fall behind and never holds more than concurrency + prefetch', async () => {
+    let outstanding = 0;
+    let peak = 0;
+    let paused = 0;
+    const tracking = wrapAdapter(memory(), (driver) => ({
+          subscribe: async (spec, sink) => {
+            const sub = await driver.subscribe(spec, {
+              error: (e) => sink.error(e),
+              deliver: (d: DriverDelivery) => {
+                outstanding += 1;
+                peak = Math.max(peak, outstanding);
+                const settle = <A extends unknown[]>(f: (...a: A) => Promise<void>) => async (...a: A) => {
+                  outstanding -= 1;
+                  await f(...a);
+                };
+                sink.deliver({ ...d, ack: settle(d.ack), nack: settle(d.nack) });
+              },
+            });
+            return { ...sub, pause: () => { paused += 1; sub.pause(); } };
+          },
+    }));
+    const client = await connect(`memory://${uniqueName('bp')}`, { adapters: [tracking] });
+    let done = 0;
+    await client.subscribe('t', { group: 'g', concurrency: 2, prefetch: 2, handler: async () => { await pause(5); done += 1; } });
+    await Promise.all(Array.from({ length: 40 }, (_, n) => client.publish('t', { n })));
+    while (done < 40) await pause(10);
+    expect(peak).toBeLessThanOrEqual(4);
+    expect(paused).toBeGreaterThan(0);
+    await client.close();
+  });
+
+  it('abandons handlers at the close deadline: their late settle is refused and the message comes back', async () => {
+    const name = uniqueName('abandon');
+    const first = await connect(`memory://${name}`, { adapters: [memory()] });
+    let lateAck: unknown;
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let signalled = false;
+    await first.subscribe('t', {
+      group: 'g',
+      handler: async (d) => {
+        d.signal.addEventListener('abort', () => (signalled = true));
+        await gate;
+        lateAck = await d.ack().catch((e: unknown) => e);
+      },
+    });
+    await first.publish('t', { n: 1 });
+    await pause(30);
+    await first.close({ timeoutMs: 50 });
+    expect(signalled).toBe(true);
+    release();
+    await pause(10);
+    expect(MqError.is(lateAck, 'CLOSED')).toBe(true);
+    expect(memoryBroker(name).depth('t', 'g')).toBe(1);
+  });
+
+  it('rejects ordered subscriptions on adapters without key ordering', async () => {
+    const unordered = wrapAdapter(memory(), (driver) => ({ capabilities: { ...driver.capabilities, ordering: 'none' } }));
+    const client = await connect(`memory://${uniqueName('unordered')}`, { adapters: [unordered] });
+    const err = await client.subscribe('t', { group: 'g', ordered: true, handler: () => {} }).catch((e: unknown) => e);
+    expect(MqError.is(err, 'UNSUPPORTED')).toBe(true);
+    await client.close();
+  });
+
+  it('validates subscribe options with CONFIG errors', async () => {
+    const { client } = await open();
+    for (const bad of [{ group: '' }, { group: 'g', concurrency: 0 }, { group: 'g', retry: { maxAttempts: 0 } }]) {
+      const err = await client.subscribe('t', { handler: () => {}, ...bad }).catch((e: unknown) => e);
+      expect(MqError.is(err, 'CONFIG')).toBe(true);
+    }
+    await client.close();
+  });
+});
+
+describe('connect', () => {
+  it('refuses an unknown scheme, listing the known ones, without echoing secrets', async () => {
+    const err = await connect('nats://user:hunter2@host:4222').catch((e: unknown) => e);
+    expect(MqError.is(err, 'CONFIG')).toBe(true);
+    expect((err as Error).message).toContain('kafka');
+    expect((err as Error).message).not.toContain('hunter2');
+  });
+
+  it('says which package to install when an adapter is missing', async () => {
+    const err = await loadAdapterPackage('rocketmq', '@mqkit/not-installed', 'rocketmq://ak:sk-secret@127.0.0.1:8081').catch((e: unknown) => e);
+    expect(MqError.is(err, 'CONFIG')).toBe(true);
+    expect((err as Error).message).toContain('@mqkit/not-installed');
+    expect((err as Error).message).not.toContain('sk-secret');
+  });
+
+  it('refuses URLs without a scheme and bad adapter options', async () => {
+    expect(MqError.is(await connect('localhost:9092').catch((e: unknown) => e), 'CONFIG')).toBe(true);
+    const bad = await connect('memory://x?maxMessageBytes=lots', { adapters: [memory()] }).catch((e: unknown) => e);
+    expect(MqError.is(bad, 'CONFIG')).toBe(true);
+    expect((bad as Error).message).toContain('maxMessageBytes');
+    const unknown = await connect('memory://x', { adapters: [memory()], options: { colour: 'blue' } }).catch((e: unknown) => e);
+    expect(MqError.is(unknown, 'CONFIG')).toBe(true);
+    expect(MqError.is(await connect('memory://x', { adapters: [memory()], publish: { timeoutMs: -1 } }).catch((e: unknown) => e), 'CONFIG')).toBe(true);
+  });
+
+  it('loads the memory adapter by scheme when none is passed', async () => {
+    const client = await connect(`memory://${uniqueName('auto')}`);
+    expect(client.adapter).toBe('memory');
+    await client.close();
+  });
+});

@@ -1,0 +1,186 @@
+import type { Capabilities, Driver } from './driver/driver.ts';
+import { MqError } from './errors.ts';
+import type { Logger } from './logger.ts';
+import type { Envelope } from './message.ts';
+import {
+  buildEnvelope,
+  ReliableSender,
+  type OutgoingMessage,
+  type PublishOptions,
+  type PublishOutcome,
+  type PublishPolicy,
+  type PublishReceipt,
+} from './publish.ts';
+import { SubscriptionRuntime, type CloseOptions, type SubscribeOptions, type Subscription } from './subscription.ts';
+import type { Telemetry } from './telemetry.ts';
+
+/** A native transaction scope (see {@link Client.transaction}). */
+export interface Transaction {
+  /** Stage a message; it becomes visible when the transaction commits. */
+  publish<T>(topic: string, payload: T, options?: PublishOptions<T>): Promise<void>;
+}
+
+/**
+ * A connection to one broker through its adapter: publish, subscribe, close. Made by
+ * {@link connect}.
+ */
+export class Client {
+  readonly #driver: Driver;
+  readonly #sender: ReliableSender;
+  readonly #telemetry: Telemetry;
+  readonly #logger: Logger;
+  readonly #subscriptions = new Set<Subscription>();
+  #closing: Promise<void> | undefined;
+
+  /** @internal use {@link connect}. */
+  constructor(driver: Driver, telemetry: Telemetry, logger: Logger, publishPolicy: PublishPolicy) {
+    this.#driver = driver;
+    this.#telemetry = telemetry;
+    this.#logger = logger;
+    this.#sender = new ReliableSender(driver, telemetry, publishPolicy);
+  }
+
+  /** The adapter's name (`memory`, `kafka`, …). */
+  get adapter(): string {
+    return this.#driver.name;
+  }
+
+  /** What the adapter can do. */
+  get capabilities(): Capabilities {
+    return this.#driver.capabilities;
+  }
+
+  /** The broker client underneath, for what mqkit does not cover. */
+  get native(): unknown {
+    return this.#driver.native;
+  }
+
+  #assertOpen(): void {
+    if (this.#closing) throw new MqError('CLOSED', 'client is closed');
+  }
+
+  /**
+   * Publishes one message and resolves once the broker durably accepted it. Retryable failures
+   * are retried until the publish timeout; then it rejects with an {@link MqError}.
+   */
+  async publish<T>(topic: string, payload: T, options: PublishOptions<T> = {}): Promise<PublishReceipt> {
+    this.#assertOpen();
+    const envelope = buildEnvelope(this.#driver, { ...options, topic, payload });
+    const [outcome] = await this.#sender.send([envelope]);
+    if (!outcome) throw new MqError('INTERNAL', 'publish produced no outcome');
+    if (!outcome.ok) throw outcome.error;
+    return { id: outcome.id, topic: outcome.topic, receipt: outcome.receipt };
+  }
+
+  /**
+   * Publishes many messages; never rejects for one message's failure: each gets its own outcome,
+   * in input order. An invalid message fails alone, the others are still sent.
+   */
+  async publishBatch(messages: readonly OutgoingMessage[]): Promise<PublishOutcome[]> {
+    this.#assertOpen();
+    const outcomes: Array<PublishOutcome | undefined> = new Array(messages.length);
+    const valid: Envelope[] = [];
+    const where: number[] = [];
+    messages.forEach((message, i) => {
+      try {
+        valid.push(buildEnvelope(this.#driver, message));
+        where.push(i);
+      } catch (err) {
+        const error = MqError.is(err) ? err : new MqError('INVALID_MESSAGE', String(err), { cause: err });
+        outcomes[i] = { ok: false, id: message?.id ?? '', topic: message?.topic ?? '', error };
+      }
+    });
+    const sent = await this.#sender.send(valid);
+    sent.forEach((outcome, j) => {
+      outcomes[where[j]!] = outcome;
+    });
+    return outcomes as PublishOutcome[];
+  }
+
+  /**
+   * Sends envelopes already built (e.g. by an outbox relay) with reliable send. Reserved `x-mqkit-`
+   * headers are allowed here.
+   */
+  sendEnvelopes(envelopes: readonly Envelope[]): Promise<PublishOutcome[]> {
+    this.#assertOpen();
+    return this.#sender.send(envelopes, false);
+  }
+
+  /**
+   * Validates and encodes a message without sending it, with the current trace context in its
+   * headers: what an outbox stores and a transaction stages.
+   */
+  prepare<T>(topic: string, payload: T, options: PublishOptions<T> = {}): Envelope {
+    const envelope = buildEnvelope(this.#driver, { ...options, topic, payload });
+    const headers = { ...envelope.headers };
+    this.#telemetry.startPublish(topic, headers).end();
+    return { ...envelope, headers };
+  }
+
+  /** Starts consuming `topic` as `options.group`. */
+  async subscribe<T = unknown>(topic: string, options: SubscribeOptions<T>): Promise<Subscription> {
+    this.#assertOpen();
+    const runtime = await SubscriptionRuntime.start(topic, options, {
+      driver: this.#driver,
+      sender: this.#sender,
+      telemetry: this.#telemetry,
+      logger: this.#logger,
+    });
+    const tracked: Subscription = {
+      topic: runtime.topic,
+      group: runtime.group,
+      get inFlight() {
+        return runtime.inFlight;
+      },
+      close: async (opts?: CloseOptions) => {
+        await runtime.close(opts);
+        this.#subscriptions.delete(tracked);
+      },
+    };
+    this.#subscriptions.add(tracked);
+    return tracked;
+  }
+
+  /**
+   * Runs `fn` in a native broker transaction: messages published through `tx` become visible
+   * together when `fn` resolves, and never when it throws. Rejects with UNSUPPORTED where the
+   * adapter has no native transactions (use the outbox instead).
+   */
+  async transaction<R>(fn: (tx: Transaction) => Promise<R>): Promise<R> {
+    this.#assertOpen();
+    if (!this.#driver.capabilities.transactions || !this.#driver.beginTransaction) {
+      throw new MqError('UNSUPPORTED', `${this.#driver.name} has no native transactions; use the transactional outbox`);
+    }
+    const tx = await this.#driver.beginTransaction();
+    let result: R;
+    try {
+      result = await fn({
+        publish: async (topic, payload, options) => {
+          await tx.send([this.prepare(topic, payload, options)]);
+        },
+      });
+    } catch (err) {
+      await tx.abort().catch((abortErr: unknown) => this.#logger.warn({ err: abortErr }, 'transaction abort failed'));
+      throw err;
+    }
+    await tx.commit();
+    return result;
+  }
+
+  /**
+   * Graceful shutdown: stops intake, waits for running handlers (up to `timeoutMs`, then abandons
+   * them so the broker redelivers), waits for pending publishes and their confirms, then
+   * disconnects. Safe to call more than once.
+   */
+  close(options: CloseOptions = {}): Promise<void> {
+    this.#closing ??= this.#close(options);
+    return this.#closing;
+  }
+
+  async #close(options: CloseOptions): Promise<void> {
+    await Promise.all([...this.#subscriptions].map((s) => s.close(options)));
+    await this.#sender.drain();
+    this.#sender.close();
+    await this.#driver.close();
+  }
+}

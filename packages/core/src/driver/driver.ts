@@ -1,0 +1,150 @@
+/**
+ * The driver layer: the small interface each broker adapter implements. Retries, backoff,
+ * dead-letter policy, deduplication, tracing, metrics, concurrency, ordering and shutdown live
+ * once in the portable layer (`@mqkit/core`); drivers map single operations onto their broker
+ * and never retry on their own.
+ */
+import type { MqError } from '../errors.ts';
+import type { Envelope } from '../message.ts';
+import type { Logger } from '../logger.ts';
+
+/** How an adapter delays a message. */
+export interface DelayCapability {
+  /** `native`: the broker holds it; `emulated`: the adapter does (e.g. retry topics); `none`. */
+  readonly kind: 'native' | 'emulated' | 'none';
+  /** Longest delay accepted, in ms (longer delays are rejected with UNSUPPORTED). */
+  readonly maxMs: number;
+  /** How late a delayed message may arrive beyond its delay, in ms, under light load. */
+  readonly precisionMs: number;
+}
+
+/** What an adapter can do. The conformance suite tests every capability claimed here. */
+export interface Capabilities {
+  /** Delay on publish and on nack. */
+  readonly delay: DelayCapability;
+  /**
+   * `key`: messages with the same key reach one group in publish order, and the driver hands them
+   * to core one at a time per {@link DriverDelivery.orderingKey} when the subscription is ordered.
+   */
+  readonly ordering: 'key' | 'none';
+  /** Native transactions (atomic multi-message publish); see {@link Driver.beginTransaction}. */
+  readonly transactions: boolean;
+  /** Largest accepted message (body + key + headers), in bytes. */
+  readonly maxMessageBytes: number;
+  /** Largest number of messages the driver accepts in one {@link Driver.send} call. */
+  readonly maxBatchSize: number;
+  /** `native`: the broker counts deliveries; `tracked`: the adapter carries the count itself. */
+  readonly deliveryCount: 'native' | 'tracked';
+  /** Topic names the broker accepts (core rejects others with INVALID_MESSAGE before sending). */
+  readonly topicPattern: RegExp;
+  /** Most headers a message may carry (SQS: 10 attributes), or `Infinity`. */
+  readonly maxHeaders: number;
+}
+
+/** The outcome of one message of a {@link Driver.send} batch, in input order. */
+export type SendOutcome =
+  | { readonly ok: true; readonly receipt?: string | undefined }
+  | { readonly ok: false; readonly error: MqError };
+
+/** What a subscription asks of the driver. */
+export interface SubscriptionSpec {
+  readonly topic: string;
+  /** Consumer group: competing consumers inside a group, fan-out across groups. */
+  readonly group: string;
+  /** Most deliveries the driver should have outstanding (prefetch / max in flight). */
+  readonly maxInFlight: number;
+  /** Keep per-key order: deliver at most one unsettled message per ordering key. */
+  readonly ordered: boolean;
+  /** Attempts before core dead-letters; drivers may use it for a native poison guard. */
+  readonly maxAttempts: number;
+  /** Where dead letters go. */
+  readonly deadLetterTopic: string;
+  /** Adapter-specific subscription options, passed through untouched (validated by the driver). */
+  readonly options: Readonly<Record<string, unknown>>;
+}
+
+/** One message handed from the driver to core. Each settle call is made at most once. */
+export interface DriverDelivery {
+  readonly envelope: Envelope;
+  /** 1-based delivery attempt, from the broker's own redelivery count where it has one. */
+  readonly attempt: number;
+  /** Serialisation lane for ordered subscriptions (e.g. Kafka partition, FIFO group); defaults to the key. */
+  readonly orderingKey?: string | undefined;
+  /** Broker-specific facts for logs and dead-letter headers (partition, offset, …). */
+  readonly meta?: Readonly<Record<string, string>>;
+  /** Done: the broker may forget the message. */
+  ack(): Promise<void>;
+  /** Not done: redeliver to this group after `delayMs` (0 = as soon as possible) with attempt + 1. */
+  nack(delayMs: number): Promise<void>;
+  /**
+   * Optional native dead-lettering (e.g. RabbitMQ DLX). When absent, core publishes a copy to the
+   * dead-letter topic with {@link Driver.send} and then acks.
+   */
+  deadLetter?(envelope: Envelope): Promise<void>;
+}
+
+/** Where a driver subscription hands deliveries. */
+export interface DeliverySink {
+  /** A new delivery. Core queues it; the driver need not wait. */
+  deliver(delivery: DriverDelivery): void;
+  /** A failure the subscription cannot recover from by itself (it is logged and counted). */
+  error(error: MqError): void;
+}
+
+/** A running subscription inside a driver. */
+export interface DriverSubscription {
+  /** Stop fetching for now (backpressure). Deliveries already handed over stay valid. */
+  pause(): void;
+  /** Fetch again after {@link DriverSubscription.pause}. */
+  resume(): void;
+  /**
+   * Stop intake for good and release the broker resources. Unsettled deliveries are given back to
+   * the broker for redelivery (or left to expire); settle calls after close reject with CLOSED.
+   */
+  close(): Promise<void>;
+}
+
+/** A native broker transaction (see {@link Capabilities.transactions}). */
+export interface DriverTransaction {
+  /** Stage messages; they become visible on commit only. */
+  send(envelopes: readonly Envelope[]): Promise<void>;
+  commit(): Promise<void>;
+  abort(): Promise<void>;
+}
+
+/** Context core gives a driver when creating it. */
+export interface DriverContext {
+  readonly logger: Logger;
+}
+
+/** The contract every broker adapter implements. */
+export interface Driver {
+  /** Short adapter name for logs and metrics: `memory`, `kafka`, `rabbitmq`, … */
+  readonly name: string;
+  readonly capabilities: Capabilities;
+  /** The native client object, for what mqkit does not cover. */
+  readonly native: unknown;
+  /**
+   * Send messages and resolve once the broker durably accepted each (or refused it). Must not
+   * reject for per-message failures: report them in the outcome at the same index.
+   */
+  send(envelopes: readonly Envelope[]): Promise<SendOutcome[]>;
+  /** Start consuming `spec.topic` as `spec.group`, declaring what the broker needs. */
+  subscribe(spec: SubscriptionSpec, sink: DeliverySink): Promise<DriverSubscription>;
+  /** Start a native transaction; present only when `capabilities.transactions`. */
+  beginTransaction?(): Promise<DriverTransaction>;
+  /** Close connections. Called once, after every subscription was closed. */
+  close(): Promise<void>;
+}
+
+/** What an adapter package exports: the URL schemes it serves and how to make its driver. */
+export interface Adapter {
+  /** URL schemes without the colon, e.g. `['amqp', 'amqps']`. */
+  readonly schemes: readonly string[];
+  /**
+   * Validate the URL (as the user wrote it; e.g. `kafka://h1:9092,h2:9092` is no WHATWG URL) and
+   * the options, then connect. Must throw MqError CONFIG on bad input, without echoing secrets
+   * (use `redactUrl`).
+   */
+  create(url: string, options: Readonly<Record<string, unknown>>, context: DriverContext): Promise<Driver>;
+}

@@ -1,0 +1,21 @@
+/**
+ * `@mqkit/core/driver`: what adapter packages implement and the helpers they share.
+ */
+export type {
+  Adapter,
+  Capabilities,
+  DelayCapability,
+  DeliverySink,
+  Driver,
+  DriverContext,
+  DriverDelivery,
+  DriverSubscription,
+  DriverTransaction,
+  SendOutcome,
+  SubscriptionSpec,
+} from './driver.ts';
+export { MqError, toMqError, ERROR_CODES, type ErrorCode } from '../errors.ts';
+export { HEADERS, RESERVED_HEADER_PREFIX, envelopeSize, type Envelope } from '../message.ts';
+export { redactUrl, parseUrlOptions, configError } from '../config.ts';
+export { backoffDelay, sleep, type BackoffPolicy } from '../backoff.ts';
+export type { Logger } from '../logger.ts';

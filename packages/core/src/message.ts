@@ -1,0 +1,53 @@
+/**
+ * The message model shared by the portable API and the drivers.
+ */
+
+/** Header names mqkit itself writes. Application headers must not start with `x-mqkit-`. */
+export const HEADERS = {
+  contentType: 'content-type',
+  traceparent: 'traceparent',
+  tracestate: 'tracestate',
+  /** Why a message was dead-lettered: `handler-failed`, `decode-failed`, or the reason given. */
+  deadLetterReason: 'x-mqkit-dead-letter-reason',
+  /** The last error's message, truncated. */
+  deadLetterError: 'x-mqkit-error',
+  /** How many deliveries the message had when it was dead-lettered. */
+  deadLetterAttempts: 'x-mqkit-attempts',
+  /** The topic the message was consumed from. */
+  originalTopic: 'x-mqkit-original-topic',
+  /** The consumer group that gave up on it. */
+  originalGroup: 'x-mqkit-original-group',
+  /** ISO time it was dead-lettered. */
+  deadLetteredAt: 'x-mqkit-dead-lettered-at',
+} as const;
+
+/** Prefix reserved for headers mqkit and its adapters write. */
+export const RESERVED_HEADER_PREFIX = 'x-mqkit-';
+
+/**
+ * A message in its wire form, as drivers send and receive it. The payload is already encoded.
+ */
+export interface Envelope {
+  /** Producer-made id, stable across retries: the deduplication key. */
+  readonly id: string;
+  /** Destination topic. */
+  readonly topic: string;
+  /** Ordering / partitioning key. */
+  readonly key?: string | undefined;
+  /** String headers, including `content-type` and W3C trace context. */
+  readonly headers: Readonly<Record<string, string>>;
+  /** Encoded payload. */
+  readonly body: Uint8Array;
+  /** Epoch milliseconds at which the producer created it. */
+  readonly timestamp: number;
+  /** Deliver no earlier than this many milliseconds after it was accepted. */
+  readonly delayMs?: number | undefined;
+}
+
+/** Size in bytes that counts against a broker's message limit: body, key and headers. */
+export function envelopeSize(envelope: Envelope): number {
+  let size = envelope.body.byteLength + Buffer.byteLength(envelope.id);
+  if (envelope.key !== undefined) size += Buffer.byteLength(envelope.key);
+  for (const [name, value] of Object.entries(envelope.headers)) size += Buffer.byteLength(name) + Buffer.byteLength(value);
+  return size;
+}

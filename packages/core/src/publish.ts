@@ -1,0 +1,257 @@
+import { randomUUID } from 'node:crypto';
+import type { Span } from '@opentelemetry/api';
+import { backoffDelay, DEFAULT_BACKOFF, sleep, type BackoffPolicy } from './backoff.ts';
+import { encodePayload, jsonCodec, type Codec } from './codec.ts';
+import type { Driver, SendOutcome } from './driver/driver.ts';
+import { MqError, toMqError } from './errors.ts';
+import { envelopeSize, HEADERS, RESERVED_HEADER_PREFIX, type Envelope } from './message.ts';
+import { Telemetry } from './telemetry.ts';
+
+/** Per-message publish options. */
+export interface PublishOptions<T = unknown> {
+  /** Stable id (the dedup key). Generated (UUID v4) when absent; reuse it when you retry yourself. */
+  id?: string;
+  /** Ordering / partition key. */
+  key?: string;
+  /** Application headers (string values; names must not start with `x-mqkit-`). */
+  headers?: Readonly<Record<string, string>>;
+  /** Deliver no earlier than this many ms from now (see the adapter's delay capability). */
+  delayMs?: number;
+  /** Payload codec. @default jsonCodec */
+  codec?: Codec<T>;
+}
+
+/** One message of {@link Client.publishBatch}. */
+export interface OutgoingMessage<T = unknown> extends PublishOptions<T> {
+  topic: string;
+  payload: T;
+}
+
+/** What a resolved publish tells. */
+export interface PublishReceipt {
+  readonly id: string;
+  readonly topic: string;
+  /** Broker-side id or position (Kafka `partition:offset`, RocketMQ message id, SQS MessageId, …). */
+  readonly receipt?: string | undefined;
+}
+
+/** Per-message outcome of a batch publish, in input order. */
+export type PublishOutcome =
+  | ({ readonly ok: true } & PublishReceipt)
+  | { readonly ok: false; readonly id: string; readonly topic: string; readonly error: MqError };
+
+/** Reliable-send settings. */
+export interface PublishPolicy {
+  /**
+   * How long publish() keeps retrying retryable failures (connection loss, broker restart,
+   * unconfirmed) before it rejects. @default 30000
+   */
+  readonly timeoutMs: number;
+  /** Backoff between those retries. */
+  readonly backoff: BackoffPolicy;
+}
+
+export const DEFAULT_PUBLISH_POLICY: PublishPolicy = {
+  timeoutMs: 30_000,
+  backoff: { ...DEFAULT_BACKOFF, initialDelayMs: 100, maxDelayMs: 2_000 },
+};
+
+/**
+ * Turns a user's message into an {@link Envelope}, checking it against the adapter's limits.
+ * Throws INVALID_MESSAGE, TOO_LARGE or UNSUPPORTED; nothing is sent.
+ */
+export function buildEnvelope<T>(driver: Driver, message: OutgoingMessage<T>, internalHeaders = false): Envelope {
+  const caps = driver.capabilities;
+  const { topic } = message;
+  if (typeof topic !== 'string' || topic.length === 0) {
+    throw new MqError('INVALID_MESSAGE', 'topic must be a non-empty string');
+  }
+  if (!caps.topicPattern.test(topic)) {
+    throw new MqError('INVALID_MESSAGE', `topic "${topic}" is not a valid ${driver.name} topic name (${caps.topicPattern})`, {
+      details: { topic },
+    });
+  }
+  const id = message.id ?? randomUUID();
+  if (typeof id !== 'string' || id.length === 0 || id.length > 256) {
+    throw new MqError('INVALID_MESSAGE', 'message id must be a non-empty string of at most 256 characters', { details: { topic } });
+  }
+  if (message.key !== undefined && (typeof message.key !== 'string' || message.key.length === 0)) {
+    throw new MqError('INVALID_MESSAGE', 'key must be a non-empty string when given', { details: { topic, id } });
+  }
+  const delayMs = message.delayMs ?? 0;
+  if (!Number.isFinite(delayMs) || delayMs < 0) {
+    throw new MqError('INVALID_MESSAGE', 'delayMs must be a finite number >= 0', { details: { topic, id } });
+  }
+  if (delayMs > 0 && (caps.delay.kind === 'none' || delayMs > caps.delay.maxMs)) {
+    throw new MqError('UNSUPPORTED', `${driver.name} cannot delay a message by ${delayMs} ms (max ${caps.delay.maxMs} ms)`, {
+      details: { topic, id },
+    });
+  }
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(message.headers ?? {})) {
+    if (typeof value !== 'string') {
+      throw new MqError('INVALID_MESSAGE', `header "${name}" must be a string`, { details: { topic, id } });
+    }
+    if (!internalHeaders && name.toLowerCase().startsWith(RESERVED_HEADER_PREFIX)) {
+      throw new MqError('INVALID_MESSAGE', `header "${name}" uses the reserved prefix ${RESERVED_HEADER_PREFIX}`, {
+        details: { topic, id },
+      });
+    }
+    headers[name] = value;
+  }
+  const codec = (message.codec ?? jsonCodec) as Codec<T>;
+  const body = encodePayload(codec, message.payload, { topic, id });
+  headers[HEADERS.contentType] = codec.contentType;
+  const envelope: Envelope = {
+    id,
+    topic,
+    key: message.key,
+    headers,
+    body,
+    timestamp: Date.now(),
+    delayMs: delayMs > 0 ? delayMs : undefined,
+  };
+  checkLimits(driver, envelope);
+  return envelope;
+}
+
+function checkLimits(driver: Driver, envelope: Envelope): void {
+  const caps = driver.capabilities;
+  const size = envelopeSize(envelope);
+  if (size > caps.maxMessageBytes) {
+    throw new MqError('TOO_LARGE', `message of ${size} bytes exceeds ${driver.name}'s limit of ${caps.maxMessageBytes} bytes`, {
+      details: { topic: envelope.topic, id: envelope.id, size, limit: caps.maxMessageBytes },
+    });
+  }
+  // traceparent/tracestate are added after this check; keep room for them.
+  if (Object.keys(envelope.headers).length + 2 > caps.maxHeaders) {
+    throw new MqError('INVALID_MESSAGE', `${driver.name} carries at most ${caps.maxHeaders} headers including mqkit's own`, {
+      details: { topic: envelope.topic, id: envelope.id },
+    });
+  }
+}
+
+interface Pending {
+  envelope: Envelope;
+  deadline: number;
+  retries: number;
+  span: Span | undefined;
+  resolve(outcome: PublishOutcome): void;
+}
+
+/**
+ * Reliable send: coalesces concurrent publishes into driver batches (one `send` per tick per
+ * batch, never one-at-a-time), retries retryable failures with backoff until each message's
+ * deadline, and resolves each message with its own outcome.
+ */
+export class ReliableSender {
+  readonly #driver: Driver;
+  readonly #telemetry: Telemetry;
+  readonly #policy: PublishPolicy;
+  #queue: Pending[] = [];
+  #scheduled = false;
+  readonly #inFlight = new Set<Promise<unknown>>();
+  #closed = false;
+
+  constructor(driver: Driver, telemetry: Telemetry, policy: PublishPolicy) {
+    this.#driver = driver;
+    this.#telemetry = telemetry;
+    this.#policy = policy;
+  }
+
+  /** Sends envelopes built by {@link buildEnvelope}; resolves with one outcome per envelope. */
+  send(envelopes: readonly Envelope[], traced = true): Promise<PublishOutcome[]> {
+    if (this.#closed) {
+      const error = new MqError('CLOSED', 'client is closed');
+      return Promise.resolve(envelopes.map((e) => ({ ok: false, id: e.id, topic: e.topic, error })));
+    }
+    const deadline = Date.now() + this.#policy.timeoutMs;
+    return Promise.all(
+      envelopes.map(
+        (original) =>
+          new Promise<PublishOutcome>((resolve) => {
+            let envelope = original;
+            let span: Span | undefined;
+            if (traced) {
+              const headers = { ...original.headers };
+              span = this.#telemetry.startPublish(original.topic, headers);
+              envelope = { ...original, headers };
+            }
+            this.#telemetry.published.add(1, this.#telemetry.attributes(envelope.topic));
+            this.#enqueue({ envelope, deadline, retries: 0, span, resolve });
+          }),
+      ),
+    );
+  }
+
+  #enqueue(pending: Pending): void {
+    this.#queue.push(pending);
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(() => this.#flush());
+    }
+  }
+
+  #flush(): void {
+    this.#scheduled = false;
+    const queue = this.#queue;
+    this.#queue = [];
+    const size = Math.max(1, this.#driver.capabilities.maxBatchSize);
+    for (let i = 0; i < queue.length; i += size) {
+      const batch = queue.slice(i, i + size);
+      const done = this.#sendBatch(batch);
+      this.#inFlight.add(done);
+      void done.finally(() => this.#inFlight.delete(done));
+    }
+  }
+
+  async #sendBatch(batch: Pending[]): Promise<void> {
+    let outcomes: SendOutcome[];
+    try {
+      outcomes = await this.#driver.send(batch.map((p) => p.envelope));
+      if (outcomes.length !== batch.length) {
+        throw new MqError('INTERNAL', `${this.#driver.name} driver returned ${outcomes.length} outcomes for ${batch.length} messages`);
+      }
+    } catch (err) {
+      const error = toMqError(err, 'INTERNAL');
+      outcomes = batch.map(() => ({ ok: false, error }));
+    }
+    batch.forEach((pending, i) => this.#settle(pending, outcomes[i]!));
+  }
+
+  #settle(pending: Pending, outcome: SendOutcome): void {
+    const { envelope } = pending;
+    const attrs = this.#telemetry.attributes(envelope.topic);
+    if (outcome.ok) {
+      this.#telemetry.confirmed.add(1, attrs);
+      if (pending.span) Telemetry.endSpan(pending.span);
+      pending.resolve({ ok: true, id: envelope.id, topic: envelope.topic, receipt: outcome.receipt });
+      return;
+    }
+    const { error } = outcome;
+    const delay = backoffDelay(this.#policy.backoff, pending.retries + 1);
+    if (error.retryable && !this.#closed && Date.now() + delay < pending.deadline) {
+      pending.retries += 1;
+      const wait = sleep(delay).then(() => this.#enqueue(pending));
+      this.#inFlight.add(wait);
+      void wait.finally(() => this.#inFlight.delete(wait));
+      return;
+    }
+    this.#telemetry.failed.add(1, { ...attrs, 'error.type': error.code });
+    if (pending.span) Telemetry.endSpan(pending.span, error);
+    pending.resolve({ ok: false, id: envelope.id, topic: envelope.topic, error });
+  }
+
+  /** Waits for every accepted publish to settle (retries included, up to their deadlines). */
+  async drain(): Promise<void> {
+    while (this.#inFlight.size > 0 || this.#queue.length > 0 || this.#scheduled) {
+      if (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
+      else await new Promise((r) => setImmediate(r));
+    }
+  }
+
+  /** Refuses new sends; messages already accepted still settle (see {@link ReliableSender.drain}). */
+  close(): void {
+    this.#closed = true;
+  }
+}

@@ -1,0 +1,55 @@
+/**
+ * `@mqkit/testing/conformance`: the suite every adapter passes.
+ *
+ * ```ts
+ * // integration-tests/kafka/conformance.test.ts
+ * runConformance({ name: 'kafka', capabilities: KAFKA_CAPABILITIES, connect: () => connect(url, { adapters: [kafka()] }) });
+ * ```
+ */
+import { afterAll, describe, it } from 'vitest';
+import { DEFAULT_TIMING, type ConformanceHarness } from './harness.ts';
+import { scenarios, type Scenario } from './scenarios.ts';
+import { ScenarioContext } from './support.ts';
+
+export { scenarios, type Scenario } from './scenarios.ts';
+export { DEFAULT_TIMING, uniqueName, type ConformanceHarness, type ConformanceTiming, type TopicNeeds } from './harness.ts';
+export { eventually, pause, Recorder, ScenarioContext } from './support.ts';
+
+/** Why `scenario` cannot run against `harness`, or undefined when it must run. */
+export function skipReason(scenario: Scenario, harness: ConformanceHarness): string | undefined {
+  return harness.skip?.[scenario.id] ?? scenario.unsupported?.(harness.capabilities);
+}
+
+/** Runs one scenario with its own context, cleaning up whatever it opened. */
+export async function runScenario(scenario: Scenario, harness: ConformanceHarness): Promise<void> {
+  const ctx = new ScenarioContext(harness);
+  try {
+    await scenario.run(ctx);
+  } finally {
+    await ctx.cleanup();
+  }
+}
+
+/**
+ * Registers the conformance scenarios as vitest tests. Scenarios the adapter cannot run (from
+ * its capabilities or the harness's skip map) are registered as skipped with the reason in their
+ * title, so a report always shows what was not tested.
+ */
+export function runConformance(harness: ConformanceHarness): void {
+  const timing = { ...DEFAULT_TIMING, ...harness.timing };
+  const skipped: string[] = [];
+  describe(`mqkit conformance: ${harness.name}`, () => {
+    for (const scenario of scenarios) {
+      const reason = skipReason(scenario, harness);
+      if (reason !== undefined) {
+        skipped.push(`${scenario.id} (${reason})`);
+        it.skip(`[${scenario.id}] ${scenario.title} — skipped: ${reason}`, () => {});
+        continue;
+      }
+      it(`[${scenario.id}] ${scenario.title}`, () => runScenario(scenario, harness), timing.testMs);
+    }
+    afterAll(() => {
+      if (skipped.length > 0) console.info(`[mqkit conformance: ${harness.name}] skipped by capability: ${skipped.join('; ')}`);
+    });
+  });
+}

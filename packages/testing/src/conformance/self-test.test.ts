@@ -1,0 +1,74 @@
+/**
+ * The conformance suite tested on itself: adapters broken on purpose must fail the checks that
+ * guard what they break. A suite that passed these would prove nothing.
+ */
+import { connect, type Capabilities } from '@mqkit/core';
+import type { Adapter, DriverDelivery } from '@mqkit/core/driver';
+import { describe, expect, it } from 'vitest';
+import { memory, memoryCapabilities, wrapAdapter } from '../index.ts';
+import { uniqueName, type ConformanceHarness } from './harness.ts';
+import { runScenario, scenarios } from './index.ts';
+
+type Breakage = (d: DriverDelivery) => DriverDelivery;
+
+/** The memory adapter with each delivery passed through `breakage` before core sees it. */
+function broken(breakage: Breakage): Adapter {
+  return wrapAdapter(memory(), (driver) => ({
+    subscribe: (spec, sink) => driver.subscribe(spec, { deliver: (d) => sink.deliver(breakage(d)), error: (e) => sink.error(e) }),
+  }));
+}
+
+const breakages: Record<string, Breakage> = {
+  /** Acks as soon as the message arrives, before any handler ran. */
+  'acks-before-handler': (d) => {
+    void d.ack();
+    return { ...d, ack: async () => {}, nack: async () => {} };
+  },
+  /** Treats a nack as an ack: the message is gone. */
+  'drops-on-nack': (d) => ({ ...d, nack: () => d.ack() }),
+  /** Loses application headers on the way. */
+  'drops-headers': (d) => ({
+    ...d,
+    envelope: { ...d.envelope, headers: Object.fromEntries(Object.entries(d.envelope.headers).filter(([k]) => k === 'content-type')) },
+  }),
+  /** Reports every delivery as a first attempt. */
+  'forgets-attempts': (d) => ({ ...d, attempt: 1 }),
+};
+
+function harness(breakage: Breakage): ConformanceHarness {
+  const name = uniqueName('broken');
+  const capabilities: Capabilities = memoryCapabilities();
+  return {
+    name: 'broken-memory',
+    capabilities,
+    connect: () => connect(`memory://${name}`, { adapters: [broken(breakage)] }),
+    timing: { deliveryMs: 1_500, redeliveryMs: 1_500, quietMs: 300 },
+  };
+}
+
+const mustFail: Record<string, string[]> = {
+  'acks-before-handler': ['redelivery-after-consumer-dies', 'retry-then-succeed', 'dead-letter-after-max-attempts'],
+  'drops-on-nack': ['retry-then-succeed', 'nack-with-delay', 'nack-immediate', 'key-ordering-with-retry'],
+  'drops-headers': ['publish-delivers', 'headers-round-trip', 'trace-context'],
+  'forgets-attempts': ['redelivery-after-consumer-dies', 'retry-then-succeed', 'nack-with-delay'],
+};
+
+describe.concurrent('conformance suite self-test: broken adapters fail', () => {
+  for (const [name, ids] of Object.entries(mustFail)) {
+    for (const id of ids) {
+      it(`${name} fails [${id}]`, async () => {
+        const scenario = scenarios.find((s) => s.id === id);
+        expect(scenario, `scenario ${id} exists`).toBeDefined();
+        await expect(runScenario(scenario!, harness(breakages[name]!))).rejects.toThrow();
+      }, 20_000);
+    }
+  }
+});
+
+describe('conformance suite self-test: control', () => {
+  it('the same scenarios pass on the intact memory adapter', async () => {
+    const intact = harness((d) => d);
+    const ids = new Set(Object.values(mustFail).flat());
+    for (const id of ids) await runScenario(scenarios.find((s) => s.id === id)!, intact);
+  }, 60_000);
+});

@@ -1,0 +1,8 @@
+/**
+ * `@mqkit/testing`: the in-memory broker (`memory://`) for demos and unit tests, and (from
+ * `@mqkit/testing/conformance`) the suite every adapter must pass.
+ */
+export { memory, adapter, memoryCapabilities, MemoryDriver, type MemoryOptions } from './memory/driver.ts';
+export { MemoryBroker, memoryBroker } from './memory/broker.ts';
+export { MemoryOutboxStore, type MemoryTx } from './memory/outbox-store.ts';
+export { wrapAdapter } from './wrap.ts';
