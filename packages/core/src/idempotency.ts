@@ -1,4 +1,5 @@
 import type { Delivery, Middleware } from './delivery.ts';
+import { MqError } from './errors.ts';
 
 /** What {@link DedupStore.begin} found. */
 export type BeginResult =
@@ -54,7 +55,11 @@ export function idempotent<T = unknown>(store: DedupStore, options: IdempotencyO
       return;
     }
     if (state === 'busy') {
-      await delivery.nack({ delayMs: busyDelay });
+      // Another consumer is on it: come back later (at once where the broker cannot delay).
+      await delivery.nack({ delayMs: busyDelay }).catch((err: unknown) => {
+        if (MqError.is(err, 'UNSUPPORTED')) return delivery.nack();
+        throw err;
+      });
       return;
     }
     try {

@@ -1,8 +1,10 @@
 import { memory, memoryBroker, MemoryOutboxStore } from '@mqkit/testing';
 import { uniqueName } from '@mqkit/testing/conformance';
+import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { describe, expect, it } from 'vitest';
 import { connect } from './connect.ts';
 import { MqError } from './errors.ts';
+import { TestMetricReader } from './metric-reader.test-util.ts';
 import { Outbox, OutboxRelay } from './outbox.ts';
 
 async function setup() {
@@ -65,6 +67,30 @@ describe('transactional outbox', () => {
     await store.transaction((tx) => outbox.enqueue(tx, 'orders', { n: 1 }));
     await until(() => broker.published('orders').length === 1, 2_000);
     expect(Date.now() - started).toBeLessThan(1_000);
+    await relay.stop();
+    await client.close();
+  });
+
+  it('reports backlog gauges and failures, and runs the store maintenance', async () => {
+    const reader = new TestMetricReader();
+    const meterProvider = new MeterProvider({ readers: [reader] });
+    const { client, store, broker, outbox } = await setup();
+    broker.injectSendFailures(new MqError('REJECTED', 'not now'));
+    await store.transaction(async (tx) => {
+      await outbox.enqueue(tx, 'orders', { n: 1 });
+      await outbox.enqueue(tx, 'orders', { n: 2 });
+    });
+    const relay = new OutboxRelay(store, client, { meterProvider, maintenanceIntervalMs: 0, backoff: { initialDelayMs: 5_000 } });
+    await relay.relayOnce();
+    const before = await reader.values();
+    expect(before['mqkit.outbox.pending']).toBe(1);
+    expect(before['mqkit.outbox.failing']).toBe(1);
+    expect(before['mqkit.outbox.published']).toBe(1);
+    expect(before['mqkit.outbox.publish_failures']).toBe(1);
+    expect(before['mqkit.outbox.oldest_age']).toBeGreaterThanOrEqual(0);
+    expect(store.size).toBe(2);
+    relay.start();
+    await until(() => store.size === 1);
     await relay.stop();
     await client.close();
   });

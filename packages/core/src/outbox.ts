@@ -1,3 +1,4 @@
+import { metrics, type Counter, type MeterProvider } from '@opentelemetry/api';
 import { backoffDelay, DEFAULT_BACKOFF, sleep, type BackoffPolicy } from './backoff.ts';
 import type { Client } from './client.ts';
 import { toMqError, type MqError } from './errors.ts';
@@ -34,6 +35,20 @@ export interface OutboxStore<Tx> {
   markFailed(record: OutboxRecord, error: MqError, retryAt: Date): Promise<void>;
   /** Resolves when new records may be due (e.g. LISTEN/NOTIFY), or after `timeoutMs`. */
   waitForWork?(timeoutMs: number, signal: AbortSignal): Promise<void>;
+  /** Housekeeping, e.g. deleting published records past their retention; the relay calls it periodically. */
+  maintain?(): Promise<void>;
+  /** Backlog figures, exported by the relay as gauges. */
+  stats?(): Promise<OutboxStats>;
+}
+
+/** Backlog of an outbox, for gauges and alerts. */
+export interface OutboxStats {
+  /** Records not yet published. */
+  readonly pending: number;
+  /** Pending records whose last publish attempt failed. */
+  readonly failing: number;
+  /** Age of the oldest pending record in ms (0 when none). */
+  readonly oldestPendingAgeMs: number;
 }
 
 /**
@@ -67,6 +82,10 @@ export interface OutboxRelayOptions {
   pollIntervalMs?: number;
   /** Backoff for failed publishes. */
   backoff?: Partial<BackoffPolicy>;
+  /** How often to call the store's `maintain()`. @default 60000 */
+  maintenanceIntervalMs?: number;
+  /** Where the relay's metrics go. @default the global OpenTelemetry meter provider */
+  meterProvider?: MeterProvider;
   logger?: Logger;
 }
 
@@ -83,8 +102,12 @@ export class OutboxRelay<Tx> {
   readonly #pollMs: number;
   readonly #backoff: BackoffPolicy;
   readonly #logger: Logger;
+  readonly #maintenanceMs: number;
+  readonly #failures: Counter;
+  readonly #published: Counter;
   #abort: AbortController | undefined;
   #loop: Promise<void> | undefined;
+  #lastMaintenance = 0;
 
   constructor(store: OutboxStore<Tx>, client: Client, options: OutboxRelayOptions = {}) {
     this.#store = store;
@@ -94,6 +117,21 @@ export class OutboxRelay<Tx> {
     this.#pollMs = options.pollIntervalMs ?? 1_000;
     this.#backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
     this.#logger = options.logger ?? silentLogger;
+    this.#maintenanceMs = options.maintenanceIntervalMs ?? 60_000;
+    const meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter('@mqkit/core');
+    this.#published = meter.createCounter('mqkit.outbox.published', { description: 'Outbox records published' });
+    this.#failures = meter.createCounter('mqkit.outbox.publish_failures', { description: 'Outbox publishes that failed and will be retried' });
+    if (store.stats) {
+      const pending = meter.createObservableGauge('mqkit.outbox.pending', { description: 'Outbox records not yet published' });
+      const failing = meter.createObservableGauge('mqkit.outbox.failing', { description: 'Pending outbox records whose last attempt failed' });
+      const oldest = meter.createObservableGauge('mqkit.outbox.oldest_age', { description: 'Age of the oldest pending outbox record', unit: 'ms' });
+      meter.addBatchObservableCallback(async (result) => {
+        const stats = await store.stats!();
+        result.observe(pending, stats.pending);
+        result.observe(failing, stats.failing);
+        result.observe(oldest, stats.oldestPendingAgeMs);
+      }, [pending, failing, oldest]);
+    }
   }
 
   /** Starts the relay loop (idempotent). */
@@ -127,17 +165,32 @@ export class OutboxRelay<Tx> {
         continue;
       }
       const retryAt = new Date(Date.now() + backoffDelay(this.#backoff, record.attempts + 1));
+      this.#failures.add(1, { 'messaging.destination.name': record.envelope.topic, 'error.type': outcome.error.code });
       this.#logger.warn({ id: record.envelope.id, topic: record.envelope.topic, code: outcome.error.code }, 'outbox publish failed; will retry');
       await this.#store.markFailed(record, outcome.error, retryAt);
     }
-    if (published.length > 0) await this.#store.markPublished(published);
+    if (published.length > 0) {
+      await this.#store.markPublished(published);
+      this.#published.add(published.length);
+    }
     return published.length;
+  }
+
+  async #maintain(): Promise<void> {
+    if (!this.#store.maintain || Date.now() - this.#lastMaintenance < this.#maintenanceMs) return;
+    this.#lastMaintenance = Date.now();
+    try {
+      await this.#store.maintain();
+    } catch (err) {
+      this.#logger.warn({ err: toMqError(err) }, 'outbox maintenance failed');
+    }
   }
 
   async #run(signal: AbortSignal): Promise<void> {
     let failures = 0;
     while (!signal.aborted) {
       try {
+        await this.#maintain();
         const n = await this.relayOnce();
         failures = 0;
         if (n > 0) continue;

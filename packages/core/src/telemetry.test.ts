@@ -1,34 +1,13 @@
-import { AggregationTemporality, MeterProvider, MetricReader, type DataPoint } from '@opentelemetry/sdk-metrics';
+import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { memory } from '@mqkit/testing';
 import { uniqueName } from '@mqkit/testing/conformance';
 import { describe, expect, it } from 'vitest';
 import { connect } from './connect.ts';
-
-class TestReader extends MetricReader {
-  constructor() {
-    super({ aggregationTemporalitySelector: () => AggregationTemporality.CUMULATIVE });
-  }
-  protected override async onForceFlush(): Promise<void> {}
-  protected override async onShutdown(): Promise<void> {}
-}
-
-async function sums(reader: TestReader): Promise<Record<string, number>> {
-  const { resourceMetrics } = await reader.collect();
-  const out: Record<string, number> = {};
-  for (const scope of resourceMetrics.scopeMetrics) {
-    for (const metric of scope.metrics) {
-      for (const point of metric.dataPoints as Array<DataPoint<number | { count: number }>>) {
-        const v = typeof point.value === 'number' ? point.value : point.value.count;
-        out[metric.descriptor.name] = (out[metric.descriptor.name] ?? 0) + v;
-      }
-    }
-  }
-  return out;
-}
+import { TestMetricReader } from './metric-reader.test-util.ts';
 
 describe('metrics', () => {
   it('counts published, confirmed, acked, retried, dead-lettered and handler runs', async () => {
-    const reader = new TestReader();
+    const reader = new TestMetricReader();
     const meterProvider = new MeterProvider({ readers: [reader] });
     const client = await connect(`memory://${uniqueName('metrics')}`, { adapters: [memory()], meterProvider });
     let handled = 0;
@@ -45,7 +24,7 @@ describe('metrics', () => {
     const deadline = Date.now() + 5_000;
     while (handled < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     await new Promise((r) => setTimeout(r, 50));
-    const m = await sums(reader);
+    const m = await reader.values();
     expect(m['mqkit.messages.published']).toBe(3); // two publishes + one dead letter
     expect(m['mqkit.messages.confirmed']).toBe(3); // two publishes + one dead letter
     expect(m['mqkit.messages.acked']).toBe(1);

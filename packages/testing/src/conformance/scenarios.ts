@@ -397,9 +397,9 @@ export const scenarios: Scenario[] = [
     id: 'trace-context',
     title: 'W3C trace context is injected on publish and continued in the handler',
     async run(ctx) {
-      const manager = new AsyncLocalStorageContextManager().enable();
-      context.setGlobalContextManager(manager);
-      propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+      // Registered only if the process has none yet, and only those undone afterwards.
+      const ownsContext = context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+      const ownsPropagator = propagation.setGlobalPropagator(new W3CTraceContextPropagator());
       try {
         const client = await ctx.client();
         const topic = await ctx.topic();
@@ -419,8 +419,8 @@ export const scenarios: Scenario[] = [
         expect(got.deliveries[0]!.headers.traceparent).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`));
         expect(inHandler).toBe(traceId);
       } finally {
-        propagation.disable();
-        context.disable();
+        if (ownsPropagator) propagation.disable();
+        if (ownsContext) context.disable();
       }
     },
   },

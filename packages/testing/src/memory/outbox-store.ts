@@ -1,5 +1,5 @@
 import type { Envelope, MqError } from '@mqkit/core/driver';
-import type { OutboxRecord, OutboxStore } from '@mqkit/core';
+import type { OutboxRecord, OutboxStats, OutboxStore } from '@mqkit/core';
 
 /** A unit of work against {@link MemoryOutboxStore}: staged rows appear only on commit. */
 export interface MemoryTx {
@@ -21,7 +21,7 @@ interface Row {
  * unit tests of outbox flows and the demo.
  */
 export class MemoryOutboxStore implements OutboxStore<MemoryTx> {
-  readonly #rows: Row[] = [];
+  #rows: Row[] = [];
   #seq = 0;
   #waiters: Array<() => void> = [];
 
@@ -85,6 +85,26 @@ export class MemoryOutboxStore implements OutboxStore<MemoryTx> {
       signal.addEventListener('abort', done, { once: true });
       this.#waiters.push(done);
     });
+  }
+
+  /** Forgets published rows. */
+  async maintain(): Promise<void> {
+    this.#rows = this.#rows.filter((r) => !r.published);
+  }
+
+  async stats(): Promise<OutboxStats> {
+    const pending = this.#rows.filter((r) => !r.published);
+    const oldest = pending.reduce((min, r) => Math.min(min, r.envelope.timestamp), Number.POSITIVE_INFINITY);
+    return {
+      pending: pending.length,
+      failing: pending.filter((r) => r.lastError !== undefined).length,
+      oldestPendingAgeMs: pending.length === 0 ? 0 : Date.now() - oldest,
+    };
+  }
+
+  /** Rows stored, published or not (until {@link MemoryOutboxStore.maintain}). */
+  get size(): number {
+    return this.#rows.length;
   }
 
   /** Rows not yet published. */
