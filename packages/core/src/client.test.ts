@@ -59,6 +59,47 @@ describe('reliable send', () => {
     expect(sends.length).toBeLessThanOrEqual(2);
     await client.close();
   });
+  it('keeps one key in publish order across a retry, without holding back other keys', async () => {
+    const { client, broker } = await open({ publish: { initialDelayMs: 30, maxDelayMs: 30 } });
+    broker.injectSendFailures(new MqError('CONNECTION', 'blip'));
+    const first = client.publish('t', { n: 1 }, { key: 'k' });
+    await pause(5); // the first send failed; its retry waits 30 ms
+    const second = client.publish('t', { n: 2 }, { key: 'k' });
+    const other = client.publish('t', { n: 3 }, { key: 'other' });
+    await Promise.all([first, second, other]);
+    const order = broker.published('t').map((e) => (JSON.parse(Buffer.from(e.body).toString()) as { n: number }).n);
+    expect(order).toEqual([3, 1, 2]);
+    await client.close();
+  });
+
+  it('never has two driver sends with the same key at once, even past the batch size', async () => {
+    const busy = new Set<string>();
+    let overlap = false;
+    let sends = 0;
+    const slow = wrapAdapter(memory(), (driver) => ({
+      capabilities: { ...driver.capabilities, maxBatchSize: 10 },
+      send: async (envelopes) => {
+        sends += 1;
+        const keys = [...new Set(envelopes.map((e) => e.key ?? ''))];
+        for (const k of keys) if (busy.has(k)) overlap = true;
+        keys.forEach((k) => busy.add(k));
+        await pause(5);
+        keys.forEach((k) => busy.delete(k));
+        return driver.send(envelopes);
+      },
+    }));
+    const name = uniqueName('lanes');
+    const client = await connect(`memory://${name}`, { adapters: [slow] });
+    const outcomes = await client.publishBatch(Array.from({ length: 35 }, (_, n) => ({ topic: 't', payload: { n }, key: `k${n % 2}` })));
+    expect(outcomes.every((o) => o.ok)).toBe(true);
+    expect(overlap).toBe(false);
+    expect(sends).toBeGreaterThanOrEqual(4);
+    for (const k of ['k0', 'k1']) {
+      const ns = memoryBroker(name).published('t').filter((e) => e.key === k).map((e) => (JSON.parse(Buffer.from(e.body).toString()) as { n: number }).n);
+      expect(ns).toEqual([...ns].sort((a, b) => a - b));
+    }
+    await client.close();
+  });
 });
 
 describe('consumer runtime', () => {

@@ -5,6 +5,7 @@ import { encodePayload, jsonCodec, type Codec } from './codec.ts';
 import type { Driver, SendOutcome } from './driver/driver.ts';
 import { MqError, toMqError } from './errors.ts';
 import { envelopeSize, HEADERS, RESERVED_HEADER_PREFIX, type Envelope } from './message.ts';
+import { KeyGate } from './key-gate.ts';
 import { Telemetry } from './telemetry.ts';
 
 /** Per-message publish options. */
@@ -132,6 +133,9 @@ function checkLimits(driver: Driver, envelope: Envelope): void {
 }
 
 interface Pending {
+  /** Publish order, for per-key ordering. */
+  readonly seq: number;
+  readonly lane: string | undefined;
   envelope: Envelope;
   deadline: number;
   retries: number;
@@ -142,13 +146,18 @@ interface Pending {
 /**
  * Reliable send: coalesces concurrent publishes into driver batches (one `send` per tick per
  * batch, never one-at-a-time), retries retryable failures with backoff until each message's
- * deadline, and resolves each message with its own outcome.
+ * deadline, and resolves each message with its own outcome. Messages of one key go out in
+ * publish order: never two driver calls with the same key at once, and a message waiting to be
+ * retried holds back the later ones of its key.
  */
 export class ReliableSender {
   readonly #driver: Driver;
   readonly #telemetry: Telemetry;
   readonly #policy: PublishPolicy;
   #queue: Pending[] = [];
+  #queueSorted = true;
+  #seq = 0;
+  readonly #gate = new KeyGate();
   #scheduled = false;
   readonly #inFlight = new Set<Promise<unknown>>();
   #closed = false;
@@ -178,27 +187,60 @@ export class ReliableSender {
               envelope = { ...original, headers };
             }
             this.#telemetry.published.add(1, this.#telemetry.attributes(envelope.topic));
-            this.#enqueue({ envelope, deadline, retries: 0, span, resolve });
+            const lane = KeyGate.laneOf(envelope.topic, envelope.key);
+            this.#enqueue({ seq: ++this.#seq, lane, envelope, deadline, retries: 0, span, resolve });
           }),
       ),
     );
   }
 
   #enqueue(pending: Pending): void {
+    const last = this.#queue[this.#queue.length - 1];
+    if (last && last.seq > pending.seq) this.#queueSorted = false;
     this.#queue.push(pending);
-    if (!this.#scheduled) {
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    if (!this.#scheduled && this.#queue.length > 0) {
       this.#scheduled = true;
       setImmediate(() => this.#flush());
     }
   }
 
+  /**
+   * Cuts the queue into driver batches. A keyed message waits while its key is busy, and all
+   * messages of one key in this flush go into the same batch (drivers keep a batch's order per key).
+   */
   #flush(): void {
     this.#scheduled = false;
-    const queue = this.#queue;
-    this.#queue = [];
+    if (!this.#queueSorted) this.#queue.sort((a, b) => a.seq - b.seq);
+    this.#queueSorted = true;
     const size = Math.max(1, this.#driver.capabilities.maxBatchSize);
-    for (let i = 0; i < queue.length; i += size) {
-      const batch = queue.slice(i, i + size);
+    const batches: Pending[][] = [];
+    const batchOfLane = new Map<string, number>();
+    const waiting: Pending[] = [];
+    for (const pending of this.#queue) {
+      let current = batches.length - 1;
+      if (current < 0 || batches[current]!.length >= size) {
+        batches.push([]);
+        current += 1;
+      }
+      const { lane } = pending;
+      if (lane !== undefined) {
+        const earlier = batchOfLane.get(lane);
+        if (earlier === undefined ? !this.#gate.admits(lane, pending.seq) : earlier !== current) {
+          waiting.push(pending);
+          continue;
+        }
+        batchOfLane.set(lane, current);
+      }
+      batches[current]!.push(pending);
+    }
+    this.#queue = waiting;
+    for (const batch of batches) {
+      if (batch.length === 0) continue;
+      for (const p of batch) if (p.lane !== undefined) this.#gate.sent(p.lane, p.seq);
       const done = this.#sendBatch(batch);
       this.#inFlight.add(done);
       void done.finally(() => this.#inFlight.delete(done));
@@ -217,11 +259,15 @@ export class ReliableSender {
       outcomes = batch.map(() => ({ ok: false, error }));
     }
     batch.forEach((pending, i) => this.#settle(pending, outcomes[i]!));
+    this.#schedule(); // messages held back behind this batch's keys may go now
   }
 
   #settle(pending: Pending, outcome: SendOutcome): void {
     const { envelope } = pending;
     const attrs = this.#telemetry.attributes(envelope.topic);
+    const delay = outcome.ok ? 0 : backoffDelay(this.#policy.backoff, pending.retries + 1);
+    const retry = !outcome.ok && outcome.error.retryable && !this.#closed && Date.now() + delay < pending.deadline;
+    if (pending.lane !== undefined) this.#gate.settled(pending.lane, pending.seq, retry);
     if (outcome.ok) {
       this.#telemetry.confirmed.add(1, attrs);
       if (pending.span) Telemetry.endSpan(pending.span);
@@ -229,8 +275,7 @@ export class ReliableSender {
       return;
     }
     const { error } = outcome;
-    const delay = backoffDelay(this.#policy.backoff, pending.retries + 1);
-    if (error.retryable && !this.#closed && Date.now() + delay < pending.deadline) {
+    if (retry) {
       pending.retries += 1;
       const wait = sleep(delay).then(() => this.#enqueue(pending));
       this.#inFlight.add(wait);

@@ -126,7 +126,9 @@ export interface Driver {
   readonly native: unknown;
   /**
    * Send messages and resolve once the broker durably accepted each (or refused it). Must not
-   * reject for per-message failures: report them in the outcome at the same index.
+   * reject for per-message failures: report them in the outcome at the same index. Messages with
+   * the same topic and key must reach the broker in the order given (send them one after another
+   * where the client would send concurrently); core never has two calls with the same key open.
    */
   send(envelopes: readonly Envelope[]): Promise<SendOutcome[]>;
   /** Start consuming `spec.topic` as `spec.group`, declaring what the broker needs. */
