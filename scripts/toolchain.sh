@@ -18,3 +18,19 @@ mqkit_toolchain() {
   fi
   export PATH="$tools/node_modules/.bin:$PATH"
 }
+
+# Node 22 LTS as well, for checking that the packages still run on it (CI runs the unit and
+# conformance tests on both).
+MQKIT_NODE22_VERSION=22.23.3
+
+mqkit_node22_path() {
+  local root dir
+  root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+  dir="${MQKIT_TOOLS:-$root/.tools}/node22"
+  if [ "$("$dir/node_modules/.bin/node" --version 2>/dev/null)" != "v$MQKIT_NODE22_VERSION" ]; then
+    mkdir -p "$dir"
+    [ -f "$dir/package.json" ] || echo '{"name":"mqkit-node22","private":true}' > "$dir/package.json"
+    (cd "$dir" && npm install --no-audit --no-fund --loglevel=error "node@$MQKIT_NODE22_VERSION" >&2)
+  fi
+  echo "$dir/node_modules/.bin"
+}

@@ -1,0 +1,188 @@
+/**
+ * mqkit rows for Kafka, beside the raw kafkajs rows of the same run (same guarantees: acks -1,
+ * idempotent producer, commit after handling):
+ * - `mqkit publish`: client.publish() for every message at once; core coalesces them into driver
+ *   batches of 500 (one produce request each), each publish resolving on its own acknowledgement.
+ *   Baseline: `kafkajs publish batched` (sequential 500-message sends).
+ * - `mqkit publishBatch 500`: sequential client.publishBatch() of 500, the raw row's exact shape.
+ * - `mqkit consume`: subscribe() with 64 handlers, per-message ack, contiguous eager commits.
+ *   Baseline: `kafkajs consume eachBatch` (one commit per fetched batch, no per-message work).
+ * - `kafkajs publish batched + id headers`: the raw batched row with what mqkit puts on the wire
+ *   for every message (its id and content type as headers, a timestamp): the same guarantees as
+ *   mqkit (the id travels natively), so the fair baseline for the mqkit publish rows.
+ * Register with `...mqkitKafkaScenarios` in src/registry.ts, or run via mqkit/run-kafka.ts.
+ */
+import { randomUUID } from 'node:crypto';
+import { bytesCodec, connect, type Client, type Subscription } from '@mqkit/core';
+import { kafka } from '@mqkit/kafka';
+import type { Admin, Producer } from 'kafkajs';
+import { createTopic, kafkaClient } from '../raw/kafka.ts';
+import { type BenchContext, deferred, defineScenario, now } from '../types.ts';
+
+type Ctx = BenchContext<'kafka'>;
+
+const BATCH = 500;
+const CONCURRENCY = 64;
+
+interface State {
+  client: Client;
+  topic: string;
+  body: Uint8Array;
+  subscription?: Subscription;
+}
+
+async function setup(ctx: Ctx): Promise<State> {
+  const client = await connect(`kafka://${ctx.endpoint.brokers}?clientId=${ctx.name('bench-mqkit')}`, { adapters: [kafka()] });
+  const topic = ctx.name('bench-mqkit-kafka');
+  const native = client.native as { declareTopics(specs: Array<{ topic: string; numPartitions: number; replicationFactor: number }>): Promise<void> };
+  await native.declareTopics([{ topic, numPartitions: 3, replicationFactor: 1 }]);
+  const body = new Uint8Array(ctx.payload);
+  // warm the connection and metadata outside the clock
+  await client.publish(topic, body, { codec: bytesCodec, key: 'warmup' });
+  return { client, topic, body };
+}
+
+async function publishAll(ctx: Ctx, s: State): Promise<void> {
+  await Promise.all(Array.from({ length: ctx.n }, (_, i) => s.client.publish(s.topic, s.body, { codec: bytesCodec, key: `k${i % 64}` })));
+}
+
+async function publishBatches(ctx: Ctx, s: State): Promise<void> {
+  for (let sent = 0; sent < ctx.n; sent += BATCH) {
+    const k = Math.min(BATCH, ctx.n - sent);
+    const outcomes = await s.client.publishBatch(
+      Array.from({ length: k }, (_, j) => ({ topic: s.topic, payload: s.body, codec: bytesCodec, key: `k${(sent + j) % 64}` })),
+    );
+    const failed = outcomes.find((o) => !o.ok);
+    if (failed && !failed.ok) throw failed.error;
+  }
+}
+
+async function teardown(_ctx: Ctx, s: State): Promise<void> {
+  await s.subscription?.close({ timeoutMs: 1_000 });
+  await s.client.close({ timeoutMs: 1_000 });
+}
+
+interface RawState {
+  admin: Admin;
+  producer: Producer;
+  topic: string;
+}
+
+const RAW_WITH_HEADERS = 'kafkajs publish batched + id headers';
+
+export const mqkitKafkaScenarios = [
+  defineScenario<'kafka', RawState>({
+    broker: 'kafka',
+    name: RAW_WITH_HEADERS,
+    kind: 'publish',
+    client: 'kafkajs',
+    description: `sequential send() of ${BATCH}, acks -1, idempotent, each message with x-mqkit-id + content-type headers`,
+    baseline: 'kafkajs publish batched',
+    async setup(ctx) {
+      const client = kafkaClient(ctx);
+      const admin = client.admin();
+      await admin.connect();
+      const topic = ctx.name('bench-kafka-hdr');
+      await createTopic(admin, topic);
+      const producer = client.producer({ idempotent: true, maxInFlightRequests: 5 });
+      await producer.connect();
+      await producer.send({ topic, acks: -1, messages: [{ key: 'warmup', value: 'x' }] });
+      return { admin, producer, topic };
+    },
+    async run(ctx, s) {
+      const t = now();
+      for (let sent = 0; sent < ctx.n; sent += BATCH) {
+        const k = Math.min(BATCH, ctx.n - sent);
+        await s.producer.send({
+          topic: s.topic,
+          acks: -1,
+          messages: Array.from({ length: k }, (_, j) => ({
+            key: `k${(sent + j) % 64}`,
+            value: ctx.payload,
+            headers: { 'content-type': 'application/octet-stream', 'x-mqkit-id': randomUUID() },
+            timestamp: String(Date.now()),
+          })),
+        });
+      }
+      return { count: ctx.n, ms: now() - t };
+    },
+    async teardown(_ctx, s) {
+      await s.producer.disconnect();
+      await s.admin.deleteTopics({ topics: [s.topic] }).catch(() => {});
+      await s.admin.disconnect();
+    },
+  }),
+  defineScenario<'kafka', State>({
+    broker: 'kafka',
+    name: 'mqkit publish',
+    kind: 'publish',
+    client: 'mqkit',
+    description: `client.publish() × n at once (core batches of ${BATCH}), acks -1, idempotent`,
+    baseline: RAW_WITH_HEADERS,
+    setup,
+    async run(ctx, s) {
+      const t = now();
+      await publishAll(ctx, s);
+      return { count: ctx.n, ms: now() - t };
+    },
+    teardown,
+  }),
+  defineScenario<'kafka', State>({
+    broker: 'kafka',
+    name: 'mqkit publishBatch 500',
+    kind: 'publish',
+    client: 'mqkit',
+    description: `sequential client.publishBatch() of ${BATCH}, acks -1, idempotent`,
+    baseline: RAW_WITH_HEADERS,
+    setup,
+    async run(ctx, s) {
+      const t = now();
+      await publishBatches(ctx, s);
+      return { count: ctx.n, ms: now() - t };
+    },
+    teardown,
+  }),
+  defineScenario<'kafka', State>({
+    broker: 'kafka',
+    name: 'mqkit consume',
+    kind: 'consume',
+    client: 'mqkit',
+    description: `subscribe(), ${CONCURRENCY} handlers, ack each, contiguous commits (clock from group join)`,
+    baseline: 'kafkajs consume eachBatch',
+    async setup(ctx) {
+      const s = await setup(ctx);
+      await publishBatches(ctx, s);
+      return s;
+    },
+    async run(ctx, s) {
+      const want = ctx.n + 1; // + the warm-up message
+      let got = 0;
+      let t1 = 0;
+      const done = deferred();
+      const timer = setTimeout(() => done.reject(new Error(`consumed only ${got}/${want} in 120 s`)), 120_000);
+      // subscribe() resolves once the group is joined; the join is not consumption
+      const t0 = now();
+      s.subscription = await s.client.subscribe(s.topic, {
+        group: ctx.name('bench-mqkit-group'),
+        codec: bytesCodec,
+        concurrency: CONCURRENCY,
+        handler: () => {
+          got += 1;
+          if (got >= want && !t1) {
+            t1 = now();
+            done.resolve();
+          }
+        },
+      });
+      const tJoined = now();
+      try {
+        await done.promise;
+      } finally {
+        clearTimeout(timer);
+      }
+      if (process.env.MQKIT_BENCH_DEBUG) ctx.log(`join +${(tJoined - t0).toFixed(0)} ms, done +${(t1 - t0).toFixed(0)} ms`);
+      return { count: got - 1, ms: t1 - tJoined };
+    },
+    teardown,
+  }),
+];

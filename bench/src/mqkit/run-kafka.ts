@@ -1,0 +1,16 @@
+/**
+ * Runs the bench with the mqkit Kafka rows added, until src/registry.ts spreads
+ * `mqkitKafkaScenarios` into `scenarios` itself:
+ *
+ *   node --conditions=mqkit-source bench/src/mqkit/run-kafka.ts kafka [--n N] [--reps R]
+ */
+import { scenarios } from '../registry.ts';
+import type { Scenario } from '../types.ts';
+import { mqkitKafkaScenarios } from './kafka.ts';
+
+const registered = new Set(scenarios.map((s) => `${s.broker}/${s.name}`));
+for (const row of mqkitKafkaScenarios) {
+  if (!registered.has(`${row.broker}/${row.name}`)) scenarios.push(row as Scenario);
+}
+const { main } = await import('../main.ts');
+process.exitCode = await main(process.argv.slice(2));

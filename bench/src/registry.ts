@@ -1,0 +1,32 @@
+/**
+ * Every benchmark row, per broker. To add rows (e.g. mqkit beside the raw clients), write a module
+ * exporting `defineScenario(...)` values and spread them into `scenarios` below; give each mqkit row
+ * `baseline: '<raw row name>'` to get the mqkit / raw ratio in the same run (see bench/README.md).
+ */
+import { kafkaScenarios, kafkaSuite } from './raw/kafka.ts';
+import { rabbitmqScenarios, rabbitmqSuite } from './raw/rabbitmq.ts';
+import { rocketmqScenarios, rocketmqSuite } from './raw/rocketmq.ts';
+import { sqsScenarios, sqsSuite } from './raw/sqs.ts';
+import { mqkitKafkaScenarios } from './mqkit/kafka.ts';
+import { mqkitRabbitmqScenarios } from './mqkit/rabbitmq.ts';
+import { mqkitRocketmqScenarios } from './mqkit/rocketmq.ts';
+import { mqkitSqsScenarios } from './mqkit/sqs.ts';
+import type { BenchBroker, BrokerSuite, Scenario } from './types.ts';
+
+export const suites: { [B in BenchBroker]: BrokerSuite<B> } = {
+  kafka: kafkaSuite,
+  rabbitmq: rabbitmqSuite,
+  rocketmq: rocketmqSuite,
+  sqs: sqsSuite,
+};
+
+export const scenarios: Scenario[] = [
+  ...kafkaScenarios,
+  ...mqkitKafkaScenarios,
+  ...rabbitmqScenarios,
+  ...mqkitRabbitmqScenarios,
+  ...rocketmqScenarios,
+  ...mqkitRocketmqScenarios,
+  ...sqsScenarios,
+  ...mqkitSqsScenarios,
+] as Scenario[];

@@ -1,0 +1,72 @@
+/** Row statistics and the printed table. */
+import type { BenchBroker, Measurement, Scenario } from './types.ts';
+
+export interface RowResult {
+  broker: BenchBroker;
+  name: string;
+  kind: 'publish' | 'consume';
+  client: string;
+  description: string;
+  baseline?: string;
+  runs: Array<Measurement & { rate: number }>;
+  error?: string;
+  median?: number;
+  min?: number;
+  max?: number;
+  /** median / baseline median */
+  ratio?: number;
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+export function newRow(s: Scenario): RowResult {
+  return {
+    broker: s.broker,
+    name: s.name,
+    kind: s.kind,
+    client: s.client,
+    description: s.description,
+    ...(s.baseline ? { baseline: s.baseline } : {}),
+    runs: [],
+  };
+}
+
+export function finish(rows: RowResult[]): void {
+  for (const r of rows) {
+    const rates = r.runs.map((x) => x.rate);
+    if (!rates.length) continue;
+    r.median = median(rates);
+    r.min = Math.min(...rates);
+    r.max = Math.max(...rates);
+  }
+  for (const r of rows) {
+    if (!r.baseline || r.median === undefined) continue;
+    const b = rows.find((x) => x.broker === r.broker && x.name === r.baseline);
+    if (b?.median) r.ratio = r.median / b.median;
+  }
+}
+
+const fmt = (x: number | undefined) => (x === undefined ? '—' : Math.round(x).toLocaleString('en-US'));
+
+export function table(rows: RowResult[]): string {
+  const head = ['broker', 'scenario', 'kind', 'median msg/s', 'min–max msg/s', 'ratio'];
+  const body = rows.map((r) => [
+    r.broker,
+    r.name,
+    r.kind,
+    r.error ? 'FAILED' : fmt(r.median),
+    r.error ? r.error.slice(0, 60) : `${fmt(r.min)}–${fmt(r.max)}`,
+    r.ratio !== undefined ? `${r.ratio.toFixed(1)}× vs ${r.baseline}` : '',
+  ]);
+  const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === 3 ? c.padStart(w[i]!) : c.padEnd(w[i]!)))
+      .join('  ')
+      .trimEnd();
+  return [line(head), w.map((n) => '-'.repeat(n)).join('  '), ...body.map(line)].join('\n');
+}

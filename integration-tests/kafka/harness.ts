@@ -1,0 +1,51 @@
+/**
+ * Shared setup of the mqkit Kafka suites: the adapter connected to the real broker, and fresh
+ * topics (3 partitions + the `-dlq` topic) created through the admin client.
+ */
+import { connect, type Client, type ConnectOptions } from '@mqkit/core';
+import { kafka, kafkaCapabilities } from '@mqkit/kafka';
+import { Kafka, logLevel } from 'kafkajs';
+import { requireBroker } from '../src/endpoints.ts';
+import { uniqueTopic } from '../src/names.ts';
+
+export const brokers = requireBroker('kafka').brokers;
+export const kafkaUrl = `kafka://${brokers}?clientId=mqkit-it`;
+export const capabilities = kafkaCapabilities(1024 * 1024, 500);
+
+/** MQKIT_KAFKA_DEBUG=1 prints the adapter's warnings and group assignments (not kafkajs' own chatter). */
+const debugLogger = {
+  debug: (o: object, m?: string) => {
+    if (/assigned/.test(m ?? '')) console.log(new Date().toISOString(), m, JSON.stringify(o));
+  },
+  info: () => {},
+  warn: (o: object, m?: string) => console.log(new Date().toISOString(), 'WARN', m, String((o as { err?: Error }).err?.message ?? '')),
+  error: (o: object, m?: string) => {
+    if (!/kafkajs/.test(m ?? '')) console.log(new Date().toISOString(), 'ERROR', m, String((o as { err?: Error }).err?.message ?? ''));
+  },
+};
+
+export function connectKafka(options: ConnectOptions = {}): Promise<Client> {
+  return connect(kafkaUrl, { adapters: [kafka()], ...(process.env.MQKIT_KAFKA_DEBUG ? { logger: debugLogger } : {}), ...options });
+}
+
+const admin = new Kafka({ clientId: 'mqkit-it-admin', brokers: brokers.split(','), logLevel: logLevel.NOTHING }).admin();
+let adminReady: Promise<void> | undefined;
+
+/** Creates `${prefix}-…` with `partitions` partitions and its `-dlq` (1 partition keeps DLQ order). */
+export async function createTopic(prefix = 'mqkit-kafka', partitions = 3): Promise<string> {
+  adminReady ??= admin.connect();
+  await adminReady;
+  const topic = uniqueTopic(prefix);
+  await admin.createTopics({
+    waitForLeaders: true,
+    topics: [
+      { topic, numPartitions: partitions, replicationFactor: 1 },
+      { topic: `${topic}-dlq`, numPartitions: 1, replicationFactor: 1 },
+    ],
+  });
+  return topic;
+}
+
+export async function closeAdmin(): Promise<void> {
+  if (adminReady) await admin.disconnect().catch(() => {});
+}

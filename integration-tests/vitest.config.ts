@@ -1,0 +1,61 @@
+import { defineConfig } from 'vitest/config';
+
+/**
+ * The integration suites: real brokers only. Run them with `pnpm test:integration [broker…]`
+ * (scripts/test-integration.mjs), which checks the brokers first and fails on skipped tests.
+ *
+ * Two projects share the brokers:
+ *  - `integration`: ordinary suites, files in parallel (each uses its own topics/queues/groups);
+ *  - `integration-disruptive`: suites that kill, restart or cut off a shared broker (file names
+ *    containing fault, crash, recovery or restart). They run after every ordinary suite has
+ *    finished (sequence.groupOrder), one file at a time, so they never pull a broker away from
+ *    another suite.
+ */
+export const DISRUPTIVE = ['**/*fault*.test.ts', '**/*crash*.test.ts', '**/*recovery*.test.ts', '**/*restart*.test.ts'];
+const IGNORED = ['**/node_modules/**', '**/dist/**'];
+
+// Resolve workspace packages (@mqkit/*) to their TypeScript sources, like tsconfig's customConditions.
+const conditions = ['mqkit-source', 'node', 'development|production'];
+
+export default defineConfig({
+  resolve: { conditions },
+  ssr: { resolve: { conditions } },
+  test: {
+    root: import.meta.dirname,
+    environment: 'node',
+    pool: 'forks',
+    // Suites mostly wait on brokers: run several files at once even on a 2-core machine.
+    maxWorkers: 4,
+    minWorkers: 1,
+    globalSetup: ['./src/global-setup.ts'],
+    testTimeout: 120_000,
+    hookTimeout: 240_000,
+    teardownTimeout: 60_000,
+    // A `.only` left in a suite would silently skip the rest: refuse it.
+    allowOnly: false,
+    passWithNoTests: false,
+    // Real brokers: keep failures loud, do not retry them away.
+    retry: 0,
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'integration',
+          include: ['**/*.test.ts'],
+          exclude: [...IGNORED, ...DISRUPTIVE],
+          sequence: { groupOrder: 0 },
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'integration-disruptive',
+          include: DISRUPTIVE,
+          exclude: IGNORED,
+          sequence: { groupOrder: 1 },
+          poolOptions: { forks: { singleFork: true } },
+        },
+      },
+    ],
+  },
+});

@@ -1,0 +1,183 @@
+/**
+ * A loss-free reliable producer on top of kafkajs' idempotent producer.
+ *
+ * kafkajs 2.2.4 rolls a partition's sequence number back when a produce request fails, then
+ * retries later; if the broker had in fact written that request (e.g. it was SIGKILLed before
+ * answering) and another send took the rolled-back sequence meanwhile with different messages,
+ * the broker acknowledges them as duplicates and drops them: acknowledged yet lost (observed in
+ * the broker-kill fault test). It also re-partitions keyless messages on each retry. So:
+ * - one kafkajs send at a time per producer (concurrent publishes are merged into it, so
+ *   batching is kept): nothing can take a rolled-back sequence except the same request's retry;
+ * - a deterministic partitioner (keyless messages hash their mqkit id), so a retry resends the
+ *   very same record batches;
+ * - after a send that finally failed, the producer is replaced (new producer id, sequences from
+ *   0): its state is uncertain, and core will resend (duplicates possible, never loss).
+ */
+import { CompressionTypes, Partitioners, type Kafka, type Producer, type ProducerConfig } from 'kafkajs';
+import type { Logger } from '@mqkit/core/driver';
+import { ID_HEADER } from '../records.ts';
+import type { ProducedPartition, ProduceRecord, ProducerSeam } from './seam.ts';
+
+/** Bytes of payload per kafkajs request; Kafka's default message.max.bytes is ~1 MiB per record batch. */
+const MAX_REQUEST_BYTES = 900 * 1024;
+
+interface Pending {
+  readonly topic: string;
+  readonly records: readonly ProduceRecord[];
+  readonly bytes: number;
+  resolve(result: ProducedPartition[]): void;
+  reject(error: unknown): void;
+}
+
+/** murmur2 like Java clients for keyed records; keyless ones hash their mqkit id (stable across retries). */
+export function stablePartitioner() {
+  const base = Partitioners.DefaultPartitioner();
+  return (args: Parameters<ReturnType<typeof Partitioners.DefaultPartitioner>>[0]): number => {
+    const { message } = args;
+    if (message.key === null || message.key === undefined) {
+      const id = message.headers?.[ID_HEADER];
+      if (id !== undefined && !Array.isArray(id)) return base({ ...args, message: { ...message, key: id } });
+    }
+    return base(args);
+  };
+}
+
+function recordBytes(record: ProduceRecord): number {
+  let size = record.value.byteLength + (record.key?.byteLength ?? 0) + 64;
+  for (const [name, value] of Object.entries(record.headers)) size += name.length + (typeof value === 'string' ? value.length * 3 : value.byteLength);
+  return size;
+}
+
+export class SerialIdempotentProducer implements ProducerSeam {
+  readonly #kafka: Kafka;
+  readonly #config: ProducerConfig;
+  readonly #compression: CompressionTypes;
+  readonly #logger: Logger;
+  #producer: Promise<Producer> | undefined;
+  readonly #queue: Pending[] = [];
+  #running = false;
+  #closed = false;
+
+  constructor(kafka: Kafka, config: ProducerConfig, compression: CompressionTypes, logger: Logger) {
+    this.#kafka = kafka;
+    this.#config = { ...config, idempotent: true, createPartitioner: stablePartitioner };
+    this.#compression = compression;
+    this.#logger = logger;
+  }
+
+  /** Connects the first producer (so a wrong address fails at connect time). */
+  async connect(): Promise<void> {
+    await this.#current();
+  }
+
+  #current(): Promise<Producer> {
+    if (!this.#producer) {
+      const producer = this.#kafka.producer(this.#config);
+      const connecting = producer.connect().then(() => producer);
+      this.#producer = connecting;
+      connecting.catch(() => {
+        if (this.#producer === connecting) this.#producer = undefined;
+      });
+    }
+    return this.#producer;
+  }
+
+  /** Drops the producer after an uncertain failure; the next send gets a fresh producer id. */
+  #replace(failed: Promise<Producer>): void {
+    if (this.#producer !== failed) return;
+    this.#producer = undefined;
+    void failed.then((p) => p.disconnect()).catch(() => {});
+    this.#logger.debug({}, 'kafka producer replaced after a failed send');
+  }
+
+  send(topic: string, records: readonly ProduceRecord[]): Promise<ProducedPartition[]> {
+    if (this.#closed) return Promise.reject(new Error('kafka producer is disconnected'));
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ topic, records, bytes: records.reduce((n, r) => n + recordBytes(r), 0), resolve, reject });
+      if (!this.#running) void this.#drain();
+    });
+  }
+
+  async #drain(): Promise<void> {
+    this.#running = true;
+    try {
+      while (this.#queue.length > 0) {
+        const batch: Pending[] = [this.#queue.shift()!];
+        let bytes = batch[0]!.bytes;
+        while (this.#queue.length > 0 && bytes + this.#queue[0]!.bytes <= MAX_REQUEST_BYTES) {
+          const next = this.#queue.shift()!;
+          bytes += next.bytes;
+          batch.push(next);
+        }
+        await this.#sendMerged(batch);
+      }
+    } finally {
+      this.#running = false;
+    }
+  }
+
+  async #sendMerged(batch: Pending[]): Promise<void> {
+    const producerPromise = this.#current();
+    try {
+      const producer = await producerPromise;
+      // One request per chunk of ≤ MAX_REQUEST_BYTES; an oversized single send is split in order.
+      const chunks = batch.length === 1 ? splitRecords(batch[0]!.records) : [undefined];
+      let results: Array<{ topicName: string; partition: number; baseOffset?: string; offset?: string }> = [];
+      for (const chunk of chunks) {
+        const topicMessages =
+          chunk === undefined ? mergeByTopic(batch) : [{ topic: batch[0]!.topic, messages: chunk.map(toKafkajsMessage) }];
+        results = results.concat(await producer.sendBatch({ topicMessages, acks: -1, compression: this.#compression }));
+      }
+      for (const pending of batch) {
+        const mine = results.filter((r) => r.topicName === pending.topic);
+        pending.resolve(batch.length === 1 && chunks.length === 1 ? mine.map(toProduced) : []);
+      }
+    } catch (err) {
+      this.#replace(producerPromise);
+      for (const pending of batch) pending.reject(err);
+    }
+  }
+
+  async disconnect(): Promise<void> {
+    this.#closed = true;
+    const producer = this.#producer;
+    this.#producer = undefined;
+    if (producer) await (await producer.catch(() => undefined))?.disconnect();
+  }
+}
+
+function toProduced(r: { partition: number; baseOffset?: string; offset?: string }): ProducedPartition {
+  return { partition: r.partition, baseOffset: r.baseOffset ?? r.offset ?? '-1' };
+}
+
+function splitRecords(records: readonly ProduceRecord[]): ProduceRecord[][] {
+  const chunks: ProduceRecord[][] = [];
+  let current: ProduceRecord[] = [];
+  let bytes = 0;
+  for (const record of records) {
+    const size = recordBytes(record);
+    if (current.length > 0 && bytes + size > MAX_REQUEST_BYTES) {
+      chunks.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(record);
+    bytes += size;
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
+}
+
+function mergeByTopic(batch: readonly Pending[]) {
+  const byTopic = new Map<string, ReturnType<typeof toKafkajsMessage>[]>();
+  for (const pending of batch) {
+    const list = byTopic.get(pending.topic) ?? [];
+    for (const record of pending.records) list.push(toKafkajsMessage(record));
+    byTopic.set(pending.topic, list);
+  }
+  return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
+}
+
+export function toKafkajsMessage(record: ProduceRecord) {
+  return { key: record.key, value: record.value, headers: { ...record.headers }, timestamp: record.timestamp };
+}

@@ -1,0 +1,70 @@
+import { MqError } from '@mqkit/core/driver';
+import { describe, expect, it } from 'vitest';
+import { parseKafkaUrl, safeUrlForErrors } from './options.ts';
+
+function configErrorOf(fn: () => unknown): MqError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(MqError);
+    expect((err as MqError).code).toBe('CONFIG');
+    return err as MqError;
+  }
+  throw new Error('expected a CONFIG error');
+}
+
+describe('parseKafkaUrl', () => {
+  it('takes several brokers and applies the defaults', () => {
+    const s = parseKafkaUrl('kafka://h1:9092,h2:9093', {});
+    expect(s.brokers).toEqual(['h1:9092', 'h2:9093']);
+    expect(s.clientId).toBe('mqkit');
+    expect(s.ssl).toBe(false);
+    expect(s.sasl).toBeUndefined();
+    expect(s.retries).toBe(5);
+    expect(s.maxBatchSize).toBe(500);
+    expect(s.createTopics).toBe(false);
+  });
+
+  it('reads query options and lets explicit options win', () => {
+    const s = parseKafkaUrl('kafka://h1:9092/?clientId=orders&ssl=true&maxBatchSize=100', { maxBatchSize: 50 });
+    expect(s.clientId).toBe('orders');
+    expect(s.ssl).toBe(true);
+    expect(s.maxBatchSize).toBe(50);
+  });
+
+  it('turns URL credentials into SASL with the chosen mechanism', () => {
+    const s = parseKafkaUrl('kafka://alice:s%40cret@h1:9092?saslMechanism=scram-sha-512', {});
+    expect(s.sasl).toEqual({ mechanism: 'scram-sha-512', username: 'alice', password: 's@cret' });
+  });
+
+  it('accepts SASL and TLS objects as options', () => {
+    const s = parseKafkaUrl('kafka://h1:9092', {
+      sasl: { mechanism: 'plain', username: 'u', password: 'p' },
+      ssl: { rejectUnauthorized: false },
+    });
+    expect(s.sasl?.mechanism).toBe('plain');
+    expect(s.ssl).toEqual({ rejectUnauthorized: false });
+  });
+
+  it('rejects a URL without brokers or with a bad host:port', () => {
+    configErrorOf(() => parseKafkaUrl('kafka://', {}));
+    configErrorOf(() => parseKafkaUrl('kafka://h1', {}));
+    configErrorOf(() => parseKafkaUrl('kafka://h1:99999', {}));
+    configErrorOf(() => parseKafkaUrl('amqp://h1:9092', {}));
+  });
+
+  it('rejects unknown and invalid options by name, never echoing secret values', () => {
+    const err = configErrorOf(() => parseKafkaUrl('kafka://bob:hunter2@h1:9092?retries=abc&nope=1', {}));
+    expect(err.message).toContain('retries');
+    expect(err.message).not.toContain('hunter2');
+    expect(JSON.stringify(err.details)).not.toContain('hunter2');
+    const bad = configErrorOf(() => parseKafkaUrl('kafka://h1:9092', { sasl: { mechanism: 'md5', username: 'u', password: 'topsecret' } }));
+    expect(bad.message).not.toContain('topsecret');
+  });
+
+  it('redacts passwords in URLs used for errors', () => {
+    expect(safeUrlForErrors('kafka://bob:hunter2@h1:9092,h2:9092?clientId=x')).toBe('kafka://bob:hunter2@h1:9092?clientId=x');
+    const err = configErrorOf(() => parseKafkaUrl('kafka://bob:hunter2@', {}));
+    expect(err.message).not.toContain('hunter2');
+  });
+});

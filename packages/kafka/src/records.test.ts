@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import type { Envelope } from '@mqkit/core/driver';
+import { DELIVER_AT_HEADER, fromRecord, ID_HEADER, toRecord } from './records.ts';
+
+const envelope: Envelope = {
+  id: 'order-1',
+  topic: 'orders',
+  key: 'customer-7',
+  headers: { 'content-type': 'application/json', traceparent: '00-abc-def-01', tenant: 'äcme' },
+  body: new Uint8Array([0, 1, 2, 255]),
+  timestamp: 1_700_000_000_000,
+};
+
+/** What a fetch returns: header values as Buffers. */
+function asFetched(headers: Readonly<Record<string, Buffer | string>>): Record<string, Buffer> {
+  return Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, Buffer.from(v)]));
+}
+
+describe('records', () => {
+  it('round-trips id, key, headers, body and timestamp', () => {
+    const record = toRecord(envelope);
+    expect(record.headers[ID_HEADER]).toBe('order-1');
+    expect(record.headers[DELIVER_AT_HEADER]).toBeUndefined();
+    const { envelope: back, deliverAt } = fromRecord('orders', 2, { ...record, offset: '41', headers: asFetched(record.headers) });
+    expect(deliverAt).toBe(0);
+    expect(back.id).toBe('order-1');
+    expect(back.key).toBe('customer-7');
+    expect(back.headers).toEqual(envelope.headers);
+    expect(Buffer.from(back.body).equals(Buffer.from(envelope.body))).toBe(true);
+    expect(back.timestamp).toBe(envelope.timestamp);
+  });
+
+  it('carries an emulated delay as an absolute due time', () => {
+    const record = toRecord({ ...envelope, delayMs: 5_000 }, 1_000);
+    expect(record.headers[DELIVER_AT_HEADER]).toBe('6000');
+    expect(fromRecord('orders', 0, { ...record, offset: '0', headers: asFetched(record.headers) }).deliverAt).toBe(6_000);
+  });
+
+  it('keeps mqkit dead-letter headers but hides the adapter ones', () => {
+    const record = toRecord({ ...envelope, headers: { 'x-mqkit-attempts': '3' }, delayMs: 10 });
+    const { envelope: back } = fromRecord('orders', 0, { ...record, offset: '0', headers: asFetched(record.headers) });
+    expect(back.headers).toEqual({ 'x-mqkit-attempts': '3' });
+  });
+
+  it('gives foreign records (no id header, no key) a stable position id', () => {
+    const { envelope: back } = fromRecord('orders', 1, { offset: '9', key: null, value: null, headers: { a: Buffer.from('b') }, timestamp: '5' });
+    expect(back.id).toBe('orders:1:9');
+    expect(back.key).toBeUndefined();
+    expect(back.body.byteLength).toBe(0);
+    expect(back.headers).toEqual({ a: 'b' });
+  });
+});

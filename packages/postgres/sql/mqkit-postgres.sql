@@ -1,0 +1,55 @@
+-- @mqkit/postgres schema (idempotent)
+CREATE TABLE IF NOT EXISTS "public"."mqkit_outbox" (
+  seq           bigserial   PRIMARY KEY,
+  id            text        NOT NULL,
+  topic         text        NOT NULL,
+  key           text,
+  headers       jsonb       NOT NULL DEFAULT '{}'::jsonb,
+  body          bytea       NOT NULL,
+  message_ts    bigint      NOT NULL,
+  delay_ms      integer,
+  created_at    timestamptz NOT NULL DEFAULT clock_timestamp(),
+  available_at  timestamptz NOT NULL DEFAULT '-infinity',
+  attempts      integer     NOT NULL DEFAULT 0,
+  claimed_until timestamptz,
+  claimed_by    text,
+  last_error    text,
+  published_at  timestamptz
+) WITH (
+  -- A queue table: room for HOT updates when a claim stamps claimed_until, and statistics kept
+  -- fresh so the claim keeps its ordered index scan as the backlog grows and shrinks.
+  fillfactor = 80,
+  autovacuum_vacuum_scale_factor = 0.02,
+  autovacuum_analyze_scale_factor = 0.02
+);
+-- What the relay scans: unpublished rows in order.
+CREATE INDEX IF NOT EXISTS "mqkit_outbox_pending" ON "public"."mqkit_outbox" (seq) WHERE published_at IS NULL;
+-- Per-key order checks.
+CREATE INDEX IF NOT EXISTS "mqkit_outbox_pending_key" ON "public"."mqkit_outbox" (key, seq) WHERE published_at IS NULL AND key IS NOT NULL;
+-- Rows that hold their key back (leased by a relay or waiting for a retry): a claim reads only these.
+CREATE INDEX IF NOT EXISTS "mqkit_outbox_held" ON "public"."mqkit_outbox" (key, seq)
+  WHERE published_at IS NULL AND key IS NOT NULL AND (claimed_until IS NOT NULL OR available_at > '-infinity');
+-- Cleanup of published rows.
+CREATE INDEX IF NOT EXISTS "mqkit_outbox_published" ON "public"."mqkit_outbox" (published_at) WHERE published_at IS NOT NULL;
+
+-- One NOTIFY per inserting statement wakes idle relays; delivered on commit only, so a rolled-back
+-- business transaction wakes nobody. Written as a trigger so ORMs inserting directly work too.
+CREATE OR REPLACE FUNCTION "public"."mqkit_outbox_notify"() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+  PERFORM pg_notify(TG_ARGV[0], '');
+  RETURN NULL;
+END
+$fn$;
+DROP TRIGGER IF EXISTS "mqkit_outbox_notify" ON "public"."mqkit_outbox";
+CREATE TRIGGER "mqkit_outbox_notify" AFTER INSERT ON "public"."mqkit_outbox"
+  FOR EACH STATEMENT EXECUTE FUNCTION "public"."mqkit_outbox_notify"('mqkit_outbox');
+
+-- Dedup marks: 'done' rows are written in the handler's own transaction (exactly-once effects);
+-- 'processing' rows are leases of the DedupStore protocol.
+CREATE TABLE IF NOT EXISTS "public"."mqkit_processed" (
+  key        text        PRIMARY KEY,
+  state      text        NOT NULL CHECK (state IN ('processing', 'done')),
+  expires_at timestamptz NOT NULL,
+  updated_at timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+CREATE INDEX IF NOT EXISTS "mqkit_processed_expires" ON "public"."mqkit_processed" (expires_at);

@@ -1,0 +1,81 @@
+import { MqError } from '@mqkit/core/driver';
+import { describe, expect, it } from 'vitest';
+import { parseConnection } from './options.ts';
+
+function configError(fn: () => unknown): MqError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(MqError);
+    expect((err as MqError).code).toBe('CONFIG');
+    return err as MqError;
+  }
+  throw new Error('expected a CONFIG error');
+}
+
+describe('parseConnection', () => {
+  it('applies the documented defaults', () => {
+    const s = parseConnection('amqp://guest:guest@127.0.0.1:5672', {});
+    expect(s.tls).toBe(false);
+    expect(s.options).toMatchObject({
+      declare: true,
+      deliveryLimit: 20,
+      delayQueueType: 'classic',
+      deadLetterQueue: true,
+      maxMessageBytes: 16 * 1024 * 1024,
+      maxBatchSize: 1000,
+      heartbeat: 10,
+      confirmTimeoutMs: 30_000,
+      connectTimeoutMs: 10_000,
+      reconnectInitialDelayMs: 100,
+      reconnectMaxDelayMs: 5_000,
+    });
+    expect(s.socketOptions).toMatchObject({ timeout: 10_000, clientProperties: { connection_name: 'mqkit' } });
+  });
+
+  it('takes mqkit options from the query, strips them from the amqplib URL, keeps amqplib ones', () => {
+    const s = parseConnection('amqp://u:p@h:5672/orders?deliveryLimit=7&declare=false&frameMax=131072', {});
+    expect(s.options.deliveryLimit).toBe(7);
+    expect(s.options.declare).toBe(false);
+    const amqp = new URL(s.amqpUrl);
+    expect(amqp.pathname).toBe('/orders');
+    expect(amqp.searchParams.get('frameMax')).toBe('131072');
+    expect(amqp.searchParams.get('heartbeat')).toBe('10');
+    expect(amqp.searchParams.has('deliveryLimit')).toBe(false);
+  });
+
+  it('lets explicit options win over the query', () => {
+    const s = parseConnection('amqp://h?deliveryLimit=7', { deliveryLimit: 9 });
+    expect(s.options.deliveryLimit).toBe(9);
+  });
+
+  it('passes TLS options to the socket for amqps://', () => {
+    const s = parseConnection('amqps://u:p@h:5671/', { ca: 'PEM', rejectUnauthorized: false, servername: 'mq.example' });
+    expect(s.tls).toBe(true);
+    expect(s.socketOptions).toMatchObject({ ca: 'PEM', rejectUnauthorized: false, servername: 'mq.example' });
+  });
+
+  it('refuses TLS material on a plain amqp:// URL', () => {
+    configError(() => parseConnection('amqp://h', { cert: 'PEM', key: 'PEM' }));
+  });
+
+  it('refuses unknown options, bad values and other schemes with CONFIG', () => {
+    expect(configError(() => parseConnection('amqp://h', { nope: 1 })).message).toMatch(/nope|unrecognized/i);
+    configError(() => parseConnection('amqp://h?deliveryLimit=zero', {}));
+    configError(() => parseConnection('kafka://h:9092', {}));
+    configError(() => parseConnection('not a url', {}));
+  });
+
+  it('never echoes the password or secret-looking parameters', () => {
+    const secret = 's3cr3t-PASSWORD';
+    const s = parseConnection(`amqps://app:${secret}@h:5671/v`, { passphrase: secret });
+    expect(s.safeUrl).not.toContain(secret);
+    expect(s.safeUrl).toContain('app:***@');
+    const err = configError(() => parseConnection(`amqp://app:${secret}@h/v?deliveryLimit=-1`, {}));
+    expect(err.message).not.toContain(secret);
+    expect(JSON.stringify(err.details)).not.toContain(secret);
+    const err2 = configError(() => parseConnection(`amqp://app:${secret}@h/v`, { key: 'PEM' }));
+    expect(err2.message).not.toContain(secret);
+    expect(err2.message).toContain('***');
+  });
+});

@@ -1,0 +1,147 @@
+import { EventEmitter } from 'node:events';
+import { MqError, type DriverDelivery, type SubscriptionSpec } from '@mqkit/core/driver';
+import { describe, expect, it } from 'vitest';
+import type { ConnectionManager, Link, LinkUser } from './connection.ts';
+import type { Publisher } from './publisher.ts';
+import { RabbitSubscription } from './subscription.ts';
+import type { Topology } from './topology.ts';
+import { toPublishOptions } from './wire.ts';
+
+/** Just enough of an amqplib Channel to drive the subscription's bookkeeping. */
+class FakeChannel extends EventEmitter {
+  onMessage: ((m: unknown) => void) | undefined;
+  readonly acked: number[] = [];
+  readonly nacked: Array<{ tag: number; requeue: boolean }> = [];
+  closed = false;
+  async prefetch(): Promise<void> {}
+  async consume(_q: string, cb: (m: unknown) => void): Promise<{ consumerTag: string }> {
+    this.onMessage = cb;
+    return { consumerTag: 'ctag' };
+  }
+  async cancel(): Promise<void> {}
+  async close(): Promise<void> {
+    this.closed = true;
+    this.emit('close');
+  }
+  ack(m: { fields: { deliveryTag: number } }): void {
+    if (this.closed) throw new Error('Channel closed');
+    this.acked.push(m.fields.deliveryTag);
+  }
+  nack(m: { fields: { deliveryTag: number } }, _all: boolean, requeue: boolean): void {
+    if (this.closed) throw new Error('Channel closed');
+    this.nacked.push({ tag: m.fields.deliveryTag, requeue });
+  }
+}
+
+let tag = 0;
+function message(id: string, key: string | undefined, extraHeaders: Record<string, unknown> = {}, priorAttempts?: number) {
+  const options = toPublishOptions({ id, topic: 't', key, headers: { 'content-type': 'application/json' }, body: new Uint8Array([1]), timestamp: 1 }, priorAttempts);
+  tag += 1;
+  return {
+    content: Buffer.from([1]),
+    fields: { deliveryTag: tag, redelivered: false, exchange: 't', routingKey: key ?? '', consumerTag: 'ctag' },
+    properties: { ...options, headers: { ...options.headers, ...extraHeaders } },
+  };
+}
+
+async function start(ordered: boolean) {
+  const channels: FakeChannel[] = [];
+  const users: LinkUser[] = [];
+  const link: Link = {
+    epoch: 1,
+    model: {
+      createChannel: async () => {
+        const ch = new FakeChannel();
+        channels.push(ch);
+        return ch;
+      },
+    } as unknown as Link['model'],
+  };
+  const manager = {
+    closed: false,
+    link,
+    waitForLink: async () => link,
+    attach: async (u: LinkUser) => void users.push(u),
+    detach: () => {},
+  } as unknown as ConnectionManager;
+  const topology = { enabled: false, forgetQueue: () => {} } as unknown as Topology;
+  const logger = { debug() {}, info() {}, warn() {}, error() {} };
+  const delivered: DriverDelivery[] = [];
+  const spec: SubscriptionSpec = { topic: 't', group: 'g', maxInFlight: 10, ordered, maxAttempts: 5, deadLetterTopic: 't-dlq', options: {} };
+  const sub = new RabbitSubscription({ manager, topology, publisher: {} as Publisher, logger }, spec, { deliver: (d) => delivered.push(d), error: () => {} }, {});
+  await sub.start();
+  const ch = channels[0]!;
+  return { sub, ch, delivered, users, push: (m: unknown) => ch.onMessage!(m) };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('RabbitSubscription', () => {
+  it('computes attempt from the quorum delivery count and the attempts carried over a delayed retry', async () => {
+    const { delivered, push } = await start(false);
+    push(message('a', undefined));
+    push(message('b', undefined, { 'x-delivery-count': 2 }));
+    push(message('c', undefined, { 'x-delivery-count': 1 }, 3));
+    expect(delivered.map((d) => [d.envelope.id, d.attempt])).toEqual([
+      ['a', 1],
+      ['b', 3],
+      ['c', 5],
+    ]);
+  });
+
+  it('ordered: hands over one message per key at a time; the next goes after the ack', async () => {
+    const { delivered, push, ch } = await start(true);
+    push(message('k1-a', 'k1'));
+    push(message('k1-b', 'k1'));
+    push(message('k2-a', 'k2'));
+    expect(delivered.map((d) => d.envelope.id)).toEqual(['k1-a', 'k2-a']);
+    await delivered[0]!.ack();
+    expect(delivered.map((d) => d.envelope.id)).toEqual(['k1-a', 'k2-a', 'k1-b']);
+    expect(ch.acked).toHaveLength(1);
+  });
+
+  it('ordered: a nack keeps the message unacked and hands it over again after the delay, before later ones of its key', async () => {
+    const { delivered, push, ch } = await start(true);
+    push(message('first', 'k'));
+    push(message('second', 'k'));
+    await delivered[0]!.nack(30);
+    expect(delivered).toHaveLength(1);
+    expect(ch.nacked).toEqual([]);
+    await sleep(60);
+    expect(delivered.map((d) => [d.envelope.id, d.attempt])).toEqual([
+      ['first', 1],
+      ['first', 2],
+    ]);
+    await delivered[1]!.ack();
+    expect(delivered[2]!.envelope.id).toBe('second');
+  });
+
+  it('unordered nack without delay requeues on the broker', async () => {
+    const { delivered, push, ch } = await start(false);
+    push(message('a', undefined));
+    await delivered[0]!.nack(0);
+    expect(ch.nacked).toEqual([{ tag: Number(delivered[0]!.meta!['delivery-tag']), requeue: true }]);
+  });
+
+  it('pause parks new deliveries; resume hands them over', async () => {
+    const { sub, delivered, push } = await start(false);
+    sub.pause();
+    push(message('a', undefined));
+    expect(delivered).toHaveLength(0);
+    sub.resume();
+    expect(delivered).toHaveLength(1);
+  });
+
+  it('settles after close reject CLOSED; after a lost connection CONNECTION, and nothing reaches the new channel', async () => {
+    const { sub, delivered, push, users, ch } = await start(false);
+    push(message('a', undefined));
+    push(message('b', undefined));
+    users[0]!.onLinkLost(new MqError('CONNECTION', 'lost'));
+    const lost = await delivered[0]!.ack().catch((e: unknown) => e);
+    expect(MqError.is(lost, 'CONNECTION')).toBe(true);
+    expect(ch.acked).toEqual([]);
+    await sub.close();
+    const closed = await delivered[1]!.ack().catch((e: unknown) => e);
+    expect(MqError.is(closed, 'CLOSED')).toBe(true);
+  });
+});

@@ -1,0 +1,369 @@
+/**
+ * One consumer of a group's quorum queue on its own channel: manual ack, `prefetch` =
+ * the subscription's in-flight bound, retries through per-delay TTL queues that lead back to
+ * this group's queue only, per-key lanes when ordered, and rebuild after a lost channel or
+ * connection (deliveries of the old channel then refuse to settle: the broker redelivers them).
+ */
+import type { Channel, ConsumeMessage } from 'amqplib';
+import {
+  backoffDelay,
+  MqError,
+  type DeliverySink,
+  type DriverDelivery,
+  type DriverSubscription,
+  type Logger,
+  type SubscriptionSpec,
+} from '@mqkit/core/driver';
+import type { ConnectionManager, Link, LinkUser } from './connection.ts';
+import { classifyError } from './errors.ts';
+import { delayBucket, groupQueueName } from './names.ts';
+import type { Publisher } from './publisher.ts';
+import type { Topology } from './topology.ts';
+import { fromDelivery, toPublishOptions, type Received } from './wire.ts';
+
+/** Per-subscription options (`subscribe(topic, { options })`). */
+export interface RabbitmqSubscribeOptions {
+  /**
+   * Consume this queue instead of `<topic>.<group>` (for topology managed outside mqkit).
+   * With `declare: true` it is declared with mqkit's arguments.
+   */
+  readonly queue?: string;
+}
+
+/** One message held by this consumer, unsettled. */
+interface Held {
+  readonly message: ConsumeMessage;
+  readonly generation: number;
+  readonly channel: Channel;
+  readonly received: Received;
+  /** Redeliveries done inside this process (ordered retries that keep the message). */
+  localRetries: number;
+}
+
+interface Consumer {
+  readonly channel: Channel;
+  readonly generation: number;
+  consumerTag: string | undefined;
+  closedByUs: boolean;
+}
+
+/** What a subscription needs from its driver. */
+export interface SubscriptionDeps {
+  readonly manager: ConnectionManager;
+  readonly topology: Topology;
+  readonly publisher: Publisher;
+  readonly logger: Logger;
+}
+
+/** A delayed retry whose copy is not confirmed by then is requeued instead (see below). */
+const RETRY_CONFIRM_TIMEOUT_MS = 10_000;
+
+const REBUILD_POLICY = { initialDelayMs: 100, maxDelayMs: 5_000, multiplier: 2, jitter: true };
+
+export class RabbitSubscription implements DriverSubscription, LinkUser {
+  readonly #deps: SubscriptionDeps;
+  readonly #spec: SubscriptionSpec;
+  readonly #sink: DeliverySink;
+  readonly #queue: string;
+  #consumer: Consumer | undefined;
+  #generation = 0;
+  #open = true;
+  #paused = false;
+  readonly #parked: Held[] = [];
+  /** Ordered subscriptions: per key, the held messages; the first one is with core. */
+  readonly #lanes = new Map<string, Held[]>();
+  readonly #timers = new Set<NodeJS.Timeout>();
+  #rebuilding: Promise<void> | undefined;
+
+  constructor(deps: SubscriptionDeps, spec: SubscriptionSpec, sink: DeliverySink, options: RabbitmqSubscribeOptions) {
+    this.#deps = deps;
+    this.#spec = spec;
+    this.#sink = sink;
+    this.#queue = options.queue ?? groupQueueName(spec.topic, spec.group);
+  }
+
+  /** Declares and starts consuming; throws a classified MqError when that fails. */
+  async start(): Promise<void> {
+    // During a reconnect, give the connection a moment instead of failing at once.
+    const link = await this.#deps.manager.waitForLink(10_000);
+    if (!link) throw new MqError(this.#deps.manager.closed ? 'CLOSED' : 'CONNECTION', 'rabbitmq connection is down; reconnecting');
+    await this.#setup(link);
+    await this.#deps.manager.attach(this);
+  }
+
+  onLink(link: Link): void {
+    if (!this.#open || this.#consumer) return;
+    this.#rebuild(link.epoch);
+  }
+
+  onLinkLost(): void {
+    this.#drop();
+  }
+
+  pause(): void {
+    this.#paused = true;
+  }
+
+  resume(): void {
+    this.#paused = false;
+    for (const held of this.#parked.splice(0)) this.#emit(held);
+  }
+
+  async close(): Promise<void> {
+    if (!this.#open) return;
+    this.#open = false;
+    this.#deps.manager.detach(this);
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers.clear();
+    const consumer = this.#consumer;
+    this.#drop();
+    if (consumer) {
+      consumer.closedByUs = true;
+      // Closing the channel hands every unacked delivery back to the queue; acks already sent go first.
+      if (consumer.consumerTag) await consumer.channel.cancel(consumer.consumerTag).catch(() => {});
+      await consumer.channel.close().catch(() => {});
+    }
+    await this.#rebuilding?.catch(() => {});
+  }
+
+  /** Forgets the current channel's deliveries: they are (or will be) redelivered by the broker. */
+  #drop(): void {
+    this.#consumer = undefined;
+    this.#generation += 1;
+    this.#parked.length = 0;
+    this.#lanes.clear();
+  }
+
+  async #setup(link: Link): Promise<void> {
+    const { topology } = this.#deps;
+    if (topology.enabled) {
+      await topology.group({
+        topic: this.#spec.topic,
+        group: this.#spec.group,
+        deadLetterTopic: this.#spec.deadLetterTopic,
+        singleActiveConsumer: this.#spec.ordered,
+        queue: this.#queue,
+      });
+    }
+    let channel: Channel;
+    try {
+      channel = await link.model.createChannel();
+    } catch (err) {
+      throw classifyError(err, `cannot open a channel for "${this.#queue}"`);
+    }
+    const generation = ++this.#generation;
+    const consumer: Consumer = { channel, generation, consumerTag: undefined, closedByUs: false };
+    channel.on('error', (err: unknown) => {
+      this.#deps.logger.warn({ err: classifyError(err, `consumer channel of "${this.#queue}"`) }, 'rabbitmq closed a consumer channel; resubscribing');
+    });
+    channel.on('close', () => this.#channelClosed(consumer));
+    // Current before basic.consume: amqplib may hand over the first deliveries before the
+    // consume promise settles.
+    this.#consumer = consumer;
+    try {
+      await channel.prefetch(Math.max(1, Math.min(65_535, this.#spec.maxInFlight)));
+      const { consumerTag } = await channel.consume(
+        this.#queue,
+        (message) => {
+          if (message) this.#onMessage(consumer, message);
+          else this.#cancelledByBroker(consumer);
+        },
+        { noAck: false },
+      );
+      consumer.consumerTag = consumerTag;
+    } catch (err) {
+      consumer.closedByUs = true;
+      if (this.#consumer === consumer) this.#drop();
+      await channel.close().catch(() => {});
+      throw classifyError(err, `cannot consume "${this.#queue}"`);
+    }
+    if (!this.#open) {
+      consumer.closedByUs = true;
+      await channel.close().catch(() => {});
+    }
+  }
+
+  #channelClosed(consumer: Consumer): void {
+    if (this.#consumer !== consumer) return;
+    this.#drop();
+    if (consumer.closedByUs || !this.#open) return;
+    const link = this.#deps.manager.link;
+    // Connection still up: the channel alone was closed (protocol error); rebuild on this link.
+    if (link) this.#rebuild(link.epoch);
+  }
+
+  #cancelledByBroker(consumer: Consumer): void {
+    if (this.#consumer !== consumer) return;
+    this.#sink.error(new MqError('NOT_FOUND', `RabbitMQ cancelled the consumer of "${this.#queue}" (queue deleted?); resubscribing`));
+    consumer.closedByUs = true;
+    this.#drop();
+    void consumer.channel.close().catch(() => {});
+    const link = this.#deps.manager.link;
+    if (link && this.#open) this.#rebuild(link.epoch);
+  }
+
+  /** Re-declares and re-consumes with backoff until it works, the link changes, or close(). */
+  #rebuild(epoch: number): void {
+    if (this.#rebuilding) return;
+    this.#rebuilding = (async () => {
+      for (let attempt = 1; this.#open && !this.#consumer; attempt += 1) {
+        const link = this.#deps.manager.link;
+        if (!link || link.epoch !== epoch) return;
+        try {
+          // Whatever closed the channel may have removed the queue: declare it again.
+          this.#deps.topology.forgetQueue(this.#queue);
+          await this.#setup(link);
+          if (attempt > 1 || epoch > 1) this.#deps.logger.info({ queue: this.#queue }, 'rabbitmq consumer resubscribed');
+          return;
+        } catch (err) {
+          const error = classifyError(err, `resubscribing "${this.#queue}"`);
+          if (!error.retryable) this.#sink.error(error);
+          await new Promise((r) => setTimeout(r, backoffDelay(REBUILD_POLICY, attempt)));
+        }
+      }
+    })().finally(() => {
+      this.#rebuilding = undefined;
+      // The link may have come back while we were waiting on an old one.
+      const link = this.#deps.manager.link;
+      if (this.#open && !this.#consumer && link && link.epoch !== epoch) this.#rebuild(link.epoch);
+    });
+  }
+
+  #onMessage(consumer: Consumer, message: ConsumeMessage): void {
+    if (this.#consumer !== consumer || !this.#open) return; // unacked: the broker takes it back on close
+    const received = fromDelivery(this.#spec.topic, message.content, message.properties, message.fields.redelivered);
+    const held: Held = { message, generation: consumer.generation, channel: consumer.channel, received, localRetries: 0 };
+    const key = this.#laneKey(held);
+    if (key !== undefined) {
+      const lane = this.#lanes.get(key);
+      if (lane) {
+        lane.push(held);
+        return;
+      }
+      this.#lanes.set(key, [held]);
+    }
+    this.#emit(held);
+  }
+
+  #laneKey(held: Held): string | undefined {
+    return this.#spec.ordered ? held.received.envelope.key : undefined;
+  }
+
+  #emit(held: Held): void {
+    if (held.generation !== this.#generation || !this.#open) return;
+    if (this.#paused) {
+      this.#parked.push(held);
+      return;
+    }
+    this.#sink.deliver(this.#delivery(held));
+  }
+
+  /** The held message is done here; the next one of its key may go. */
+  #release(held: Held): void {
+    const key = this.#laneKey(held);
+    if (key === undefined) return;
+    const lane = this.#lanes.get(key);
+    if (!lane || lane[0] !== held) return;
+    lane.shift();
+    const next = lane[0];
+    if (next) this.#emit(next);
+    else this.#lanes.delete(key);
+  }
+
+  #delivery(held: Held): DriverDelivery {
+    const { envelope, priorAttempts, deliveryCount } = held.received;
+    const attempt = priorAttempts + deliveryCount + held.localRetries + 1;
+    return {
+      envelope,
+      attempt,
+      orderingKey: envelope.key,
+      meta: {
+        queue: this.#queue,
+        'delivery-tag': String(held.message.fields.deliveryTag),
+        redelivered: String(held.message.fields.redelivered),
+      },
+      ack: async () => {
+        this.#check(held);
+        settleOn(held, (ch) => ch.ack(held.message));
+        this.#release(held);
+      },
+      nack: async (delayMs: number) => {
+        this.#check(held);
+        if (this.#laneKey(held) !== undefined) {
+          this.#retryInPlace(held, delayMs);
+          return;
+        }
+        if (delayMs <= 0) {
+          settleOn(held, (ch) => ch.nack(held.message, false, true));
+          return;
+        }
+        await this.#retryThroughDelayQueue(held, attempt, delayMs);
+      },
+    };
+  }
+
+  #check(held: Held): void {
+    if (!this.#open) throw new MqError('CLOSED', 'subscription is closed; the message will be redelivered');
+    if (held.generation !== this.#generation || this.#consumer?.channel !== held.channel) {
+      throw new MqError('CONNECTION', 'the channel this message came on was lost; RabbitMQ redelivers it', { retryable: false });
+    }
+  }
+
+  /**
+   * Ordered retry: the message stays unacked (so no later message of its key can overtake it)
+   * and is handed to core again after the delay, counting one more attempt.
+   */
+  #retryInPlace(held: Held, delayMs: number): void {
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer);
+      if (held.generation !== this.#generation || !this.#open) return;
+      held.localRetries += 1;
+      this.#emit(held);
+    }, Math.max(0, delayMs));
+    this.#timers.add(timer);
+  }
+
+  /**
+   * Unordered retry after a delay: a copy goes to this group's TTL queue for the delay bucket
+   * (dead-lettering back into this group's queue only), and the original is acked once the copy
+   * is confirmed. If the copy cannot be stored, the original is requeued at once instead: retried
+   * early rather than lost.
+   */
+  async #retryThroughDelayQueue(held: Held, attempt: number, delayMs: number): Promise<void> {
+    const { topology, publisher, logger } = this.#deps;
+    const { envelope } = held.received;
+    let error: MqError | undefined;
+    try {
+      const bucket = delayBucket(delayMs);
+      const queue = topology.enabled ? await topology.retryDelay(this.#queue, bucket) : `${this.#queue}~delay~${bucket}`;
+      const options = toPublishOptions(envelope, attempt);
+      options.expiration = String(Math.ceil(delayMs));
+      const routingKey = queue;
+      [error] = await publisher.publishAll(
+        [{ exchange: '', routingKey, content: Buffer.from(envelope.body.buffer, envelope.body.byteOffset, envelope.body.byteLength), options }],
+        RETRY_CONFIRM_TIMEOUT_MS,
+      );
+    } catch (err) {
+      error = classifyError(err, `delaying a retry of "${this.#queue}"`);
+    }
+    if (held.generation !== this.#generation || !this.#open) {
+      // The original will come back from the broker; a stored copy makes it a duplicate at worst.
+      return;
+    }
+    if (error) {
+      logger.warn({ err: error, id: envelope.id, queue: this.#queue }, 'cannot store a delayed retry; requeueing the message now');
+      held.channel.nack(held.message, false, true);
+      return;
+    }
+    held.channel.ack(held.message);
+  }
+}
+
+/** ack/nack return nothing in amqplib and throw only when the channel is already closed. */
+function settleOn(held: Held, action: (channel: Channel) => void): void {
+  try {
+    action(held.channel);
+  } catch (err) {
+    throw new MqError('CONNECTION', 'the channel this message came on was lost; RabbitMQ redelivers it', { cause: err, retryable: false });
+  }
+}

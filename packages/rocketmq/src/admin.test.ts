@@ -1,0 +1,26 @@
+import { describe, expect, it } from 'vitest';
+import { decodeFrame, encodeFrame, parseMasterAddresses } from './admin.ts';
+
+describe('remoting frames', () => {
+  it('round-trips a header and body, and waits for a complete frame', () => {
+    const frame = encodeFrame({ code: 17, flag: 0, opaque: 3, extFields: { topic: 't' } }, Buffer.from('body'));
+    expect(decodeFrame(frame.subarray(0, 10))).toBeUndefined();
+    const decoded = decodeFrame(Buffer.concat([frame, Buffer.from([1, 2])]));
+    expect(decoded?.header).toMatchObject({ code: 17, opaque: 3, extFields: { topic: 't' } });
+    expect(decoded?.body.toString()).toBe('body');
+    expect([...(decoded?.rest ?? [])]).toEqual([1, 2]);
+  });
+});
+
+describe('parseMasterAddresses', () => {
+  it('reads fastjson cluster info with unquoted integer keys', () => {
+    const info =
+      '{"brokerAddrTable":{"broker-a":{"brokerAddrs":{0:"127.0.0.1:10911",1:"127.0.0.1:10921"},"brokerName":"broker-a","cluster":"DefaultCluster"},' +
+      '"broker-b":{"brokerAddrs":{"0":"10.0.0.2:10911"},"brokerName":"broker-b"}},"clusterAddrTable":{"DefaultCluster":["broker-a","broker-b"]}}';
+    expect(parseMasterAddresses(info)).toEqual(['127.0.0.1:10911', '10.0.0.2:10911']);
+  });
+
+  it('skips brokers without a master', () => {
+    expect(parseMasterAddresses('{"brokerAddrTable":{"b":{"brokerAddrs":{1:"h:1"}}}}')).toEqual([]);
+  });
+});

@@ -1,0 +1,42 @@
+import type { Logger } from '@mqkit/core/driver';
+
+/** The client's logger shape (printf-style arguments). */
+export interface ClientLogger {
+  info(...args: unknown[]): void;
+  warn(...args: unknown[]): void;
+  error(...args: unknown[]): void;
+  debug(...args: unknown[]): void;
+  close(): void;
+}
+
+/**
+ * Routes the client's own logging into mqkit's logger at debug level: its default writes files
+ * under ~/logs, and it logs every failed send, receive and reconnect as an error although the
+ * adapter reports what matters (as MqErrors, and warnings of its own).
+ */
+export function clientLogger(logger: Logger): ClientLogger {
+  const text = (args: unknown[]): string => {
+    const [format, ...rest] = args;
+    if (typeof format !== 'string') return args.map(String).join(' ');
+    let i = 0;
+    return format.replace(/%[sdjo]/g, () => {
+      const value = rest[i++];
+      return value instanceof Error ? value.message : typeof value === 'object' ? safeJson(value) : String(value);
+    });
+  };
+  return {
+    info: (...args) => logger.debug({ source: 'rocketmq-client' }, text(args)),
+    debug: (...args) => logger.debug({ source: 'rocketmq-client' }, text(args)),
+    warn: (...args) => logger.debug({ source: 'rocketmq-client' }, text(args)),
+    error: (...args) => logger.debug({ source: 'rocketmq-client', level: 'error' }, text(args)),
+    close: () => {},
+  };
+}
+
+function safeJson(value: unknown): string {
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return String(value);
+  }
+}

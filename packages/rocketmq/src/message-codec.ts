@@ -1,0 +1,83 @@
+/**
+ * How an mqkit {@link Envelope} travels as a RocketMQ message: the id, key and producer timestamp
+ * ride in user properties (the broker makes its own message id and born time), headers are the
+ * other user properties, the key is also a RocketMQ key (searchable in the dashboard) and, on FIFO
+ * topics, the message group.
+ */
+import type { Envelope } from '@mqkit/core/driver';
+import type { MessageOptions, MessageView } from 'rocketmq-client-nodejs';
+import type { TopicType } from './topic-types.ts';
+
+/** User-property names the adapter owns (headers cannot use them: `x-mqkit-` is reserved by core). */
+export const PROPERTY = {
+  id: 'x-mqkit-id',
+  key: 'x-mqkit-key',
+  timestamp: 'x-mqkit-timestamp',
+  /** Names of headers whose value is empty: the broker drops empty-valued properties. */
+  empty: 'x-mqkit-empty-headers',
+} as const;
+
+const OWN = new Set<string>(Object.values(PROPERTY));
+
+/**
+ * The native message for `envelope` on a topic of type `type`. The message type the client infers
+ * must match the topic's: FIFO needs a message group, DELAY a delivery timestamp, NORMAL neither.
+ */
+export function toMessageOptions(envelope: Envelope, type: TopicType, now = Date.now()): MessageOptions {
+  const properties = new Map<string, string>();
+  const empty: string[] = [];
+  for (const [name, value] of Object.entries(envelope.headers)) {
+    if (value === '') empty.push(name);
+    else properties.set(name, value);
+  }
+  if (empty.length > 0) properties.set(PROPERTY.empty, JSON.stringify(empty));
+  properties.set(PROPERTY.id, envelope.id);
+  properties.set(PROPERTY.timestamp, String(envelope.timestamp));
+  const keys = [envelope.id];
+  if (envelope.key !== undefined) {
+    properties.set(PROPERTY.key, envelope.key);
+    keys.push(envelope.key);
+  }
+  const message: MessageOptions = { topic: envelope.topic, body: Buffer.from(envelope.body.buffer, envelope.body.byteOffset, envelope.body.byteLength), keys, properties };
+  if (type === 'FIFO') {
+    // Unkeyed messages get their own group: no ordering was asked for, so none is imposed.
+    message.messageGroup = envelope.key ?? envelope.id;
+  } else if (type === 'DELAY') {
+    // A DELAY topic accepts only timed messages; "now" means deliver at once.
+    message.deliveryTimestamp = new Date(now + (envelope.delayMs ?? 0));
+  }
+  return message;
+}
+
+/** The envelope carried by a received message. Messages from non-mqkit producers get defaults. */
+export function fromMessageView(view: MessageView): Envelope {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of view.properties) {
+    if (!OWN.has(name)) headers[name] = value;
+  }
+  for (const name of emptyHeaderNames(view.properties.get(PROPERTY.empty))) headers[name] = '';
+  const ownId = view.properties.get(PROPERTY.id);
+  const id = ownId ?? view.messageId;
+  // An mqkit message says whether it had a key; for others the message group is the closest thing.
+  const key = ownId !== undefined ? view.properties.get(PROPERTY.key) : view.messageGroup;
+  const stamp = Number(view.properties.get(PROPERTY.timestamp));
+  const timestamp = Number.isFinite(stamp) && stamp > 0 ? stamp : (view.bornTimestamp?.getTime() ?? Date.now());
+  const body = new Uint8Array(view.body.buffer, view.body.byteOffset, view.body.byteLength);
+  return { id, topic: stripNamespace(view.topic), key: key || undefined, headers, body, timestamp };
+}
+
+/** The proxy may return `namespace%topic`; mqkit users name topics without the namespace. */
+function stripNamespace(topic: string): string {
+  const at = topic.indexOf('%');
+  return at >= 0 && !topic.startsWith('%') ? topic.slice(at + 1) : topic;
+}
+
+function emptyHeaderNames(encoded: string | undefined): string[] {
+  if (!encoded) return [];
+  try {
+    const names: unknown = JSON.parse(encoded);
+    return Array.isArray(names) ? names.filter((n): n is string => typeof n === 'string') : [];
+  } catch {
+    return [];
+  }
+}

@@ -1,0 +1,186 @@
+/**
+ * The SQS/SNS driver and the `sqs://` adapter.
+ */
+import { SNSClient } from '@aws-sdk/client-sns';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import {
+  MqError,
+  type Adapter,
+  type Capabilities,
+  type DeliverySink,
+  type Driver,
+  type DriverContext,
+  type DriverSubscription,
+  type Envelope,
+  type Logger,
+  type SendOutcome,
+  type SubscriptionSpec,
+} from '@mqkit/core/driver';
+import { makeBatchers, QueueConsumer, type ConsumerParts } from './consumer.ts';
+import { groupQueueName, isFifo, nativeTopicName, TOPIC_PATTERN, topicQueueName } from './names.ts';
+import { parseConnection, parseSubscription, SNS_MAX_BYTES, SQS_MAX_BYTES, type SqsSettings } from './options.ts';
+import { Sender } from './send.ts';
+import { Topology } from './topology.ts';
+
+/** Longest delay accepted: re-scheduled in 15-minute hops, each a new message, so retention never runs out. */
+export const MAX_DELAY_MS = 7 * 24 * 3600_000;
+
+/** The clients behind a driver, reachable as `driver.native` / `client.native` for what mqkit does not cover. */
+export interface SqsNative {
+  readonly sqs: SQSClient;
+  /** Absent in queue mode (`sns=false`). */
+  readonly sns: SNSClient | undefined;
+}
+
+/**
+ * What the adapter offers, given its mode: `sns` (fan-out; delay emulated by the consumer) or not
+ * (delay native up to 15 min, re-scheduled beyond), and the message size limit.
+ */
+export function sqsCapabilities(settings: { readonly sns: boolean; readonly maxMessageBytes?: number | undefined }): Capabilities {
+  return {
+    delay: { kind: settings.sns ? 'emulated' : 'native', maxMs: MAX_DELAY_MS, precisionMs: 2000 },
+    ordering: 'key',
+    transactions: false,
+    maxMessageBytes: settings.maxMessageBytes ?? (settings.sns ? SNS_MAX_BYTES : SQS_MAX_BYTES),
+    maxBatchSize: 10,
+    deliveryCount: 'native',
+    topicPattern: TOPIC_PATTERN,
+    maxHeaders: Number.POSITIVE_INFINITY,
+  };
+}
+
+export class SqsDriver implements Driver {
+  readonly name = 'sqs';
+  readonly capabilities: Capabilities;
+  readonly #settings: SqsSettings;
+  readonly #native: SqsNative;
+  readonly #topology: Topology;
+  readonly #sender: Sender;
+  readonly #parts: ConsumerParts;
+  readonly #subscriptions = new Set<DriverSubscription>();
+  #closed = false;
+
+  constructor(settings: SqsSettings, logger: Logger) {
+    this.#settings = settings;
+    this.capabilities = sqsCapabilities(settings);
+    const common = {
+      region: settings.region,
+      maxAttempts: settings.sdkMaxAttempts,
+      ...(settings.credentials ? { credentials: settings.credentials } : {}),
+    };
+    const sqs = new SQSClient({ ...common, ...(settings.endpoint ? { endpoint: settings.endpoint } : {}) });
+    const snsEndpoint = settings.snsEndpoint ?? settings.endpoint;
+    const sns = settings.sns ? new SNSClient({ ...common, ...(snsEndpoint ? { endpoint: snsEndpoint } : {}) }) : undefined;
+    this.#native = { sqs, sns };
+    this.#topology = new Topology(sqs, sns, settings);
+    this.#sender = new Sender(sqs, sns, this.#topology, settings);
+    this.#parts = { sqs, sender: this.#sender, logger, requestTimeoutMs: settings.requestTimeoutMs, ...makeBatchers(sqs, settings.requestTimeoutMs) };
+  }
+
+  get native(): SqsNative {
+    return this.#native;
+  }
+
+  async send(envelopes: readonly Envelope[]): Promise<SendOutcome[]> {
+    if (this.#closed) throw new MqError('CLOSED', 'sqs driver is closed');
+    return this.#sender.send(envelopes);
+  }
+
+  async subscribe(spec: SubscriptionSpec, sink: DeliverySink): Promise<DriverSubscription> {
+    if (this.#closed) throw new MqError('CLOSED', 'sqs driver is closed');
+    const settings = parseSubscription(spec.options);
+    const fifo = isFifo(spec.topic);
+    if (spec.ordered && !fifo) {
+      throw new MqError('UNSUPPORTED', `sqs keeps per-key order on FIFO topics only: name the topic "${spec.topic}.fifo"`, { details: { topic: spec.topic } });
+    }
+    if (isFifo(spec.deadLetterTopic) !== fifo) {
+      throw new MqError('CONFIG', `dead-letter topic "${spec.deadLetterTopic}" must be ${fifo ? '' : 'non-'}FIFO like "${spec.topic}"`);
+    }
+    if (settings.filterPolicy && !this.#settings.sns) throw new MqError('CONFIG', 'sqs: filterPolicy needs SNS mode (sns=true)');
+    const queueUrl = await this.#declare(spec, settings, fifo);
+    const redeclare = this.#settings.declare
+      ? () => {
+          this.#topology.forgetAll();
+          return this.#declare(spec, settings, fifo);
+        }
+      : undefined;
+    const consumer = new QueueConsumer(
+      this.#parts,
+      { topic: spec.topic, group: spec.group, queueUrl, maxInFlight: Math.max(1, spec.maxInFlight), ordered: spec.ordered, redeclare, settings },
+      sink,
+    );
+    const subscription: DriverSubscription = {
+      pause: () => consumer.pause(),
+      resume: () => consumer.resume(),
+      close: async () => {
+        await consumer.close();
+        this.#subscriptions.delete(subscription);
+      },
+    };
+    this.#subscriptions.add(subscription);
+    consumer.start();
+    return subscription;
+  }
+
+  /** Declares what one subscription consumes from and returns the queue URL. */
+  async #declare(spec: SubscriptionSpec, settings: ReturnType<typeof parseSubscription>, fifo: boolean): Promise<string> {
+    const maxReceiveCount = settings.maxReceiveCount ?? spec.maxAttempts + 2;
+    if (!this.#settings.sns) {
+      const url = await this.#topology.queueUrl(topicQueueName(spec.topic), fifo);
+      if (settings.redrive && this.#settings.declare) {
+        const dlq = await this.#topology.queueUrl(topicQueueName(spec.deadLetterTopic), fifo);
+        await this.#topology.redrive(url, dlq, maxReceiveCount);
+      }
+      return url;
+    }
+    const url = await this.#topology.groupQueue({
+      topicName: nativeTopicName(spec.topic),
+      queueName: groupQueueName(spec.topic, spec.group),
+      fifo,
+      filterPolicy: settings.filterPolicy,
+      filterPolicyScope: settings.filterPolicyScope,
+    });
+    if (this.#settings.declare) {
+      // The group's queue on the dead-letter topic exists from now on, so dead letters published
+      // before anyone subscribes to that topic are kept; it is also the redrive target.
+      const dlq = await this.#topology.groupQueue({
+        topicName: nativeTopicName(spec.deadLetterTopic),
+        queueName: groupQueueName(spec.deadLetterTopic, spec.group),
+        fifo,
+        filterPolicyScope: 'MessageAttributes',
+      });
+      if (settings.redrive) await this.#topology.redrive(url, dlq, maxReceiveCount);
+    }
+    return url;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.allSettled([...this.#subscriptions].map((s) => s.close()));
+    await Promise.allSettled([this.#parts.deletes.drain(), this.#parts.visibility.drain()]);
+    this.#native.sqs.destroy();
+    this.#native.sns?.destroy();
+  }
+}
+
+/**
+ * The `sqs://` adapter: `connect('sqs://us-east-1', { adapters: [sqs()] })`, or
+ * `sqs://?region=…&endpoint=…&sns=false` for queue mode against an emulator. See the README for
+ * every option.
+ */
+export function sqs(): Adapter {
+  return {
+    schemes: ['sqs'],
+    async create(url: string, options: Readonly<Record<string, unknown>>, context: DriverContext): Promise<Driver> {
+      const settings = parseConnection(url, options);
+      if (settings.sns && !settings.declare && !settings.accountId) {
+        throw new MqError('CONFIG', 'sqs: with sns=true and declare=false, accountId is needed to address topics');
+      }
+      return new SqsDriver(settings, context.logger);
+    },
+  };
+}
+
+/** Alias of {@link sqs}: the factory `connect()` looks for when it loads `@mqkit/sqs` by scheme. */
+export const adapter = sqs;

@@ -1,0 +1,65 @@
+import { MqError, redactUrl } from '@mqkit/core/driver';
+import { describe, expect, it } from 'vitest';
+import { parseConnection, parseSubscription } from './options.ts';
+
+describe('parseConnection', () => {
+  it('reads region, endpoint and mode from the URL', () => {
+    const s = parseConnection('sqs://?region=eu-west-1&endpoint=http://127.0.0.1:9324&sns=false', {}, {});
+    expect(s).toMatchObject({ region: 'eu-west-1', endpoint: 'http://127.0.0.1:9324', sns: false, declare: true, maxMessageBytes: 1024 * 1024 });
+  });
+
+  it('takes the region from the host or the environment, and defaults to SNS fan-out', () => {
+    expect(parseConnection('sqs://us-east-2', {}, {})).toMatchObject({ region: 'us-east-2', sns: true, maxMessageBytes: 256 * 1024 });
+    expect(parseConnection('sqs://', {}, { AWS_REGION: 'ap-south-1' }).region).toBe('ap-south-1');
+  });
+
+  it('lets explicit options win over the URL', () => {
+    const s = parseConnection('sqs://?region=eu-west-1&declare=false', { region: 'us-east-1', declare: true }, {});
+    expect(s).toMatchObject({ region: 'us-east-1', declare: true });
+  });
+
+  it('accepts credentials only as an option object', () => {
+    const s = parseConnection('sqs://us-east-1', { credentials: { accessKeyId: 'AKIA', secretAccessKey: 's3cr3t' } }, {});
+    expect(s.credentials?.accessKeyId).toBe('AKIA');
+  });
+
+  it('rejects bad input with CONFIG errors that never echo secrets', () => {
+    const cases: Array<[string, Record<string, unknown>]> = [
+      ['sqs://?region=us-east-1&secretAccessKey=hunter2', {}],
+      ['sqs://user:hunter2@us-east-1', {}],
+      ['sqs://?region=us-east-1&sns=maybe&token=hunter2', {}],
+      ['sqs://', {}],
+      ['sqs://us-east-1', { credentials: { accessKeyId: 'a', secretAccessKey: '' } }],
+      ['sqs://us-east-1?sns=false&snsEndpoint=http://x', {}],
+      ['sqs://us-east-1?maxMessageBytes=2000000', {}],
+      ['kafka://x', {}],
+    ];
+    for (const [url, options] of cases) {
+      let caught: unknown;
+      try {
+        parseConnection(url, options, {});
+      } catch (err) {
+        caught = err;
+      }
+      expect(MqError.is(caught, 'CONFIG'), url).toBe(true);
+      expect((caught as Error).message).not.toContain('hunter2');
+      expect(JSON.stringify((caught as MqError).details)).not.toContain('hunter2');
+    }
+  });
+
+  it('redacts secrets in URLs', () => {
+    expect(redactUrl('sqs://?region=us-east-1&secretAccessKey=hunter2&sessionToken=abc')).not.toMatch(/hunter2|abc/);
+  });
+});
+
+describe('parseSubscription', () => {
+  it('has defaults', () => {
+    expect(parseSubscription({})).toMatchObject({ visibilityTimeoutSec: 30, waitTimeSec: 20, heartbeat: true, redrive: true, filterPolicyScope: 'MessageAttributes' });
+  });
+
+  it('validates', () => {
+    expect(parseSubscription({ visibilityTimeoutSec: '5', filterPolicy: { kind: ['a'] } }).visibilityTimeoutSec).toBe(5);
+    expect(() => parseSubscription({ waitTimeSec: 21 })).toThrow(MqError);
+    expect(() => parseSubscription({ nope: 1 })).toThrow(/nope/);
+  });
+});

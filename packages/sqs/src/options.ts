@@ -1,0 +1,129 @@
+/**
+ * Connection and subscription options of the SQS adapter: one zod schema each, giving both the
+ * TypeScript types and the runtime check. URL query parameters arrive as strings, hence the
+ * coercions.
+ */
+import { configError, parseUrlOptions } from '@mqkit/core/driver';
+import { z } from 'zod';
+
+const flag = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]);
+
+const credentialsSchema = z
+  .object({
+    accessKeyId: z.string().min(1),
+    secretAccessKey: z.string().min(1),
+    sessionToken: z.string().min(1).optional(),
+  })
+  .strict();
+
+export const connectionSchema = z
+  .object({
+    /** AWS region. @default the URL host, else `AWS_REGION` / `AWS_DEFAULT_REGION` */
+    region: z.string().regex(/^[a-z0-9-]+$/).optional(),
+    /** SQS endpoint (an emulator or a VPC endpoint). @default the AWS endpoint of the region */
+    endpoint: z.url().optional(),
+    /** SNS endpoint. @default `endpoint` */
+    snsEndpoint: z.url().optional(),
+    /**
+     * `true`: a topic is an SNS topic and each group an SQS queue subscribed to it (fan-out).
+     * `false`: a topic is one SQS queue and all groups compete on it (no fan-out). @default true
+     */
+    sns: flag.default(true),
+    /** Create queues, topics, subscriptions and redrive policies when first used. @default true */
+    declare: flag.default(true),
+    /** AWS account id, needed only to build topic ARNs when `declare` is false and `sns` is true. */
+    accountId: z.string().regex(/^\d{12}$/).optional(),
+    /**
+     * Largest message (body + attributes on the wire). @default 262144 with SNS, 1048576 without
+     */
+    maxMessageBytes: z.coerce.number().int().min(1024).max(1024 * 1024).optional(),
+    /** Deadline of one send/delete/visibility call, in ms. @default 10000 */
+    requestTimeoutMs: z.coerce.number().int().positive().default(10_000),
+    /**
+     * Attempts the AWS SDK makes per call. mqkit's reliable sender retries by itself, so the SDK's
+     * own retries are off by default. @default 1
+     */
+    sdkMaxAttempts: z.coerce.number().int().min(1).max(10).default(1),
+    /**
+     * Static credentials (options object only, never the URL). @default the AWS SDK's provider
+     * chain (environment, shared config/profile, SSO, container and instance roles)
+     */
+    credentials: credentialsSchema.optional(),
+  })
+  .strict();
+
+/** Options of the SQS adapter (URL query parameters or `connect(url, { options })`). */
+export type SqsOptions = z.input<typeof connectionSchema>;
+
+/** Validated connection settings. */
+export interface SqsSettings extends Omit<z.output<typeof connectionSchema>, 'region' | 'maxMessageBytes'> {
+  readonly region: string;
+  readonly maxMessageBytes: number;
+}
+
+/** SNS's message limit; SQS accepts 1 MiB since August 2025. */
+export const SNS_MAX_BYTES = 256 * 1024;
+export const SQS_MAX_BYTES = 1024 * 1024;
+
+/**
+ * Parses `sqs://[region]?endpoint=…&sns=false&…` plus explicit options (which win). Throws
+ * MqError CONFIG naming the bad options, never echoing their values.
+ */
+export function parseConnection(url: string, options: Readonly<Record<string, unknown>>, env: NodeJS.ProcessEnv = process.env): SqsSettings {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch (err) {
+    throw configError('invalid sqs:// URL', undefined, err);
+  }
+  if (parsed.protocol !== 'sqs:') throw configError(`the SQS adapter serves sqs:// URLs, not ${parsed.protocol}//`, parsed);
+  if (parsed.username || parsed.password) {
+    throw configError('sqs:// URLs take no user or password: use the AWS provider chain or options.credentials', parsed);
+  }
+  const data = parseUrlOptions(connectionSchema, parsed, options);
+  const region = data.region ?? (parsed.hostname || undefined) ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
+  if (!region) throw configError('sqs: no region: put it in the URL (sqs://us-east-1 or ?region=) or set AWS_REGION', parsed);
+  if (!data.sns && data.snsEndpoint) throw configError('sqs: snsEndpoint given but sns=false', parsed);
+  const limit = data.sns ? SNS_MAX_BYTES : SQS_MAX_BYTES;
+  if (data.maxMessageBytes !== undefined && data.maxMessageBytes > limit) {
+    throw configError(`sqs: maxMessageBytes may be at most ${limit} ${data.sns ? 'with SNS' : 'for SQS'}`, parsed);
+  }
+  return { ...data, region, maxMessageBytes: data.maxMessageBytes ?? limit };
+}
+
+export const subscriptionSchema = z
+  .object({
+    /** Seconds a received message stays hidden; the heartbeat extends it while the handler runs. @default 30 */
+    visibilityTimeoutSec: z.coerce.number().int().min(1).max(43_200).default(30),
+    /** Long-poll wait of one receive, in s (0–20). @default 20 */
+    waitTimeSec: z.coerce.number().int().min(0).max(20).default(20),
+    /** Concurrent receive loops. @default 1 when ordered, else ceil(maxInFlight / 10), at most 8 */
+    pollers: z.coerce.number().int().min(1).max(32).optional(),
+    /** Extend the visibility of unsettled messages before it runs out. @default true */
+    heartbeat: flag.default(true),
+    /** SNS subscription filter policy (fan-out mode only). */
+    filterPolicy: z.record(z.string(), z.unknown()).optional(),
+    /** What the filter policy matches. @default 'MessageAttributes' */
+    filterPolicyScope: z.enum(['MessageAttributes', 'MessageBody']).default('MessageAttributes'),
+    /** Declare a redrive policy to the dead-letter queue (poison guard if consumers crash). @default true */
+    redrive: flag.default(true),
+    /**
+     * Receives before SQS itself moves a message to the dead-letter queue. Core dead-letters at
+     * `maxAttempts` with diagnostic headers; the redrive only catches messages whose consumers
+     * crash every time. @default maxAttempts + 2
+     */
+    maxReceiveCount: z.coerce.number().int().min(1).max(1000).optional(),
+  })
+  .strict();
+
+/** Adapter options of one subscription (`subscribe(topic, { options })`). */
+export type SqsSubscribeOptions = z.input<typeof subscriptionSchema>;
+export type SqsSubscribeSettings = z.output<typeof subscriptionSchema>;
+
+/** Validates a subscription's adapter options (MqError CONFIG on bad input). */
+export function parseSubscription(options: Readonly<Record<string, unknown>>): SqsSubscribeSettings {
+  const result = subscriptionSchema.safeParse(options);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((i) => `${i.path.join('.') || '(options)'}: ${i.message.replace(/received .*/i, 'invalid value')}`).join('; ');
+  throw configError(`invalid sqs subscribe options: ${problems}`, undefined, result.error);
+}

@@ -1,0 +1,224 @@
+/**
+ * Resolves and (unless `declare` is off) idempotently declares queues, topics, subscriptions and
+ * redrive policies. Results are cached per name; a failed lookup is not cached, so the next call
+ * tries again.
+ */
+import { CreateTopicCommand, ListSubscriptionsByTopicCommand, SetSubscriptionAttributesCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
+import { CreateQueueCommand, GetQueueAttributesCommand, GetQueueUrlCommand, SetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { MqError } from '@mqkit/core/driver';
+import { classifyAwsError } from './errors.ts';
+
+export interface TopologySettings {
+  readonly declare: boolean;
+  readonly region: string;
+  readonly accountId?: string | undefined;
+  readonly requestTimeoutMs: number;
+}
+
+/** What a group queue on an SNS topic is declared with. */
+export interface GroupQueueSpec {
+  readonly topicName: string;
+  readonly queueName: string;
+  readonly fifo: boolean;
+  readonly filterPolicy?: Readonly<Record<string, unknown>> | undefined;
+  readonly filterPolicyScope: 'MessageAttributes' | 'MessageBody';
+}
+
+export class Topology {
+  readonly #sqs: SQSClient;
+  readonly #sns: SNSClient | undefined;
+  readonly #settings: TopologySettings;
+  readonly #queueUrls = new Map<string, Promise<string>>();
+  readonly #queueArns = new Map<string, Promise<string>>();
+  readonly #topicArns = new Map<string, Promise<string>>();
+  readonly #subscribed = new Map<string, Promise<void>>();
+
+  constructor(sqs: SQSClient, sns: SNSClient | undefined, settings: TopologySettings) {
+    this.#sqs = sqs;
+    this.#sns = sns;
+    this.#settings = settings;
+  }
+
+  #signal(): AbortSignal {
+    return AbortSignal.timeout(this.#settings.requestTimeoutMs);
+  }
+
+  #cached<T>(cache: Map<string, Promise<T>>, key: string, make: () => Promise<T>): Promise<T> {
+    let found = cache.get(key);
+    if (!found) {
+      found = make();
+      cache.set(key, found);
+      found.catch(() => cache.delete(key));
+    }
+    return found;
+  }
+
+  /** URL of the queue named `name` (native name), created when declaring. */
+  queueUrl(name: string, fifo: boolean): Promise<string> {
+    return this.#cached(this.#queueUrls, name, async () => {
+      try {
+        if (this.#settings.declare) {
+          const attributes: Record<string, string> = fifo ? { FifoQueue: 'true' } : {};
+          const r = await this.#sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }), { abortSignal: this.#signal() });
+          if (!r.QueueUrl) throw new MqError('INTERNAL', `CreateQueue ${name} returned no QueueUrl`);
+          return r.QueueUrl;
+        }
+        const r = await this.#sqs.send(new GetQueueUrlCommand({ QueueName: name }), { abortSignal: this.#signal() });
+        if (!r.QueueUrl) throw new MqError('NOT_FOUND', `queue ${name} not found`);
+        return r.QueueUrl;
+      } catch (err) {
+        throw classifyAwsError(err, `${this.#settings.declare ? 'CreateQueue' : 'GetQueueUrl'} ${name}`);
+      }
+    });
+  }
+
+  /**
+   * Forgets what is cached for a queue or topic name, so the next use resolves (and, when
+   * declaring, creates) it again: after a queue was deleted, or an emulator lost it.
+   */
+  forget(name: string): void {
+    this.#queueUrls.delete(name);
+    this.#topicArns.delete(name);
+  }
+
+  /**
+   * Forgets every cached address and declaration, so that declaring again really re-creates what
+   * vanished (all declarations are idempotent, so redoing the rest is harmless).
+   */
+  forgetAll(): void {
+    this.#queueUrls.clear();
+    this.#queueArns.clear();
+    this.#topicArns.clear();
+    this.#subscribed.clear();
+  }
+
+  /** Whether missing queues and topics are created on use. */
+  get declares(): boolean {
+    return this.#settings.declare;
+  }
+
+  /** ARN of a queue, from its URL. */
+  queueArn(url: string): Promise<string> {
+    return this.#cached(this.#queueArns, url, async () => {
+      try {
+        const r = await this.#sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }), { abortSignal: this.#signal() });
+        const arn = r.Attributes?.QueueArn;
+        if (!arn) throw new MqError('INTERNAL', 'GetQueueAttributes returned no QueueArn');
+        return arn;
+      } catch (err) {
+        throw classifyAwsError(err, 'GetQueueAttributes QueueArn');
+      }
+    });
+  }
+
+  /** ARN of the SNS topic named `name` (native name), created when declaring. */
+  topicArn(name: string, fifo: boolean): Promise<string> {
+    return this.#cached(this.#topicArns, name, async () => {
+      const sns = this.#requireSns();
+      if (!this.#settings.declare) {
+        if (!this.#settings.accountId) throw new MqError('CONFIG', 'sqs: with declare=false and SNS, accountId is needed to address topics');
+        return `arn:aws:sns:${this.#settings.region}:${this.#settings.accountId}:${name}`;
+      }
+      try {
+        const attributes: Record<string, string> = fifo ? { FifoTopic: 'true', ContentBasedDeduplication: 'false' } : {};
+        const r = await sns.send(new CreateTopicCommand({ Name: name, Attributes: attributes }), { abortSignal: this.#signal() });
+        if (!r.TopicArn) throw new MqError('INTERNAL', `CreateTopic ${name} returned no TopicArn`);
+        return r.TopicArn;
+      } catch (err) {
+        throw classifyAwsError(err, `CreateTopic ${name}`);
+      }
+    });
+  }
+
+  /**
+   * Declares (when declaring) the redrive policy of `queueUrl` towards `deadLetterUrl`. A later
+   * subscribe with another maxReceiveCount overwrites it: the policy belongs to the queue.
+   */
+  async redrive(queueUrl: string, deadLetterUrl: string, maxReceiveCount: number): Promise<void> {
+    if (!this.#settings.declare) return;
+    const deadLetterTargetArn = await this.queueArn(deadLetterUrl);
+    try {
+      await this.#sqs.send(
+        new SetQueueAttributesCommand({ QueueUrl: queueUrl, Attributes: { RedrivePolicy: JSON.stringify({ deadLetterTargetArn, maxReceiveCount }) } }),
+        { abortSignal: this.#signal() },
+      );
+    } catch (err) {
+      throw classifyAwsError(err, 'SetQueueAttributes RedrivePolicy');
+    }
+  }
+
+  /**
+   * The queue of one consumer group on an SNS topic: declared, allowed to receive from the topic,
+   * and subscribed with raw message delivery (and the filter policy, if any). Returns its URL.
+   */
+  async groupQueue(spec: GroupQueueSpec): Promise<string> {
+    const [topicArn, url] = await Promise.all([this.topicArn(spec.topicName, spec.fifo), this.queueUrl(spec.queueName, spec.fifo)]);
+    if (!this.#settings.declare) return url;
+    const key = `${topicArn}\n${url}\n${JSON.stringify(spec.filterPolicy ?? null)}`;
+    await this.#cached(this.#subscribed, key, () => this.#subscribe(topicArn, url, spec));
+    return url;
+  }
+
+  async #subscribe(topicArn: string, url: string, spec: GroupQueueSpec): Promise<void> {
+    const sns = this.#requireSns();
+    const queueArn = await this.queueArn(url);
+    const policy = {
+      Version: '2012-10-17',
+      Statement: [
+        {
+          Sid: 'mqkit-sns-fanout',
+          Effect: 'Allow',
+          Principal: { Service: 'sns.amazonaws.com' },
+          Action: 'sqs:SendMessage',
+          Resource: queueArn,
+          Condition: { ArnEquals: { 'aws:SourceArn': topicArn } },
+        },
+      ],
+    };
+    try {
+      await this.#sqs.send(new SetQueueAttributesCommand({ QueueUrl: url, Attributes: { Policy: JSON.stringify(policy) } }), { abortSignal: this.#signal() });
+    } catch (err) {
+      throw classifyAwsError(err, 'SetQueueAttributes Policy');
+    }
+    const attributes: Record<string, string> = { RawMessageDelivery: 'true' };
+    if (spec.filterPolicy) {
+      attributes.FilterPolicy = JSON.stringify(spec.filterPolicy);
+      attributes.FilterPolicyScope = spec.filterPolicyScope;
+    }
+    try {
+      await sns.send(new SubscribeCommand({ TopicArn: topicArn, Protocol: 'sqs', Endpoint: queueArn, Attributes: attributes, ReturnSubscriptionArn: true }), {
+        abortSignal: this.#signal(),
+      });
+    } catch (err) {
+      // An existing subscription with other attributes (e.g. a changed filter policy): update it.
+      const name = (err as { name?: string }).name ?? '';
+      if (!/InvalidParameter/.test(name)) throw classifyAwsError(err, 'Subscribe');
+      const arn = await this.#findSubscription(topicArn, queueArn);
+      if (!arn) throw classifyAwsError(err, 'Subscribe');
+      for (const [AttributeName, AttributeValue] of Object.entries(attributes)) {
+        try {
+          await sns.send(new SetSubscriptionAttributesCommand({ SubscriptionArn: arn, AttributeName, AttributeValue }), { abortSignal: this.#signal() });
+        } catch (inner) {
+          throw classifyAwsError(inner, `SetSubscriptionAttributes ${AttributeName}`);
+        }
+      }
+    }
+  }
+
+  async #findSubscription(topicArn: string, queueArn: string): Promise<string | undefined> {
+    const sns = this.#requireSns();
+    let NextToken: string | undefined;
+    do {
+      const r = await sns.send(new ListSubscriptionsByTopicCommand({ TopicArn: topicArn, NextToken }), { abortSignal: this.#signal() });
+      const found = r.Subscriptions?.find((s) => s.Endpoint === queueArn);
+      if (found?.SubscriptionArn) return found.SubscriptionArn;
+      NextToken = r.NextToken;
+    } while (NextToken);
+    return undefined;
+  }
+
+  #requireSns(): SNSClient {
+    if (!this.#sns) throw new MqError('INTERNAL', 'SNS client used in queue mode');
+    return this.#sns;
+  }
+}

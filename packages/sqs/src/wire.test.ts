@@ -1,0 +1,85 @@
+import type { Envelope } from '@mqkit/core/driver';
+import { describe, expect, it } from 'vitest';
+import { dedupId, fromWire, messageGroupId, META_ATTRIBUTE, toWire, type ReceivedMessage } from './wire.ts';
+
+function envelope(overrides: Partial<Envelope> = {}): Envelope {
+  return {
+    id: 'id-1',
+    topic: 't',
+    key: 'k',
+    headers: { 'content-type': 'application/json', traceparent: '00-abc-def-01', tenant: 'acme', 'x-mqkit-attempts': '3' },
+    body: new TextEncoder().encode('{"a":1}'),
+    timestamp: 1_700_000_000_000,
+    ...overrides,
+  };
+}
+
+function receive(wire: ReturnType<typeof toWire>, extra: Partial<ReceivedMessage> = {}): ReceivedMessage {
+  return { MessageId: 'm-1', Body: wire.body, MessageAttributes: wire.attributes, ...extra };
+}
+
+describe('wire format', () => {
+  it('round-trips id, key, headers, body and timestamp in one attribute', () => {
+    const e = envelope();
+    const wire = toWire(e);
+    expect(wire.body).toBe('{"a":1}');
+    expect(Object.keys(wire.attributes)).toEqual([META_ATTRIBUTE, 'tenant']);
+    const back = fromWire(receive(wire), 't');
+    expect(back.envelope).toEqual({ ...e, headers: { ...e.headers } });
+    expect(back.native).toBe(true);
+    expect(back.priorAttempts).toBe(0);
+  });
+
+  it('base64-encodes binary bodies and keeps empty ones', () => {
+    const binary = new Uint8Array([0, 1, 2, 255, 254, 0x1f]);
+    const wire = toWire(envelope({ body: binary }));
+    expect(wire.body).toBe(Buffer.from(binary).toString('base64'));
+    expect(fromWire(receive(wire), 't').envelope.body).toEqual(binary);
+    const empty = toWire(envelope({ body: new Uint8Array(0) }));
+    expect(empty.body).toBe('-');
+    expect(fromWire(receive(empty), 't').envelope.body).toEqual(new Uint8Array(0));
+    const controlChar = toWire(envelope({ body: new TextEncoder().encode('a\u0001b') }));
+    expect(fromWire(receive(controlChar), 't').envelope.body).toEqual(new TextEncoder().encode('a\u0001b'));
+    const unicode = new TextEncoder().encode('héllo 🌍');
+    expect(toWire(envelope({ body: unicode })).body).toBe('héllo 🌍');
+  });
+
+  it('stays within the 10-attribute budget', () => {
+    const headers: Record<string, string> = {};
+    for (let i = 0; i < 30; i++) headers[`h${i}`] = `v${i}`;
+    const wire = toWire(envelope({ headers }));
+    expect(Object.keys(wire.attributes)).toHaveLength(10);
+    expect(fromWire(receive(wire), 't').envelope.headers).toEqual(headers);
+  });
+
+  it('counts body and attributes in the size', () => {
+    const wire = toWire(envelope());
+    const meta = wire.attributes[META_ATTRIBUTE]!.StringValue!;
+    expect(wire.size).toBe(7 + 'mqkit'.length + 'String'.length + Buffer.byteLength(meta) + 'tenant'.length + 'String'.length + 'acme'.length);
+  });
+
+  it('carries due time and prior attempts', () => {
+    const back = fromWire(receive(toWire(envelope(), { due: 123, attempts: 2 })), 't');
+    expect(back.due).toBe(123);
+    expect(back.priorAttempts).toBe(2);
+  });
+
+  it('decodes foreign messages from attributes', () => {
+    const back = fromWire(
+      { MessageId: 'native-1', Body: 'hi', Attributes: { SentTimestamp: '42', MessageGroupId: 'g' }, MessageAttributes: { a: { DataType: 'String', StringValue: 'b' } } },
+      't',
+    );
+    expect(back.native).toBe(false);
+    expect(back.envelope).toMatchObject({ id: 'native-1', key: 'g', headers: { a: 'b' }, timestamp: 42 });
+    expect(fromWire({ MessageId: 'x', Body: 'y', MessageAttributes: { mqkit: { DataType: 'String', StringValue: '{bad' } } }, 't').native).toBe(false);
+  });
+
+  it('makes FIFO ids SQS accepts', () => {
+    expect(dedupId('abc')).toBe('abc');
+    expect(dedupId('abc', 2)).toBe('abc#2');
+    expect(dedupId('x'.repeat(200))).toMatch(/^h:[0-9a-f]{64}$/);
+    expect(dedupId('with space')).toMatch(/^h:/);
+    expect(messageGroupId(envelope({ key: undefined }))).toBe('id-1');
+    expect(messageGroupId(envelope({ key: 'ü' }))).toMatch(/^h:/);
+  });
+});
