@@ -119,6 +119,9 @@ export function parseConnection(url: string, options: Readonly<Record<string, un
   amqp.searchParams.set('heartbeat', String(resolved.heartbeat));
   const tls = parsed.protocol === 'amqps:';
   const socketOptions: Record<string, unknown> = {
+    // Confirms, acks and publishes interleave on one socket: Nagle's algorithm against the
+    // peer's delayed ACK would hold small frames back for tens of milliseconds.
+    noDelay: true,
     timeout: resolved.connectTimeoutMs,
     clientProperties: { connection_name: resolved.connectionName },
   };
