@@ -1,17 +1,8 @@
-import { MqError } from '@mqkit/core/driver';
+import { thrownMqError } from '@mqkit/testing/conformance';
 import { describe, expect, it } from 'vitest';
 import { parseKafkaUrl, safeUrlForErrors } from './options.ts';
 
-function configErrorOf(fn: () => unknown): MqError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(MqError);
-    expect((err as MqError).code).toBe('CONFIG');
-    return err as MqError;
-  }
-  throw new Error('expected a CONFIG error');
-}
+const configErrorOf = (fn: () => unknown) => thrownMqError(fn, 'CONFIG');
 
 describe('parseKafkaUrl', () => {
   it('takes several brokers and applies the defaults', () => {

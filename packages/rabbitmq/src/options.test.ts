@@ -1,17 +1,8 @@
-import { MqError } from '@mqkit/core/driver';
+import { thrownMqError } from '@mqkit/testing/conformance';
 import { describe, expect, it } from 'vitest';
 import { parseConnection } from './options.ts';
 
-function configError(fn: () => unknown): MqError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(MqError);
-    expect((err as MqError).code).toBe('CONFIG');
-    return err as MqError;
-  }
-  throw new Error('expected a CONFIG error');
-}
+const configErrorOf = (fn: () => unknown) => thrownMqError(fn, 'CONFIG');
 
 describe('parseConnection', () => {
   it('applies the documented defaults', () => {
@@ -56,14 +47,14 @@ describe('parseConnection', () => {
   });
 
   it('refuses TLS material on a plain amqp:// URL', () => {
-    configError(() => parseConnection('amqp://h', { cert: 'PEM', key: 'PEM' }));
+    configErrorOf(() => parseConnection('amqp://h', { cert: 'PEM', key: 'PEM' }));
   });
 
   it('refuses unknown options, bad values and other schemes with CONFIG', () => {
-    expect(configError(() => parseConnection('amqp://h', { nope: 1 })).message).toMatch(/nope|unrecognized/i);
-    configError(() => parseConnection('amqp://h?deliveryLimit=zero', {}));
-    configError(() => parseConnection('kafka://h:9092', {}));
-    configError(() => parseConnection('not a url', {}));
+    expect(configErrorOf(() => parseConnection('amqp://h', { nope: 1 })).message).toMatch(/nope|unrecognized/i);
+    configErrorOf(() => parseConnection('amqp://h?deliveryLimit=zero', {}));
+    configErrorOf(() => parseConnection('kafka://h:9092', {}));
+    configErrorOf(() => parseConnection('not a url', {}));
   });
 
   it('never echoes the password or secret-looking parameters', () => {
@@ -71,10 +62,10 @@ describe('parseConnection', () => {
     const s = parseConnection(`amqps://app:${secret}@h:5671/v`, { passphrase: secret });
     expect(s.safeUrl).not.toContain(secret);
     expect(s.safeUrl).toContain('app:***@');
-    const err = configError(() => parseConnection(`amqp://app:${secret}@h/v?deliveryLimit=-1`, {}));
+    const err = configErrorOf(() => parseConnection(`amqp://app:${secret}@h/v?deliveryLimit=-1`, {}));
     expect(err.message).not.toContain(secret);
     expect(JSON.stringify(err.details)).not.toContain(secret);
-    const err2 = configError(() => parseConnection(`amqp://app:${secret}@h/v`, { key: 'PEM' }));
+    const err2 = configErrorOf(() => parseConnection(`amqp://app:${secret}@h/v`, { key: 'PEM' }));
     expect(err2.message).not.toContain(secret);
     expect(err2.message).toContain('***');
   });

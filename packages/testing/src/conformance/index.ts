@@ -14,6 +14,7 @@ import { ScenarioContext } from './support.ts';
 export { scenarios, type Scenario } from './scenarios.ts';
 export { DEFAULT_TIMING, uniqueName, type ConformanceHarness, type ConformanceTiming, type TopicNeeds } from './harness.ts';
 export { eventually, pause, Recorder, ScenarioContext } from './support.ts';
+export { expectMqError, rejection, thrownMqError } from './assertions.ts';
 
 /** Why `scenario` cannot run against `harness`, or undefined when it must run. */
 export function skipReason(scenario: Scenario, harness: ConformanceHarness): string | undefined {

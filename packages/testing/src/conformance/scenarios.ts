@@ -3,6 +3,7 @@ import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { bytesCodec, HEADERS, idempotent, MemoryDedupStore, MqError, textCodec, type Capabilities } from '@mqkit/core';
 import { expect } from 'vitest';
+import { expectMqError, rejection } from './assertions.ts';
 import { eventually, pause, Recorder, type ScenarioContext } from './support.ts';
 
 /** One conformance check. */
@@ -18,20 +19,6 @@ export interface Scenario {
 const noDelay = (caps: Capabilities): string | undefined => (caps.delay.kind === 'none' ? 'capabilities.delay.kind is none' : undefined);
 const noOrdering = (caps: Capabilities): string | undefined => (caps.ordering !== 'key' ? "capabilities.ordering is not 'key'" : undefined);
 const fastRetry = { initialDelayMs: 50, maxDelayMs: 200, multiplier: 2, jitter: false };
-
-function expectMqError(err: unknown, code: string): void {
-  expect(err).toBeInstanceOf(MqError);
-  expect((err as MqError).code).toBe(code);
-}
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected the promise to reject, but it resolved');
-}
 
 export const scenarios: Scenario[] = [
   {
