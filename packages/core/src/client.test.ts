@@ -159,6 +159,29 @@ describe('consumer runtime', () => {
     expect(memoryBroker(name).depth('t', 'g')).toBe(1);
   });
 
+  it('lets a handler destructure its delivery: ack and nack stay bound, signal is live', async () => {
+    const client = await connect(`memory://${uniqueName('destructure')}`, { adapters: [memory()] });
+    const seen: Array<{ attempt: number; aborted: boolean; settledAfter: boolean }> = [];
+    await client.subscribe<{ n: number }>('t', {
+      group: 'g',
+      retry: { maxAttempts: 3, initialDelayMs: 1, maxDelayMs: 1, jitter: false },
+      handler: async (d) => {
+        const { ack, nack, attempt, signal } = d;
+        if (attempt === 1) await nack({ delayMs: 1 });
+        else await ack();
+        seen.push({ attempt, aborted: signal.aborted, settledAfter: d.settled });
+      },
+    });
+    await client.publish('t', { n: 1 });
+    const deadline = Date.now() + 5_000;
+    while (seen.length < 2 && Date.now() < deadline) await pause(10);
+    expect(seen).toEqual([
+      { attempt: 1, aborted: false, settledAfter: true },
+      { attempt: 2, aborted: false, settledAfter: true },
+    ]);
+    await client.close();
+  });
+
   it('rejects ordered subscriptions on adapters without key ordering', async () => {
     const unordered = wrapAdapter(memory(), (driver) => ({ capabilities: { ...driver.capabilities, ordering: 'none' } }));
     const client = await connect(`memory://${uniqueName('unordered')}`, { adapters: [unordered] });

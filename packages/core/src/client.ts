@@ -4,6 +4,7 @@ import type { Logger } from './logger.ts';
 import type { Envelope } from './message.ts';
 import {
   buildEnvelope,
+  envelopeOf,
   ReliableSender,
   type OutgoingMessage,
   type PublishOptions,
@@ -65,9 +66,8 @@ export class Client {
    */
   async publish<T>(topic: string, payload: T, options: PublishOptions<T> = {}): Promise<PublishReceipt> {
     this.#assertOpen();
-    const envelope = buildEnvelope(this.#driver, { ...options, topic, payload });
-    const [outcome] = await this.#sender.send([envelope]);
-    if (!outcome) throw new MqError('INTERNAL', 'publish produced no outcome');
+    const envelope = envelopeOf(this.#driver, topic, payload, options);
+    const outcome = await this.#sender.sendOwned(envelope);
     if (!outcome.ok) throw outcome.error;
     return { id: outcome.id, topic: outcome.topic, receipt: outcome.receipt };
   }
@@ -111,7 +111,7 @@ export class Client {
    * headers: what an outbox stores and a transaction stages.
    */
   prepare<T>(topic: string, payload: T, options: PublishOptions<T> = {}): Envelope {
-    const envelope = buildEnvelope(this.#driver, { ...options, topic, payload });
+    const envelope = envelopeOf(this.#driver, topic, payload, options);
     const headers = { ...envelope.headers };
     this.#telemetry.startPublish(topic, headers).end();
     return { ...envelope, headers };

@@ -48,6 +48,7 @@ export interface Envelope {
 export function envelopeSize(envelope: Envelope): number {
   let size = envelope.body.byteLength + Buffer.byteLength(envelope.id);
   if (envelope.key !== undefined) size += Buffer.byteLength(envelope.key);
-  for (const [name, value] of Object.entries(envelope.headers)) size += Buffer.byteLength(name) + Buffer.byteLength(value);
+  const { headers } = envelope;
+  for (const name in headers) size += Buffer.byteLength(name) + Buffer.byteLength(headers[name]!);
   return size;
 }

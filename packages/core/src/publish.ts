@@ -62,8 +62,12 @@ export const DEFAULT_PUBLISH_POLICY: PublishPolicy = {
  * Throws INVALID_MESSAGE, TOO_LARGE or UNSUPPORTED; nothing is sent.
  */
 export function buildEnvelope<T>(driver: Driver, message: OutgoingMessage<T>, internalHeaders = false): Envelope {
+  return envelopeOf(driver, message.topic, message.payload, message, internalHeaders);
+}
+
+/** {@link buildEnvelope} with the topic and payload apart from the options (no object spread per publish). */
+export function envelopeOf<T>(driver: Driver, topic: string, payload: T, message: PublishOptions<T>, internalHeaders = false): Envelope {
   const caps = driver.capabilities;
-  const { topic } = message;
   if (typeof topic !== 'string' || topic.length === 0) {
     throw new MqError('INVALID_MESSAGE', 'topic must be a non-empty string');
   }
@@ -89,7 +93,9 @@ export function buildEnvelope<T>(driver: Driver, message: OutgoingMessage<T>, in
     });
   }
   const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(message.headers ?? {})) {
+  const given = message.headers;
+  if (given !== undefined && given !== null) for (const name of Object.keys(given)) {
+    const value = given[name];
     if (typeof value !== 'string') {
       throw new MqError('INVALID_MESSAGE', `header "${name}" must be a string`, { details: { topic, id } });
     }
@@ -101,7 +107,7 @@ export function buildEnvelope<T>(driver: Driver, message: OutgoingMessage<T>, in
     headers[name] = value;
   }
   const codec = (message.codec ?? jsonCodec) as Codec<T>;
-  const body = encodePayload(codec, message.payload, { topic, id });
+  const body = encodePayload(codec, payload, { topic, id });
   headers[HEADERS.contentType] = codec.contentType;
   const envelope: Envelope = {
     id,
@@ -175,23 +181,33 @@ export class ReliableSender {
       return Promise.resolve(envelopes.map((e) => ({ ok: false, id: e.id, topic: e.topic, error })));
     }
     const deadline = Date.now() + this.#policy.timeoutMs;
-    return Promise.all(
-      envelopes.map(
-        (original) =>
-          new Promise<PublishOutcome>((resolve) => {
-            let envelope = original;
-            let span: Span | undefined;
-            if (traced) {
-              const headers = { ...original.headers };
-              span = this.#telemetry.startPublish(original.topic, headers);
-              envelope = { ...original, headers };
-            }
-            this.#telemetry.published.add(1, this.#telemetry.attributes(envelope.topic));
-            const lane = KeyGate.laneOf(envelope.topic, envelope.key);
-            this.#enqueue({ seq: ++this.#seq, lane, envelope, deadline, retries: 0, span, resolve });
-          }),
-      ),
-    );
+    return Promise.all(envelopes.map((envelope) => new Promise<PublishOutcome>((resolve) => this.#accept(envelope, traced, false, deadline, resolve))));
+  }
+
+  /**
+   * {@link ReliableSender.send} for one envelope that the caller hands over (`buildEnvelope`'s
+   * fresh result): its headers are written in place instead of copied.
+   */
+  sendOwned(envelope: Envelope): Promise<PublishOutcome> {
+    if (this.#closed) {
+      return Promise.resolve({ ok: false, id: envelope.id, topic: envelope.topic, error: new MqError('CLOSED', 'client is closed') });
+    }
+    const deadline = Date.now() + this.#policy.timeoutMs;
+    return new Promise<PublishOutcome>((resolve) => this.#accept(envelope, true, true, deadline, resolve));
+  }
+
+  #accept(original: Envelope, traced: boolean, owned: boolean, deadline: number, resolve: (outcome: PublishOutcome) => void): void {
+    let envelope = original;
+    let span: Span | undefined;
+    if (traced) {
+      // The trace context goes into the headers; never into a caller's object.
+      const headers = owned ? (original.headers as Record<string, string>) : { ...original.headers };
+      span = this.#telemetry.startPublish(original.topic, headers);
+      if (!owned) envelope = { ...original, headers };
+    }
+    this.#telemetry.published.add(1, this.#telemetry.attributes(envelope.topic));
+    const lane = KeyGate.laneOf(envelope.topic, envelope.key);
+    this.#enqueue({ seq: ++this.#seq, lane, envelope, deadline, retries: 0, span, resolve });
   }
 
   #enqueue(pending: Pending): void {

@@ -1,4 +1,4 @@
-import { context as otelContext } from '@opentelemetry/api';
+import { context as otelContext, type Attributes } from '@opentelemetry/api';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.ts';
 import { jsonCodec, type Codec } from './codec.ts';
 import type { Delivery, Handler, Middleware, NackOptions } from './delivery.ts';
@@ -52,13 +52,81 @@ export interface CloseOptions {
 
 const MAX_ERROR_HEADER = 1024;
 
-interface Entry {
+/** How a delivery is settled. */
+type Settlement = { readonly kind: 'ack' } | { readonly kind: 'nack'; readonly delayMs: number } | { readonly kind: 'dead'; readonly reason: string; readonly error?: unknown };
+
+const ACK: Settlement = { kind: 'ack' };
+
+/** What a {@link Delivery} needs from its runtime to settle itself. */
+interface Settler<T> {
+  settle(entry: Entry<T>, settlement: Settlement): Promise<void>;
+  checkNackDelay(delayMs: number): MqError | undefined;
+}
+
+/**
+ * One delivery inside the runtime, and the {@link Delivery} its handler sees: a class rather than
+ * an object literal with closures and a getter, because one is made per message.
+ */
+class Entry<T> implements Delivery<T> {
   readonly driverDelivery: DriverDelivery;
   readonly lane: string | undefined;
-  settled: boolean;
-  abandoned: boolean;
-  readonly abort: AbortController;
+  settled = false;
+  abandoned = false;
+  readonly id: string;
+  readonly topic: string;
+  readonly group: string;
+  readonly key: string | undefined;
+  readonly headers: Readonly<Record<string, string>>;
+  payload!: T;
+  readonly body: Uint8Array;
+  readonly timestamp: number;
+  readonly attempt: number;
+  readonly meta: Readonly<Record<string, string>>;
+  readonly #settler: Settler<T>;
+  /** Made on first use: most handlers never look at the signal. */
+  #abort: AbortController | undefined;
+  /** Handler bindings, kept as closures so that `const { ack } = delivery` works too. */
+  readonly ack: () => Promise<void>;
+  readonly nack: (options?: NackOptions) => Promise<void>;
+  readonly deadLetter: (reason: string) => Promise<void>;
+
+  constructor(settler: Settler<T>, topic: string, group: string, driverDelivery: DriverDelivery, lane: string | undefined) {
+    const { envelope } = driverDelivery;
+    this.#settler = settler;
+    this.driverDelivery = driverDelivery;
+    this.lane = lane;
+    this.id = envelope.id;
+    this.topic = topic;
+    this.group = group;
+    this.key = envelope.key;
+    this.headers = envelope.headers;
+    this.body = envelope.body;
+    this.timestamp = envelope.timestamp;
+    this.attempt = driverDelivery.attempt;
+    this.meta = driverDelivery.meta ?? NO_META;
+    this.ack = () => this.#settler.settle(this, ACK);
+    this.nack = (options?: NackOptions) => {
+      const delayMs = options?.delayMs ?? 0;
+      const invalid = this.#settler.checkNackDelay(delayMs);
+      return invalid ? Promise.reject(invalid) : this.#settler.settle(this, { kind: 'nack', delayMs });
+    };
+    this.deadLetter = (reason: string) => this.#settler.settle(this, { kind: 'dead', reason });
+  }
+
+  get signal(): AbortSignal {
+    this.#abort ??= new AbortController();
+    return this.#abort.signal;
+  }
+
+  /** The subscription gave up on it (close deadline): handlers see the signal aborted. */
+  abandon(reason: MqError): void {
+    this.abandoned = true;
+    this.#abort ??= new AbortController();
+    this.#abort.abort(reason);
+  }
 }
+
+const NO_META: Readonly<Record<string, string>> = Object.freeze({});
 
 /** A running subscription. */
 export interface Subscription {
@@ -86,15 +154,19 @@ export class SubscriptionRuntime<T> implements Subscription {
   readonly topic: string;
   readonly group: string;
   readonly #deps: SubscriptionDeps;
-  readonly #handler: (d: Delivery<T>) => Promise<void>;
+  readonly #handler: (d: Delivery<T>) => Promise<void> | void;
   readonly #codec: Codec<T>;
   readonly #retry: RetryPolicy;
   readonly #concurrency: number;
   readonly #maxBuffered: number;
   readonly #ordered: boolean;
   readonly #deadLetterTopic: string;
-  readonly #pending: Entry[] = [];
-  readonly #running = new Set<Entry>();
+  readonly #attributes: Attributes;
+  readonly #settler: Settler<T>;
+  /** Accepted, not started; `#pendingHead` is the first live index (no O(n) shift per message). */
+  #pending: Array<Entry<T> | undefined> = [];
+  #pendingHead = 0;
+  readonly #running = new Set<Entry<T>>();
   readonly #busyLanes = new Set<string>();
   readonly #idleWaiters: Array<() => void> = [];
   #driverSub: DriverSubscription | undefined;
@@ -111,15 +183,23 @@ export class SubscriptionRuntime<T> implements Subscription {
     this.#maxBuffered = this.#concurrency + (options.prefetch ?? this.#concurrency);
     this.#ordered = options.ordered ?? false;
     this.#deadLetterTopic = options.deadLetterTopic ?? `${topic}-dlq`;
+    this.#attributes = deps.telemetry.attributes(topic, options.group);
+    this.#settler = {
+      settle: (entry, settlement) => this.#settle(entry, settlement),
+      checkNackDelay: (delayMs) => this.#checkNackDelay(delayMs),
+    };
     const chain = [...(options.middleware ?? [])];
     const handler = options.handler;
-    this.#handler = (delivery) => {
-      const run = (i: number): Promise<void> => {
-        const mw = chain[i];
-        return mw ? mw(delivery, () => run(i + 1)) : Promise.resolve(handler(delivery));
-      };
-      return run(0);
-    };
+    this.#handler =
+      chain.length === 0
+        ? handler
+        : (delivery) => {
+            const run = (i: number): Promise<void> => {
+              const mw = chain[i];
+              return mw ? mw(delivery, () => run(i + 1)) : Promise.resolve(handler(delivery));
+            };
+            return run(0);
+          };
   }
 
   /** @internal validates options and starts the driver subscription. */
@@ -147,39 +227,61 @@ export class SubscriptionRuntime<T> implements Subscription {
   }
 
   #accept(driverDelivery: DriverDelivery): void {
+    // Intake has stopped: leave it unsettled; the driver gives it back on close.
+    if (this.#closing) return;
     const lane = this.#ordered ? (driverDelivery.orderingKey ?? driverDelivery.envelope.key) : undefined;
-    const entry: Entry = { driverDelivery, lane, settled: false, abandoned: false, abort: new AbortController() };
-    if (this.#closing) {
-      // Intake has stopped: leave it unsettled; the driver gives it back on close.
-      return;
-    }
-    this.#pending.push(entry);
+    this.#pending.push(new Entry<T>(this.#settler, this.topic, this.group, driverDelivery, lane));
     this.#pump();
+  }
+
+  get #pendingCount(): number {
+    return this.#pending.length - this.#pendingHead;
   }
 
   #pump(): void {
     if (this.#closing) return;
-    for (let i = 0; i < this.#pending.length && this.#running.size < this.#concurrency; ) {
-      const entry = this.#pending[i]!;
+    const pending = this.#pending;
+    let skipped = false;
+    for (let i = this.#pendingHead; i < pending.length && this.#running.size < this.#concurrency; i += 1) {
+      const entry = pending[i];
+      if (entry === undefined) continue;
       if (entry.lane !== undefined && this.#busyLanes.has(entry.lane)) {
-        i += 1;
+        skipped = true;
         continue;
       }
-      this.#pending.splice(i, 1);
-      this.#running.add(entry);
-      if (entry.lane !== undefined) this.#busyLanes.add(entry.lane);
-      void this.#process(entry).finally(() => {
-        this.#running.delete(entry);
-        if (entry.lane !== undefined) this.#busyLanes.delete(entry.lane);
-        if (this.#running.size === 0) this.#idleWaiters.splice(0).forEach((w) => w());
-        this.#pump();
-      });
+      pending[i] = undefined;
+      if (!skipped) this.#pendingHead = i + 1;
+      this.#start(entry);
+    }
+    // Compact once the consumed prefix dominates (amortised O(1) per message).
+    if (this.#pendingHead > 64 && this.#pendingHead * 2 > pending.length) {
+      this.#pending = pending.slice(this.#pendingHead);
+      this.#pendingHead = 0;
+    }
+    if (skipped) {
+      // Lanes skipped over leave holes behind the head: drop them so the scan stays short.
+      const live = this.#pending.filter((e, i) => i >= this.#pendingHead && e !== undefined);
+      if (live.length < this.#pendingCount) {
+        this.#pending = live;
+        this.#pendingHead = 0;
+      }
     }
     this.#backpressure();
   }
 
+  #start(entry: Entry<T>): void {
+    this.#running.add(entry);
+    if (entry.lane !== undefined) this.#busyLanes.add(entry.lane);
+    void this.#process(entry).then(() => {
+      this.#running.delete(entry);
+      if (entry.lane !== undefined) this.#busyLanes.delete(entry.lane);
+      if (this.#running.size === 0 && this.#idleWaiters.length > 0) this.#idleWaiters.splice(0).forEach((w) => w());
+      this.#pump();
+    });
+  }
+
   #backpressure(): void {
-    const buffered = this.#pending.length + this.#running.size;
+    const buffered = this.#pendingCount + this.#running.size;
     if (!this.#paused && buffered >= this.#maxBuffered) {
       this.#paused = true;
       this.#driverSub?.pause();
@@ -189,42 +291,40 @@ export class SubscriptionRuntime<T> implements Subscription {
     }
   }
 
-  async #process(entry: Entry): Promise<void> {
+  /** Runs one delivery to its settlement. Never rejects. */
+  async #process(entry: Entry<T>): Promise<void> {
     const { envelope, attempt } = entry.driverDelivery;
     const { telemetry, logger } = this.#deps;
-    const attrs = telemetry.attributes(this.topic, this.group);
-    let payload: T;
     try {
-      payload = this.#codec.decode(envelope.body);
+      entry.payload = this.#codec.decode(envelope.body);
     } catch (err) {
       logger.warn({ topic: this.topic, group: this.group, id: envelope.id }, 'payload cannot be decoded; dead-lettering');
-      await this.#settleSafely(entry, () => this.#deadLetter(entry, 'decode-failed', err));
+      await this.#settleSafely(entry, { kind: 'dead', reason: 'decode-failed', error: err });
       return;
     }
-    const delivery = this.#makeDelivery(entry, payload);
     const parent = telemetry.extract(envelope.headers);
     const span = telemetry.startProcess(this.topic, this.group, parent);
     const started = performance.now();
     let failure: unknown;
     try {
-      await otelContext.with(parent, () => this.#handler(delivery));
+      await otelContext.with(parent, this.#handler, undefined, entry);
     } catch (err) {
       failure = err ?? new Error('handler threw a nullish value');
     }
-    telemetry.handlerDuration.record(performance.now() - started, attrs);
+    telemetry.handlerDuration.record(performance.now() - started, this.#attributes);
     Telemetry.endSpan(span, failure);
     if (entry.settled || entry.abandoned) {
       if (failure !== undefined) logger.warn({ err: failure, id: envelope.id }, 'handler failed after settling its delivery');
       return;
     }
     if (failure === undefined) {
-      await this.#settleSafely(entry, () => this.#ack(entry));
+      await this.#settleSafely(entry, ACK);
     } else if (attempt >= this.#retry.maxAttempts) {
-      await this.#settleSafely(entry, () => this.#deadLetter(entry, 'handler-failed', failure));
+      await this.#settleSafely(entry, { kind: 'dead', reason: 'handler-failed', error: failure });
     } else {
       const delayMs = this.#clampDelay(backoffDelay(this.#retry, attempt));
       logger.debug({ id: envelope.id, attempt, delayMs }, 'handler failed; retrying');
-      await this.#settleSafely(entry, () => this.#nack(entry, delayMs));
+      await this.#settleSafely(entry, { kind: 'nack', delayMs });
     }
   }
 
@@ -233,68 +333,50 @@ export class SubscriptionRuntime<T> implements Subscription {
     return delay.kind === 'none' ? 0 : Math.min(delayMs, delay.maxMs);
   }
 
-  #makeDelivery(entry: Entry, payload: T): Delivery<T> {
-    const { envelope, attempt, meta } = entry.driverDelivery;
-    const self = this;
-    return {
-      id: envelope.id,
-      topic: this.topic,
-      group: this.group,
-      key: envelope.key,
-      headers: envelope.headers,
-      payload,
-      body: envelope.body,
-      timestamp: envelope.timestamp,
-      attempt,
-      meta: meta ?? {},
-      signal: entry.abort.signal,
-      get settled() {
-        return entry.settled;
-      },
-      ack: () => self.#settle(entry, () => self.#ack(entry)),
-      nack: (options?: NackOptions) => {
-        const delayMs = options?.delayMs ?? 0;
-        if (!Number.isFinite(delayMs) || delayMs < 0) {
-          return Promise.reject(new MqError('INVALID_MESSAGE', 'nack delayMs must be a finite number >= 0'));
-        }
-        const { delay } = self.#deps.driver.capabilities;
-        if (delayMs > 0 && (delay.kind === 'none' || delayMs > delay.maxMs)) {
-          return Promise.reject(new MqError('UNSUPPORTED', `${self.#deps.driver.name} cannot delay a redelivery by ${delayMs} ms`));
-        }
-        return self.#settle(entry, () => self.#nack(entry, delayMs));
-      },
-      deadLetter: (reason: string) => self.#settle(entry, () => self.#deadLetter(entry, reason)),
-    };
+  #checkNackDelay(delayMs: number): MqError | undefined {
+    if (!Number.isFinite(delayMs) || delayMs < 0) return new MqError('INVALID_MESSAGE', 'nack delayMs must be a finite number >= 0');
+    const { delay } = this.#deps.driver.capabilities;
+    if (delayMs > 0 && (delay.kind === 'none' || delayMs > delay.maxMs)) {
+      return new MqError('UNSUPPORTED', `${this.#deps.driver.name} cannot delay a redelivery by ${delayMs} ms`);
+    }
+    return undefined;
   }
 
   /** Settles once; a second settle, or one after the delivery was abandoned, is refused. */
-  async #settle(entry: Entry, action: () => Promise<void>): Promise<void> {
-    if (entry.abandoned) throw new MqError('CLOSED', 'delivery was abandoned when its subscription closed; it will be redelivered');
-    if (entry.settled) throw new MqError('INVALID_MESSAGE', 'delivery was already settled');
+  #settle(entry: Entry<T>, settlement: Settlement): Promise<void> {
+    if (entry.abandoned) return Promise.reject(new MqError('CLOSED', 'delivery was abandoned when its subscription closed; it will be redelivered'));
+    if (entry.settled) return Promise.reject(new MqError('INVALID_MESSAGE', 'delivery was already settled'));
     entry.settled = true;
-    await action();
-  }
-
-  /** Runtime-initiated settles: failures are logged, since the broker redelivers anyway. */
-  async #settleSafely(entry: Entry, action: () => Promise<void>): Promise<void> {
-    try {
-      await this.#settle(entry, action);
-    } catch (err) {
-      this.#deps.logger.warn({ err, id: entry.driverDelivery.envelope.id, topic: this.topic }, 'settling a delivery failed; the broker will redeliver it');
+    switch (settlement.kind) {
+      case 'ack':
+        return this.#ack(entry);
+      case 'nack':
+        return this.#nack(entry, settlement.delayMs);
+      case 'dead':
+        return this.#deadLetter(entry, settlement.reason, settlement.error);
     }
   }
 
-  async #ack(entry: Entry): Promise<void> {
+  /** Runtime-initiated settles: failures are logged, since the broker redelivers anyway. */
+  async #settleSafely(entry: Entry<T>, settlement: Settlement): Promise<void> {
+    try {
+      await this.#settle(entry, settlement);
+    } catch (err) {
+      this.#deps.logger.warn({ err, id: entry.id, topic: this.topic }, 'settling a delivery failed; the broker will redeliver it');
+    }
+  }
+
+  async #ack(entry: Entry<T>): Promise<void> {
     await entry.driverDelivery.ack();
-    this.#deps.telemetry.acked.add(1, this.#deps.telemetry.attributes(this.topic, this.group));
+    this.#deps.telemetry.acked.add(1, this.#attributes);
   }
 
-  async #nack(entry: Entry, delayMs: number): Promise<void> {
+  async #nack(entry: Entry<T>, delayMs: number): Promise<void> {
     await entry.driverDelivery.nack(delayMs);
-    this.#deps.telemetry.retried.add(1, this.#deps.telemetry.attributes(this.topic, this.group));
+    this.#deps.telemetry.retried.add(1, this.#attributes);
   }
 
-  async #deadLetter(entry: Entry, reason: string, error?: unknown): Promise<void> {
+  async #deadLetter(entry: Entry<T>, reason: string, error?: unknown): Promise<void> {
     const { driverDelivery } = entry;
     const { envelope, attempt } = driverDelivery;
     const headers: Record<string, string> = {
@@ -320,7 +402,7 @@ export class SubscriptionRuntime<T> implements Subscription {
       }
       await driverDelivery.ack();
     }
-    this.#deps.telemetry.deadLettered.add(1, this.#deps.telemetry.attributes(this.topic, this.group));
+    this.#deps.telemetry.deadLettered.add(1, this.#attributes);
   }
 
   close(options: CloseOptions = {}): Promise<void> {
@@ -330,7 +412,9 @@ export class SubscriptionRuntime<T> implements Subscription {
 
   async #close(timeoutMs: number): Promise<void> {
     this.#driverSub?.pause();
-    this.#pending.length = 0; // never started: the driver gives them back on close
+    // never started: the driver gives them back on close
+    this.#pending = [];
+    this.#pendingHead = 0;
     if (this.#running.size > 0) {
       let timer: NodeJS.Timeout | undefined;
       const idle = new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
@@ -340,10 +424,8 @@ export class SubscriptionRuntime<T> implements Subscription {
       const result = await Promise.race([idle, expired]);
       clearTimeout(timer);
       if (result === 'timeout') {
-        for (const entry of this.#running) {
-          entry.abandoned = true;
-          entry.abort.abort(new MqError('CLOSED', 'subscription closed before the handler finished'));
-        }
+        const reason = new MqError('CLOSED', 'subscription closed before the handler finished');
+        for (const entry of this.#running) entry.abandon(reason);
         this.#deps.logger.warn({ topic: this.topic, group: this.group, abandoned: this.#running.size }, 'close deadline passed; abandoning running handlers');
       }
     }

@@ -12,6 +12,7 @@ import {
   type Histogram,
   type MeterProvider,
   type Span,
+  type Tracer,
   type TracerProvider,
 } from '@opentelemetry/api';
 
@@ -22,6 +23,9 @@ export interface TelemetryOptions {
 }
 
 const SCOPE = '@mqkit/core';
+
+/** Distinct (topic, group) attribute sets kept; beyond it the cache starts again (dynamic topic names). */
+const MAX_CACHED_ATTRIBUTES = 1_000;
 
 const headerSetter = {
   set(carrier: Record<string, string>, key: string, value: string): void {
@@ -42,8 +46,13 @@ const headerGetter = {
  * OpenTelemetry messaging conventions (`messaging.system`, `messaging.destination.name`).
  */
 export class Telemetry {
-  readonly #tracerProvider: TelemetryOptions['tracerProvider'];
+  readonly #tracer: Tracer;
   readonly #system: string;
+  /**
+   * Attribute sets by topic and group: built once, not per message (metric calls are on the hot
+   * path, and the OpenTelemetry SDK copies what it keeps).
+   */
+  readonly #attributes = new Map<string, Attributes>();
   readonly published: Counter;
   readonly confirmed: Counter;
   readonly failed: Counter;
@@ -54,7 +63,8 @@ export class Telemetry {
 
   constructor(system: string, options: TelemetryOptions) {
     this.#system = system;
-    this.#tracerProvider = options.tracerProvider;
+    // The global provider is a proxy that forwards to an SDK registered later, so one lookup suffices.
+    this.#tracer = (options.tracerProvider ?? trace.getTracerProvider()).getTracer(SCOPE);
     const meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(SCOPE);
     this.published = meter.createCounter('mqkit.messages.published', { description: 'Messages handed to publish()' });
     this.confirmed = meter.createCounter('mqkit.messages.confirmed', { description: 'Messages the broker durably accepted' });
@@ -65,34 +75,41 @@ export class Telemetry {
     this.handlerDuration = meter.createHistogram('mqkit.handler.duration', { description: 'Handler run time', unit: 'ms' });
   }
 
+  /** The metric and span attributes of `topic` (and `group`); shared, never mutate them. */
   attributes(topic: string, group?: string): Attributes {
-    const attrs: Attributes = { 'messaging.system': this.#system, 'messaging.destination.name': topic };
-    if (group !== undefined) attrs['messaging.consumer.group.name'] = group;
+    const id = group === undefined ? topic : `${topic}\u0000${group}`;
+    let attrs = this.#attributes.get(id);
+    if (attrs === undefined) {
+      const built: Attributes = { 'messaging.system': this.#system, 'messaging.destination.name': topic };
+      if (group !== undefined) built['messaging.consumer.group.name'] = group;
+      attrs = Object.freeze(built);
+      if (this.#attributes.size >= MAX_CACHED_ATTRIBUTES) this.#attributes.clear();
+      this.#attributes.set(id, attrs);
+    }
     return attrs;
-  }
-
-  #tracer() {
-    return (this.#tracerProvider ?? trace.getTracerProvider()).getTracer(SCOPE);
   }
 
   /** Starts a producer span and writes its context into `headers` (W3C `traceparent`). */
   startPublish(topic: string, headers: Record<string, string>): Span {
-    const span = this.#tracer().startSpan(`send ${topic}`, {
+    const span = this.#tracer.startSpan(`send ${topic}`, {
       kind: SpanKind.PRODUCER,
       attributes: this.attributes(topic),
     });
-    propagation.inject(trace.setSpan(context.active(), span), headers, headerSetter);
+    // No propagator registered (the API's no-op one has no fields): nothing to write, so skip the
+    // context allocation that inject would need.
+    if (propagation.fields().length > 0) propagation.inject(trace.setSpan(context.active(), span), headers, headerSetter);
     return span;
   }
 
   /** The context a delivery continues: the producer's trace, read from its headers. */
   extract(headers: Readonly<Record<string, string>>): Context {
+    if (propagation.fields().length === 0) return ROOT_CONTEXT;
     return propagation.extract(ROOT_CONTEXT, headers, headerGetter);
   }
 
   /** Starts a consumer span, child of the producer's context. */
   startProcess(topic: string, group: string, parent: Context): Span {
-    return this.#tracer().startSpan(
+    return this.#tracer.startSpan(
       `process ${topic}`,
       { kind: SpanKind.CONSUMER, attributes: this.attributes(topic, group) },
       parent,
