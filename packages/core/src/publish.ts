@@ -164,6 +164,12 @@ export class ReliableSender {
   #queueSorted = true;
   #seq = 0;
   readonly #gate = new KeyGate();
+  /**
+   * Keyed messages held back while their key is busy, per lane, in seq order. A flush looks only
+   * at what was queued or released since the last one, never again at every held message.
+   */
+  readonly #held = new Map<string, Pending[]>();
+  #heldCount = 0;
   #scheduled = false;
   readonly #inFlight = new Set<Promise<unknown>>();
   #closed = false;
@@ -232,10 +238,9 @@ export class ReliableSender {
     this.#scheduled = false;
     if (!this.#queueSorted) this.#queue.sort((a, b) => a.seq - b.seq);
     this.#queueSorted = true;
-    const size = Math.max(1, this.#driver.capabilities.maxBatchSize);
+    const size = this.#batchSize();
     const batches: Pending[][] = [];
     const batchOfLane = new Map<string, number>();
-    const waiting: Pending[] = [];
     for (const pending of this.#queue) {
       let current = batches.length - 1;
       if (current < 0 || batches[current]!.length >= size) {
@@ -244,16 +249,18 @@ export class ReliableSender {
       }
       const { lane } = pending;
       if (lane !== undefined) {
+        const held = this.#held.get(lane);
+        const behindHeld = held !== undefined && held[0]!.seq < pending.seq;
         const earlier = batchOfLane.get(lane);
-        if (earlier === undefined ? !this.#gate.admits(lane, pending.seq) : earlier !== current) {
-          waiting.push(pending);
+        if (behindHeld || (earlier === undefined ? !this.#gate.admits(lane, pending.seq) : earlier !== current)) {
+          this.#hold(lane, pending);
           continue;
         }
         batchOfLane.set(lane, current);
       }
       batches[current]!.push(pending);
     }
-    this.#queue = waiting;
+    this.#queue = [];
     for (const batch of batches) {
       if (batch.length === 0) continue;
       for (const p of batch) if (p.lane !== undefined) this.#gate.sent(p.lane, p.seq);
@@ -261,6 +268,34 @@ export class ReliableSender {
       this.#inFlight.add(done);
       void done.finally(() => this.#inFlight.delete(done));
     }
+  }
+
+  #batchSize(): number {
+    return Math.max(1, this.#driver.capabilities.maxBatchSize);
+  }
+
+  #hold(lane: string, pending: Pending): void {
+    let held = this.#held.get(lane);
+    if (held === undefined) {
+      held = [];
+      this.#held.set(lane, held);
+    }
+    // Usually the newest; a retried or released message goes back in its place.
+    let at = held.length;
+    while (at > 0 && held[at - 1]!.seq > pending.seq) at -= 1;
+    held.splice(at, 0, pending);
+    this.#heldCount += 1;
+  }
+
+  /** The lane's key may be free now: queue its oldest held messages (one batch's worth) again. */
+  #release(lane: string): void {
+    const held = this.#held.get(lane);
+    if (held === undefined) return;
+    const size = this.#batchSize();
+    const released = held.length <= size ? held : held.splice(0, size);
+    if (released === held) this.#held.delete(lane);
+    this.#heldCount -= released.length;
+    for (const pending of released) this.#enqueue(pending);
   }
 
   async #sendBatch(batch: Pending[]): Promise<void> {
@@ -283,7 +318,10 @@ export class ReliableSender {
     const attrs = this.#telemetry.attributes(envelope.topic);
     const delay = outcome.ok ? 0 : backoffDelay(this.#policy.backoff, pending.retries + 1);
     const retry = !outcome.ok && outcome.error.retryable && !this.#closed && Date.now() + delay < pending.deadline;
-    if (pending.lane !== undefined) this.#gate.settled(pending.lane, pending.seq, retry);
+    if (pending.lane !== undefined) {
+      this.#gate.settled(pending.lane, pending.seq, retry);
+      this.#release(pending.lane);
+    }
     if (outcome.ok) {
       this.#telemetry.confirmed.add(1, attrs);
       if (pending.span) Telemetry.endSpan(pending.span);
@@ -293,7 +331,10 @@ export class ReliableSender {
     const { error } = outcome;
     if (retry) {
       pending.retries += 1;
-      const wait = sleep(delay).then(() => this.#enqueue(pending));
+      const wait = sleep(delay).then(() => {
+        this.#enqueue(pending);
+        if (pending.lane !== undefined) this.#release(pending.lane);
+      });
       this.#inFlight.add(wait);
       void wait.finally(() => this.#inFlight.delete(wait));
       return;
@@ -305,9 +346,12 @@ export class ReliableSender {
 
   /** Waits for every accepted publish to settle (retries included, up to their deadlines). */
   async drain(): Promise<void> {
-    while (this.#inFlight.size > 0 || this.#queue.length > 0 || this.#scheduled) {
+    while (this.#inFlight.size > 0 || this.#queue.length > 0 || this.#scheduled || this.#heldCount > 0) {
       if (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
-      else await new Promise((r) => setImmediate(r));
+      else if (this.#heldCount > 0 && this.#queue.length === 0 && !this.#scheduled) {
+        // Held with nothing in flight to free their keys: cannot happen by design; never hang on it.
+        for (const lane of [...this.#held.keys()]) this.#release(lane);
+      } else await new Promise((r) => setImmediate(r));
     }
   }
 

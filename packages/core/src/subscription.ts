@@ -85,10 +85,9 @@ class Entry<T> implements Delivery<T> {
   readonly #settler: Settler<T>;
   /** Made on first use: most handlers never look at the signal. */
   #abort: AbortController | undefined;
-  /** Handler bindings, kept as closures so that `const { ack } = delivery` works too. */
-  readonly ack: () => Promise<void>;
-  readonly nack: (options?: NackOptions) => Promise<void>;
-  readonly deadLetter: (reason: string) => Promise<void>;
+  #ack: (() => Promise<void>) | undefined;
+  #nack: ((options?: NackOptions) => Promise<void>) | undefined;
+  #deadLetter: ((reason: string) => Promise<void>) | undefined;
 
   constructor(settler: Settler<T>, topic: string, group: string, driverDelivery: DriverDelivery, lane: string | undefined) {
     const { envelope } = driverDelivery;
@@ -104,13 +103,24 @@ class Entry<T> implements Delivery<T> {
     this.timestamp = envelope.timestamp;
     this.attempt = driverDelivery.attempt;
     this.meta = driverDelivery.meta ?? NO_META;
-    this.ack = () => this.#settler.settle(this, ACK);
-    this.nack = (options?: NackOptions) => {
+  }
+
+  // Bound on first use, so that `const { ack } = delivery` works while a handler that lets the
+  // runtime settle costs no closures.
+  get ack(): () => Promise<void> {
+    return (this.#ack ??= () => this.#settler.settle(this, ACK));
+  }
+
+  get nack(): (options?: NackOptions) => Promise<void> {
+    return (this.#nack ??= (options?: NackOptions) => {
       const delayMs = options?.delayMs ?? 0;
       const invalid = this.#settler.checkNackDelay(delayMs);
       return invalid ? Promise.reject(invalid) : this.#settler.settle(this, { kind: 'nack', delayMs });
-    };
-    this.deadLetter = (reason: string) => this.#settler.settle(this, { kind: 'dead', reason });
+    });
+  }
+
+  get deadLetter(): (reason: string) => Promise<void> {
+    return (this.#deadLetter ??= (reason: string) => this.#settler.settle(this, { kind: 'dead', reason }));
   }
 
   get signal(): AbortSignal {
@@ -162,6 +172,7 @@ export class SubscriptionRuntime<T> implements Subscription {
   readonly #ordered: boolean;
   readonly #deadLetterTopic: string;
   readonly #attributes: Attributes;
+  readonly #spanName: string;
   readonly #settler: Settler<T>;
   /** Accepted, not started; `#pendingHead` is the first live index (no O(n) shift per message). */
   #pending: Array<Entry<T> | undefined> = [];
@@ -184,6 +195,7 @@ export class SubscriptionRuntime<T> implements Subscription {
     this.#ordered = options.ordered ?? false;
     this.#deadLetterTopic = options.deadLetterTopic ?? `${topic}-dlq`;
     this.#attributes = deps.telemetry.attributes(topic, options.group);
+    this.#spanName = `process ${topic}`;
     this.#settler = {
       settle: (entry, settlement) => this.#settle(entry, settlement),
       checkNackDelay: (delayMs) => this.#checkNackDelay(delayMs),
@@ -272,12 +284,16 @@ export class SubscriptionRuntime<T> implements Subscription {
   #start(entry: Entry<T>): void {
     this.#running.add(entry);
     if (entry.lane !== undefined) this.#busyLanes.add(entry.lane);
-    void this.#process(entry).then(() => {
-      this.#running.delete(entry);
-      if (entry.lane !== undefined) this.#busyLanes.delete(entry.lane);
-      if (this.#running.size === 0 && this.#idleWaiters.length > 0) this.#idleWaiters.splice(0).forEach((w) => w());
-      this.#pump();
-    });
+    void this.#run(entry);
+  }
+
+  /** Processes one delivery, then frees its slot. Never rejects. */
+  async #run(entry: Entry<T>): Promise<void> {
+    await this.#process(entry);
+    this.#running.delete(entry);
+    if (entry.lane !== undefined) this.#busyLanes.delete(entry.lane);
+    if (this.#running.size === 0 && this.#idleWaiters.length > 0) this.#idleWaiters.splice(0).forEach((w) => w());
+    this.#pump();
   }
 
   #backpressure(): void {
@@ -303,7 +319,7 @@ export class SubscriptionRuntime<T> implements Subscription {
       return;
     }
     const parent = telemetry.extract(envelope.headers);
-    const span = telemetry.startProcess(this.topic, this.group, parent);
+    const span = telemetry.startProcess(this.#spanName, this.#attributes, parent);
     const started = performance.now();
     let failure: unknown;
     try {
@@ -318,7 +334,14 @@ export class SubscriptionRuntime<T> implements Subscription {
       return;
     }
     if (failure === undefined) {
-      await this.#settleSafely(entry, ACK);
+      // The common case, inline: one await instead of the settle chain.
+      entry.settled = true;
+      try {
+        await entry.driverDelivery.ack();
+        telemetry.acked.add(1, this.#attributes);
+      } catch (err) {
+        logger.warn({ err, id: entry.id, topic: this.topic }, 'settling a delivery failed; the broker will redeliver it');
+      }
     } else if (attempt >= this.#retry.maxAttempts) {
       await this.#settleSafely(entry, { kind: 'dead', reason: 'handler-failed', error: failure });
     } else {

@@ -107,13 +107,12 @@ export class Telemetry {
     return propagation.extract(ROOT_CONTEXT, headers, headerGetter);
   }
 
-  /** Starts a consumer span, child of the producer's context. */
-  startProcess(topic: string, group: string, parent: Context): Span {
-    return this.#tracer.startSpan(
-      `process ${topic}`,
-      { kind: SpanKind.CONSUMER, attributes: this.attributes(topic, group) },
-      parent,
-    );
+  /**
+   * Starts a consumer span, child of the producer's context. `name` and `attributes` come from
+   * the subscription (made once: this runs per message).
+   */
+  startProcess(name: string, attributes: Attributes, parent: Context): Span {
+    return this.#tracer.startSpan(name, { kind: SpanKind.CONSUMER, attributes }, parent);
   }
 
   static endSpan(span: Span, error?: unknown): void {
