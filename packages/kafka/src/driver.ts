@@ -91,7 +91,7 @@ export class KafkaDriver implements Driver {
         if (!Number.isInteger(partition) || offset === undefined || !/^\d+$/.test(offset)) return undefined;
         for (const sub of this.#subscriptions) {
           if (sub.topic !== delivery.topic || sub.group !== delivery.group) continue;
-          const position = sub.transactionOffsets(partition, BigInt(offset));
+          const position = sub.transactionOffsets(partition, BigInt(offset).toString());
           if (position) return { groupId: sub.groupId, offsets: [{ topic: delivery.topic, partitions: [position] }] };
         }
         return undefined;
@@ -139,6 +139,7 @@ export class KafkaDriver implements Driver {
         maxWaitTimeInMs: options.maxWaitTimeInMs,
         maxBufferedMessages: options.maxBufferedMessages ?? Math.max(5_000, spec.maxInFlight * 8),
         joinTimeoutMs: options.joinTimeoutMs,
+        commitIntervalMs: options.commitIntervalMs,
       },
       this.#logger,
       () => this.#subscriptions.delete(subscription),

@@ -102,6 +102,12 @@ export const kafkaSubscriptionSchema = z
     maxBufferedMessages: z.coerce.number().int().positive().optional(),
     /** How long subscribe() waits for the first group assignment, in ms. @default 15000 */
     joinTimeoutMs: z.coerce.number().int().nonnegative().default(15_000),
+    /**
+     * How long acks accumulate before their contiguous position is committed, in ms (0 = commit as
+     * soon as the position advances, one commit in flight at a time). Close always commits what was
+     * acked; a crash or a rebalance within the window redelivers those messages. @default 20
+     */
+    commitIntervalMs: z.coerce.number().int().nonnegative().max(5_000).default(20),
   })
   .strict();
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Envelope } from '@mqkit/core/driver';
-import { DELIVER_AT_HEADER, fromRecord, ID_HEADER, toRecord } from './records.ts';
+import { DELIVER_AT_HEADER, deliverAtOf, fromRecord, ID_HEADER, toRecord } from './records.ts';
 
 const envelope: Envelope = {
   id: 'order-1',
@@ -21,8 +21,9 @@ describe('records', () => {
     const record = toRecord(envelope);
     expect(record.headers[ID_HEADER]).toBe('order-1');
     expect(record.headers[DELIVER_AT_HEADER]).toBeUndefined();
-    const { envelope: back, deliverAt } = fromRecord('orders', 2, { ...record, offset: '41', headers: asFetched(record.headers) });
-    expect(deliverAt).toBe(0);
+    const fetched = { ...record, offset: '41', headers: asFetched(record.headers) };
+    const back = fromRecord('orders', 2, fetched);
+    expect(deliverAtOf(fetched)).toBe(0);
     expect(back.id).toBe('order-1');
     expect(back.key).toBe('customer-7');
     expect(back.headers).toEqual(envelope.headers);
@@ -33,20 +34,35 @@ describe('records', () => {
   it('carries an emulated delay as an absolute due time', () => {
     const record = toRecord({ ...envelope, delayMs: 5_000 }, 1_000);
     expect(record.headers[DELIVER_AT_HEADER]).toBe('6000');
-    expect(fromRecord('orders', 0, { ...record, offset: '0', headers: asFetched(record.headers) }).deliverAt).toBe(6_000);
+    expect(deliverAtOf({ ...record, offset: '0', headers: asFetched(record.headers) })).toBe(6_000);
+    expect(deliverAtOf({ ...record, offset: '0' })).toBe(6_000); // string values too
   });
 
   it('keeps mqkit dead-letter headers but hides the adapter ones', () => {
     const record = toRecord({ ...envelope, headers: { 'x-mqkit-attempts': '3' }, delayMs: 10 });
-    const { envelope: back } = fromRecord('orders', 0, { ...record, offset: '0', headers: asFetched(record.headers) });
+    const back = fromRecord('orders', 0, { ...record, offset: '0', headers: asFetched(record.headers) });
     expect(back.headers).toEqual({ 'x-mqkit-attempts': '3' });
   });
 
   it('gives foreign records (no id header, no key) a stable position id', () => {
-    const { envelope: back } = fromRecord('orders', 1, { offset: '9', key: null, value: null, headers: { a: Buffer.from('b') }, timestamp: '5' });
+    const back = fromRecord('orders', 1, { offset: '9', key: null, value: null, headers: { a: Buffer.from('b') }, timestamp: '5' });
     expect(back.id).toBe('orders:1:9');
     expect(back.key).toBeUndefined();
     expect(back.body.byteLength).toBe(0);
     expect(back.headers).toEqual({ a: 'b' });
+    expect(fromRecord('orders', 1, { offset: '9', key: null, value: null, timestamp: '5' }).headers).toEqual({});
+  });
+
+  it('takes the last value of a repeated header and skips empty ones', () => {
+    const back = fromRecord('orders', 0, {
+      offset: '1',
+      key: Buffer.from('k'),
+      value: Buffer.from('v'),
+      headers: { [ID_HEADER]: Buffer.from('m-1'), tenant: [Buffer.from('a'), Buffer.from('b')], gone: undefined },
+      timestamp: '7',
+    });
+    expect(back.id).toBe('m-1');
+    expect(back.headers).toEqual({ tenant: 'b' });
+    expect(back.key).toBe('k');
   });
 });

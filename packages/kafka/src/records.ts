@@ -10,8 +10,6 @@ export const ID_HEADER = 'x-mqkit-id';
 /** Kafka header carrying the epoch ms before which a delayed message must not be handled. */
 export const DELIVER_AT_HEADER = 'x-mqkit-deliver-at';
 
-const ADAPTER_HEADERS = new Set([ID_HEADER, DELIVER_AT_HEADER]);
-
 function toBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
@@ -29,40 +27,45 @@ export function toRecord(envelope: Envelope, now: number = Date.now()): ProduceR
   };
 }
 
+/** A header value as text; repeated headers keep the last value. */
 function headerText(value: unknown): string | undefined {
-  if (value === undefined || value === null) return undefined;
-  if (Array.isArray(value)) return headerText(value.at(-1));
-  if (Buffer.isBuffer(value)) return value.toString('utf8');
   if (typeof value === 'string') return value;
+  // toString() without an encoding argument is Node's fast UTF-8 path (no encoding lookup).
+  if (value instanceof Uint8Array) return Buffer.isBuffer(value) ? value.toString() : Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString();
+  if (Array.isArray(value)) return headerText(value.at(-1));
   return undefined;
 }
 
-/** A fetched record as core sees it, plus the emulated delivery time (0 = now). */
-export interface DecodedRecord {
-  readonly envelope: Envelope;
-  readonly deliverAt: number;
+/** The emulated delivery time of a fetched record (epoch ms; 0 = now). */
+export function deliverAtOf(record: FetchedRecord): number {
+  const raw = record.headers?.[DELIVER_AT_HEADER];
+  if (raw === undefined) return 0;
+  return Number(headerText(raw)) || 0;
 }
 
 /**
- * Decodes a fetched record. Records from other producers (no id header) get a stable id from
- * their position, so deduplication still works on redelivery.
+ * Decodes a fetched record (the emulated delivery time is {@link deliverAtOf}). Records from
+ * other producers (no id header) get a stable id from their position, so deduplication still
+ * works on redelivery. Runs once per consumed message: no intermediate arrays or objects.
  */
-export function fromRecord(topic: string, partition: number, record: FetchedRecord): DecodedRecord {
+export function fromRecord(topic: string, partition: number, record: FetchedRecord): Envelope {
   const headers: Record<string, string> = {};
   let id: string | undefined;
-  let deliverAt = 0;
-  for (const [name, raw] of Object.entries(record.headers)) {
-    const value = headerText(raw);
-    if (value === undefined) continue;
-    if (name === ID_HEADER) id = value;
-    else if (name === DELIVER_AT_HEADER) deliverAt = Number(value) || 0;
-    if (!ADAPTER_HEADERS.has(name)) headers[name] = value;
+  const raw = record.headers;
+  if (raw) {
+    for (const name in raw) {
+      const value = headerText(raw[name]);
+      if (value === undefined) continue;
+      if (name === ID_HEADER) id = value;
+      else if (name !== DELIVER_AT_HEADER) headers[name] = value;
+    }
   }
-  const key = record.key && record.key.length > 0 ? record.key.toString('utf8') : undefined;
+  const key = record.key && record.key.length > 0 ? record.key.toString() : undefined;
   // A view, not a copy: the fetch response it points into lives as long as the delivery does.
-  const body = record.value ? new Uint8Array(record.value.buffer, record.value.byteOffset, record.value.byteLength) : new Uint8Array(0);
+  const value = record.value;
+  const body = value ? new Uint8Array(value.buffer, value.byteOffset, value.byteLength) : new Uint8Array(0);
   const timestamp = Number(record.timestamp);
-  const envelope: Envelope = {
+  return {
     id: id ?? `${topic}:${partition}:${record.offset}`,
     topic,
     key,
@@ -70,5 +73,4 @@ export function fromRecord(topic: string, partition: number, record: FetchedReco
     body,
     timestamp: Number.isFinite(timestamp) ? timestamp : Date.now(),
   };
-  return { envelope, deliverAt };
 }

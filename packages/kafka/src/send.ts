@@ -1,6 +1,6 @@
 /** Reliable send: one produce request per topic, all in parallel, each outcome per message. */
 import type { Envelope, SendOutcome } from '@mqkit/core/driver';
-import type { ProducerSeam, KafkaClientSeam } from './client/seam.ts';
+import type { KafkaClientSeam, ProduceRecord, ProducerSeam } from './client/seam.ts';
 import { toRecord } from './records.ts';
 
 export interface Indexed {
@@ -29,23 +29,35 @@ export async function sendEnvelopes(
   producer: ProducerSeam,
   envelopes: readonly Envelope[],
 ): Promise<SendOutcome[]> {
-  const outcomes: SendOutcome[] = new Array<SendOutcome>(envelopes.length);
   const now = Date.now();
+  const topic = envelopes[0]?.topic;
+  // The usual batch has one topic: no regrouping, outcomes in input order.
+  if (topic !== undefined && envelopes.every((e) => e.topic === topic)) {
+    return sendTopic(seam, producer, topic, envelopes.map((e) => toRecord(e, now)));
+  }
+  const outcomes: SendOutcome[] = new Array<SendOutcome>(envelopes.length);
   await Promise.all(
-    [...groupByTopic(envelopes)].map(async ([topic, items]) => {
-      try {
-        const written = await producer.send(topic, items.map((i) => toRecord(i.envelope, now)));
-        // Positions are exact only when everything went to one partition.
-        const only = written.length === 1 ? written[0] : undefined;
-        const base = only && /^\d+$/.test(only.baseOffset) ? BigInt(only.baseOffset) : undefined;
-        items.forEach((item, i) => {
-          outcomes[item.index] = { ok: true, receipt: only && base !== undefined ? `${only.partition}:${base + BigInt(i)}` : undefined };
-        });
-      } catch (err) {
-        const error = seam.classify(err, { topic, messages: items.length });
-        for (const item of items) outcomes[item.index] = { ok: false, error };
-      }
+    [...groupByTopic(envelopes)].map(async ([name, items]) => {
+      const results = await sendTopic(seam, producer, name, items.map((i) => toRecord(i.envelope, now)));
+      items.forEach((item, i) => {
+        outcomes[item.index] = results[i]!;
+      });
     }),
   );
   return outcomes;
+}
+
+/** One produce request's outcomes, in record order; never rejects. */
+async function sendTopic(seam: KafkaClientSeam, producer: ProducerSeam, topic: string, records: ProduceRecord[]): Promise<SendOutcome[]> {
+  try {
+    const written = await producer.send(topic, records);
+    // Positions are exact only when everything went to one partition.
+    const only = written.length === 1 ? written[0] : undefined;
+    const base = only && /^\d+$/.test(only.baseOffset) ? BigInt(only.baseOffset) : undefined;
+    if (only === undefined || base === undefined) return records.map(() => ({ ok: true, receipt: undefined }));
+    return records.map((_, i) => ({ ok: true, receipt: `${only.partition}:${base + BigInt(i)}` }));
+  } catch (err) {
+    const error = seam.classify(err, { topic, messages: records.length });
+    return records.map(() => ({ ok: false, error }));
+  }
 }

@@ -112,31 +112,29 @@ export class RabbitmqDriver implements Driver {
 
   async send(envelopes: readonly Envelope[]): Promise<SendOutcome[]> {
     if (this.#closed) throw new MqError('CLOSED', 'rabbitmq driver is closed');
-    const outcomes: Array<SendOutcome | undefined> = new Array(envelopes.length);
     const declared = await this.#declareFor(envelopes);
-    const items: Outgoing[] = [];
+    const { confirmTimeoutMs } = this.#settings.options;
+    const outcomes: SendOutcome[] = new Array(envelopes.length);
+    if (declared.size === 0) {
+      // The common case: AMQP properties are built per message as it is published (see publishEach).
+      const results = await this.#publisher.publishEach(envelopes, toOutgoing, confirmTimeoutMs);
+      for (let i = 0; i < results.length; i += 1) outcomes[i] = results[i] ? { ok: false, error: results[i]! } : OK;
+      return outcomes;
+    }
+    const valid: Envelope[] = [];
     const index: number[] = [];
-    envelopes.forEach((envelope, i) => {
-      const failure = declared.get(declareKey(envelope));
+    for (let i = 0; i < envelopes.length; i += 1) {
+      const failure = declared.get(declareKey(envelopes[i]!));
       if (failure) {
         outcomes[i] = { ok: false, error: failure };
-        return;
-      }
-      const options = toPublishOptions(envelope);
-      const routingKey = envelope.key !== undefined && fitsName(envelope.key) ? envelope.key : '';
-      if (envelope.delayMs !== undefined && envelope.delayMs > 0) {
-        options.expiration = String(Math.ceil(envelope.delayMs));
-        items.push({ exchange: '', routingKey: publishDelayQueueName(envelope.topic, delayBucket(envelope.delayMs)), content: toBuffer(envelope.body), options });
       } else {
-        items.push({ exchange: envelope.topic, routingKey, content: toBuffer(envelope.body), options });
+        valid.push(envelopes[i]!);
+        index.push(i);
       }
-      index.push(i);
-    });
-    const results = await this.#publisher.publishAll(items, this.#settings.options.confirmTimeoutMs);
-    results.forEach((error, j) => {
-      outcomes[index[j]!] = error ? { ok: false, error } : { ok: true };
-    });
-    return outcomes.map((o) => o ?? { ok: false, error: new MqError('INTERNAL', 'no outcome') });
+    }
+    const results = await this.#publisher.publishEach(valid, toOutgoing, confirmTimeoutMs);
+    for (let j = 0; j < results.length; j += 1) outcomes[index[j]!] = results[j] ? { ok: false, error: results[j]! } : OK;
+    return outcomes;
   }
 
   /** Declares the exchanges / delay queues a batch needs; returns failures by {@link declareKey}. */
@@ -210,6 +208,20 @@ export class RabbitmqDriver implements Driver {
     this.#logger.debug({ url: this.#settings.safeUrl }, 'rabbitmq connection closed');
   }
 }
+
+/** The AMQP message for `envelope`: to its topic's exchange, or to a delay queue. */
+function toOutgoing(envelope: Envelope): Outgoing {
+  const options = toPublishOptions(envelope);
+  if (envelope.delayMs !== undefined && envelope.delayMs > 0) {
+    options.expiration = String(Math.ceil(envelope.delayMs));
+    return { exchange: '', routingKey: publishDelayQueueName(envelope.topic, delayBucket(envelope.delayMs)), content: toBuffer(envelope.body), options };
+  }
+  const routingKey = envelope.key !== undefined && fitsName(envelope.key) ? envelope.key : '';
+  return { exchange: envelope.topic, routingKey, content: toBuffer(envelope.body), options };
+}
+
+/** Shared: a confirmed send's outcome carries nothing per message. */
+const OK: SendOutcome = Object.freeze({ ok: true });
 
 function declareKey(envelope: Envelope): string {
   return envelope.delayMs ? `${envelope.topic}\u0000${delayBucket(envelope.delayMs)}` : envelope.topic;

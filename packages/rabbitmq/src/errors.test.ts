@@ -30,6 +30,9 @@ describe('classifyError', () => {
     expect(classifyError(new Error('Handshake terminated by server: 403 (ACCESS-REFUSED) with message "ACCESS_REFUSED - Login was refused"'), 'c').code).toBe('AUTH');
     expect(classifyError(Object.assign(new Error('Channel closed'), { name: 'IllegalOperationError' }), 'c').code).toBe('CONNECTION');
     expect(classifyError(new Error('channel closed'), 'c').retryable).toBe(true);
+    // amqplib, for a channel RPC pending when the socket died (e.g. opening the confirm channel)
+    const ended = classifyError(new Error('Channel ended, no reply will be forthcoming'), 'c');
+    expect([ended.code, ended.retryable]).toEqual(['CONNECTION', true]);
     expect(classifyError(new Error('message nacked'), 'c').code).toBe('NOT_CONFIRMED');
     expect(classifyError(new RangeError('headers table exceeds 64 KiB'), 'c').code).toBe('TOO_LARGE');
     expect(classifyError(Object.assign(new Error('self signed'), { code: 'SELF_SIGNED_CERT_IN_CHAIN' }), 'c').code).toBe('CONFIG');

@@ -103,7 +103,9 @@ export function classifyError(err: unknown, context: string): MqError {
     if (SOCKET_CODES.has(sysCode)) return new MqError('CONNECTION', text, { cause: err, details: { code: sysCode } });
   }
   if (err instanceof RangeError) return new MqError('TOO_LARGE', text, { cause: err });
-  if (field(err, 'name') === 'IllegalOperationError' || /channel (is )?closed|connection (is )?closed|socket (closed|hang up)|Unexpected close/i.test(message)) {
+  // "Channel ended, no reply will be forthcoming": a channel RPC (e.g. opening the confirm
+  // channel) was pending when the connection died. Like the others here: a lost link, retry.
+  if (field(err, 'name') === 'IllegalOperationError' || /channel (is )?closed|channel ended|connection (is )?closed|socket (closed|hang up)|Unexpected close/i.test(message)) {
     return new MqError('CONNECTION', text, { cause: err });
   }
   if (/message nacked/i.test(message)) return new MqError('NOT_CONFIRMED', text, { cause: err });

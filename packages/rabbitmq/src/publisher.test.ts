@@ -92,6 +92,25 @@ describe('Publisher', () => {
     expect(results.map((r) => r?.code)).toEqual([undefined, 'UNROUTABLE', undefined]);
   });
 
+  it('confirms out of publish order: a later return still finds its (oldest pending) publish; settled() waits for the last', async () => {
+    const { publisher, channels } = setup();
+    const p = publisher.publishAll([msg('a'), msg('dup'), msg('dup'), msg('d')], 5_000);
+    await tick();
+    const ch = channels[0]!;
+    ch.ack(1); // the first 'dup' is confirmed before the head ('a')
+    ch.ack(3);
+    ch.returnMessage(2); // must match the second 'dup', the only one still pending
+    let idle = false;
+    const settled = publisher.settled(5_000).then(() => (idle = true));
+    ch.ack(0);
+    await tick();
+    expect(idle).toBe(false);
+    ch.ack(2);
+    const results = await p;
+    await settled;
+    expect(results.map((r) => r?.code)).toEqual([undefined, undefined, 'UNROUTABLE', undefined]);
+  });
+
   it('a nack is NOT_CONFIRMED (retryable); a lost channel is CONNECTION (retryable)', async () => {
     const { publisher, channels } = setup();
     const p = publisher.publishAll([msg('a'), msg('b')], 5_000);

@@ -19,25 +19,84 @@ export interface Outgoing {
   readonly options: Options.Publish;
 }
 
+/** The outcomes of one {@link Publisher.publishAll} call. */
+interface Batch {
+  readonly results: Array<MqError | undefined>;
+  /** 1 once the item at that index has its outcome. */
+  readonly settled: Uint8Array;
+  remaining: number;
+  readonly finish: () => void;
+}
+
+/** One publish awaiting its confirm. */
 interface Pending {
-  readonly exchange: string;
-  readonly messageId: string;
+  readonly item: Outgoing;
+  readonly batch: Batch;
+  readonly index: number;
+  readonly pc: PublishChannel;
   returned: { code: number; text: string } | undefined;
+  done: boolean;
+}
+
+/**
+ * Publishes awaiting their confirm, oldest first: an array with a moving head. Confirms arrive
+ * (almost always) in publish order, so completing one usually just advances the head; no Set or
+ * Map entry per message. Only a `basic.return` (rare) scans it.
+ */
+class PendingQueue {
+  #items: Array<Pending | undefined> = [];
+  #head = 0;
+
+  push(entry: Pending): void {
+    this.#items.push(entry);
+  }
+
+  /** Call after `entry.done` was set. */
+  completed(entry: Pending): void {
+    const items = this.#items;
+    if (items[this.#head] !== entry) return; // out of order: stays until the head passes it
+    let head = this.#head;
+    while (head < items.length && items[head]!.done) items[head++] = undefined;
+    if (head === items.length) {
+      items.length = 0;
+      head = 0;
+    } else if (head > 1024 && head * 2 > items.length) {
+      this.#items = items.slice(head);
+      head = 0;
+    }
+    this.#head = head;
+  }
+
+  /** The oldest pending publish of `messageId` to `exchange` not yet marked returned. */
+  findReturned(messageId: string, exchange: string): Pending | undefined {
+    const items = this.#items;
+    for (let i = this.#head; i < items.length; i += 1) {
+      const p = items[i]!;
+      if (!p.done && p.returned === undefined && (p.item.options.messageId ?? '') === messageId && p.item.exchange === exchange) return p;
+    }
+    return undefined;
+  }
 }
 
 interface PublishChannel {
   readonly channel: ConfirmChannel;
   readonly epoch: number;
-  /**
-   * Publishes awaiting their confirm, oldest first. A Set: O(1) add and delete on the hot path;
-   * only a `basic.return` (rare) scans it.
-   */
-  readonly pending: Set<Pending>;
+  readonly pending: PendingQueue;
   /** Why the server closed this channel, if it did. */
   closeError: unknown;
   closed: boolean;
   /** Set while the channel's buffer is full. */
   drained: Promise<void> | undefined;
+}
+
+const identity = (item: Outgoing): Outgoing => item;
+
+function settle(batch: Batch, index: number, error: MqError | undefined): void {
+  if (batch.settled[index] === 1) return;
+  batch.settled[index] = 1;
+  batch.results[index] = error;
+  batch.remaining -= 1;
+  if (batch.remaining === 0) batch.finish();
 }
 
 export class Publisher implements LinkUser {
@@ -69,72 +128,64 @@ export class Publisher implements LinkUser {
    * connection on a resource alarm) resolves TIMEOUT: outcome unknown, retryable.
    */
   async publishAll(items: readonly Outgoing[], confirmTimeoutMs: number): Promise<Array<MqError | undefined>> {
-    const results: Array<MqError | undefined> = new Array(items.length);
-    const settled: boolean[] = new Array(items.length).fill(false);
-    let remaining = items.length;
+    return this.publishEach(items, identity, confirmTimeoutMs);
+  }
+
+  /**
+   * {@link publishAll} that turns each source into its message only when that message is
+   * published: a batch waiting for `drain` behind others has built nothing yet, so the first
+   * frames reach the socket after one channel buffer's worth of work, not after every batch's.
+   * A `toItem` that throws fails that message alone.
+   */
+  async publishEach<S>(sources: readonly S[], toItem: (source: S) => Outgoing, confirmTimeoutMs: number): Promise<Array<MqError | undefined>> {
+    const count = sources.length;
     let finish!: () => void;
     const finished = new Promise<void>((resolve) => (finish = resolve));
-    const settle = (i: number, error: MqError | undefined): void => {
-      if (settled[i]) return;
-      settled[i] = true;
-      results[i] = error;
-      remaining -= 1;
-      if (remaining === 0) finish();
-    };
+    const batch: Batch = { results: new Array<MqError | undefined>(count), settled: new Uint8Array(count), remaining: count, finish };
+    if (count === 0) return batch.results;
     // One timer per batch, not per message: confirms are cheap to wait for, timers are not.
     const timer = setTimeout(() => {
       const error = new MqError('TIMEOUT', `RabbitMQ did not confirm within ${confirmTimeoutMs} ms (connection blocked or overloaded?); outcome unknown`);
-      for (let i = 0; i < items.length; i += 1) settle(i, error);
+      for (let i = 0; i < count; i += 1) settle(batch, i, error);
     }, confirmTimeoutMs);
     let pc: PublishChannel | undefined = this.#current && !this.#current.closed ? this.#current : undefined;
-    for (let i = 0; i < items.length && remaining > 0; i += 1) {
-      const item = items[i]!;
+    for (let i = 0; i < count && batch.remaining > 0; i += 1) {
+      // Awaits only when there is something to wait for: pipelining stays synchronous.
+      if (pc?.drained || !pc || pc.closed) {
+        try {
+          if (pc?.drained) await Promise.race([pc.drained, finished]);
+          if (batch.settled[i] === 1) continue; // timed out while waiting for drain
+          if (!pc || pc.closed) pc = await this.#channel();
+        } catch (err) {
+          pc = undefined;
+          settle(batch, i, classifyError(err, 'cannot publish'));
+          continue;
+        }
+      }
+      let item: Outgoing;
       try {
-        // Awaits only when there is something to wait for: pipelining stays synchronous.
-        if (pc?.drained) await Promise.race([pc.drained, finished]);
-        if (settled[i]) continue; // timed out while waiting for drain
-        if (!pc || pc.closed) pc = await this.#channel();
+        item = toItem(sources[i]!);
       } catch (err) {
-        pc = undefined;
-        settle(i, classifyError(err, `publish to "${item.exchange}"`));
+        settle(batch, i, MqError.is(err) ? err : new MqError('INTERNAL', `cannot build the AMQP message: ${String(err)}`, { cause: err }));
         continue;
       }
-      this.#publishOne(pc, item, (error) => settle(i, error));
+      this.#publishOne(pc, item, batch, i);
     }
-    if (items.length === 0) finish();
     await finished;
     clearTimeout(timer);
-    return results;
+    return batch.results;
   }
 
-  #publishOne(pc: PublishChannel, item: Outgoing, done: (error: MqError | undefined) => void): void {
-    const messageId = item.options.messageId ?? '';
-    const entry: Pending = { exchange: item.exchange, messageId, returned: undefined };
-    pc.pending.add(entry);
+  #publishOne(pc: PublishChannel, item: Outgoing, batch: Batch, index: number): void {
+    const entry: Pending = { item, batch, index, pc, returned: undefined, done: false };
+    pc.pending.push(entry);
     this.#inFlight += 1;
-    const complete = (error: MqError | undefined): void => {
-      pc.pending.delete(entry);
-      this.#inFlight -= 1;
-      if (this.#inFlight === 0) this.#idle.splice(0).forEach((w) => w());
-      done(error);
-    };
     let ok: boolean;
     try {
-      ok = pc.channel.publish(item.exchange, item.routingKey, item.content, item.options, (err: unknown) => {
-        if (err) {
-          complete(this.#confirmError(pc, item.exchange, err));
-        } else if (entry.returned) {
-          complete(
-            new MqError('UNROUTABLE', `no queue is bound to exchange "${item.exchange}" (${entry.returned.code} ${entry.returned.text}); subscribe a group first or declare its queue`, {
-              details: { exchange: item.exchange, routingKey: item.routingKey, replyCode: entry.returned.code },
-            }),
-          );
-        } else {
-          complete(undefined);
-        }
-      });
+      // One closure per message: amqplib identifies a confirm only by calling its callback.
+      ok = pc.channel.publish(item.exchange, item.routingKey, item.content, item.options, (err: unknown) => this.#confirmed(entry, err));
     } catch (err) {
-      complete(classifyError(err, `publish to "${item.exchange}"`));
+      this.#complete(entry, classifyError(err, `publish to "${item.exchange}"`));
       return;
     }
     if (!ok && !pc.drained && !pc.closed) {
@@ -149,6 +200,32 @@ export class Publisher implements LinkUser {
         pc.channel.once('close', release);
       });
     }
+  }
+
+  /** amqplib's confirm callback: null on ack, an error on nack or a closed channel. */
+  #confirmed(entry: Pending, err: unknown): void {
+    const { item, returned } = entry;
+    if (err) {
+      this.#complete(entry, this.#confirmError(entry.pc, item.exchange, err));
+    } else if (returned) {
+      this.#complete(
+        entry,
+        new MqError('UNROUTABLE', `no queue is bound to exchange "${item.exchange}" (${returned.code} ${returned.text}); subscribe a group first or declare its queue`, {
+          details: { exchange: item.exchange, routingKey: item.routingKey, replyCode: returned.code },
+        }),
+      );
+    } else {
+      this.#complete(entry, undefined);
+    }
+  }
+
+  #complete(entry: Pending, error: MqError | undefined): void {
+    if (entry.done) return;
+    entry.done = true;
+    entry.pc.pending.completed(entry);
+    this.#inFlight -= 1;
+    if (this.#inFlight === 0 && this.#idle.length > 0) this.#idle.splice(0).forEach((w) => w());
+    settle(entry.batch, entry.index, error);
   }
 
   #confirmError(pc: PublishChannel, exchange: string, err: unknown): MqError {
@@ -182,7 +259,7 @@ export class Publisher implements LinkUser {
     } catch (err) {
       throw classifyError(err, 'cannot open a confirm channel');
     }
-    const pc: PublishChannel = { channel, epoch: link.epoch, pending: new Set(), closeError: undefined, closed: false, drained: undefined };
+    const pc: PublishChannel = { channel, epoch: link.epoch, pending: new PendingQueue(), closeError: undefined, closed: false, drained: undefined };
     channel.on('error', (err: unknown) => {
       pc.closeError = err;
       this.#logger.warn({ err: classifyError(err, 'publish channel') }, 'rabbitmq closed the publish channel; it is reopened on the next publish');
@@ -192,14 +269,7 @@ export class Publisher implements LinkUser {
       if (this.#current === pc) this.#current = undefined;
     });
     channel.on('return', (message: Message) => {
-      const id = message.properties.messageId ?? '';
-      let entry: Pending | undefined;
-      for (const p of pc.pending) {
-        if (p.returned === undefined && p.messageId === id && p.exchange === message.fields.exchange) {
-          entry = p;
-          break;
-        }
-      }
+      const entry = pc.pending.findReturned(message.properties.messageId ?? '', message.fields.exchange);
       const fields = message.fields as unknown as { replyCode?: number; replyText?: string };
       if (entry) entry.returned = { code: fields.replyCode ?? REPLY.NO_ROUTE, text: fields.replyText ?? 'NO_ROUTE' };
     });

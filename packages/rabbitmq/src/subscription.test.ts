@@ -11,6 +11,8 @@ import { toPublishOptions } from './wire.ts';
 class FakeChannel extends EventEmitter {
   onMessage: ((m: unknown) => void) | undefined;
   readonly acked: number[] = [];
+  /** Every ack frame as sent: [tag, multiple]. */
+  readonly ackFrames: Array<[number, boolean]> = [];
   readonly nacked: Array<{ tag: number; requeue: boolean }> = [];
   closed = false;
   async prefetch(): Promise<void> {}
@@ -23,9 +25,10 @@ class FakeChannel extends EventEmitter {
     this.closed = true;
     this.emit('close');
   }
-  ack(m: { fields: { deliveryTag: number } }): void {
+  ack(m: { fields: { deliveryTag: number } }, allUpTo?: boolean): void {
     if (this.closed) throw new Error('Channel closed');
     this.acked.push(m.fields.deliveryTag);
+    this.ackFrames.push([m.fields.deliveryTag, allUpTo === true]);
   }
   nack(m: { fields: { deliveryTag: number } }, _all: boolean, requeue: boolean): void {
     if (this.closed) throw new Error('Channel closed');
@@ -121,6 +124,31 @@ describe('RabbitSubscription', () => {
     push(message('a', undefined));
     await delivered[0]!.nack(0);
     expect(ch.nacked).toEqual([{ tag: Number(delivered[0]!.meta!['delivery-tag']), requeue: true }]);
+  });
+
+  it('acks finished in one tick leave as one multiple ack; above a gap they go singly, at once', async () => {
+    const { delivered, push, ch } = await start(false);
+    for (const id of ['a', 'b', 'c', 'd']) push(message(id, undefined));
+    const tags = delivered.map((d) => Number(d.meta!['delivery-tag']));
+    await Promise.all([delivered[0]!.ack(), delivered[1]!.ack()]);
+    expect(ch.ackFrames).toEqual([[tags[1], true]]);
+    await delivered[3]!.ack(); // c still running: d must not be covered by a multiple ack
+    expect(ch.ackFrames.slice(1)).toEqual([[tags[3], false]]);
+    await delivered[2]!.nack(0);
+    expect(ch.nacked).toEqual([{ tag: tags[2], requeue: true }]);
+    push(message('e', undefined));
+    await delivered[4]!.ack(); // every earlier tag is settled (c by its nack): multiple again
+    expect(ch.ackFrames.slice(2)).toEqual([[Number(delivered[4]!.meta!['delivery-tag']), true]]);
+  });
+
+  it('close() sends the acks already handed over before it closes the channel', async () => {
+    const { sub, delivered, push, ch } = await start(false);
+    push(message('a', undefined));
+    const acked = delivered[0]!.ack();
+    await sub.close();
+    await acked;
+    expect(ch.acked).toEqual([Number(delivered[0]!.meta!['delivery-tag'])]);
+    expect(ch.closed).toBe(true);
   });
 
   it('pause parks new deliveries; resume hands them over', async () => {

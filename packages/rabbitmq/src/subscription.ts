@@ -14,6 +14,7 @@ import {
   type Logger,
   type SubscriptionSpec,
 } from '@mqkit/core/driver';
+import { AckBatcher } from './acks.ts';
 import type { ConnectionManager, Link, LinkUser } from './connection.ts';
 import { classifyError } from './errors.ts';
 import { delayBucket, groupQueueName } from './names.ts';
@@ -34,7 +35,7 @@ export interface RabbitmqSubscribeOptions {
 interface Held {
   readonly message: ConsumeMessage;
   readonly generation: number;
-  readonly channel: Channel;
+  readonly consumer: Consumer;
   readonly received: Received;
   /** Redeliveries done inside this process (ordered retries that keep the message). */
   localRetries: number;
@@ -43,8 +44,52 @@ interface Held {
 interface Consumer {
   readonly channel: Channel;
   readonly generation: number;
+  /** Coalesces this channel's acks (see acks.ts); every settle of a delivery goes through it. */
+  readonly acks: AckBatcher;
   consumerTag: string | undefined;
   closedByUs: boolean;
+}
+
+/** What a {@link RabbitDelivery} calls back into its subscription. */
+interface Settler {
+  ack(held: Held): Promise<void>;
+  nack(held: Held, attempt: number, delayMs: number): Promise<void>;
+}
+
+/**
+ * A delivery handed to core. A class (methods on the prototype) rather than an object literal
+ * with `ack`/`nack` closures: one allocation per message instead of three.
+ */
+class RabbitDelivery implements DriverDelivery {
+  readonly envelope: DriverDelivery['envelope'];
+  readonly attempt: number;
+  readonly orderingKey: string | undefined;
+  readonly meta: Readonly<Record<string, string>>;
+  readonly #settler: Settler;
+  readonly #held: Held;
+
+  constructor(settler: Settler, held: Held, queue: string) {
+    const { envelope, priorAttempts, deliveryCount } = held.received;
+    const { fields } = held.message;
+    this.envelope = envelope;
+    this.attempt = priorAttempts + deliveryCount + held.localRetries + 1;
+    this.orderingKey = envelope.key;
+    this.meta = { queue, 'delivery-tag': String(fields.deliveryTag), redelivered: fields.redelivered ? 'true' : 'false' };
+    this.#settler = settler;
+    this.#held = held;
+  }
+
+  ack(): Promise<void> {
+    return this.#settler.ack(this.#held);
+  }
+
+  nack(delayMs: number): Promise<void> {
+    return this.#settler.nack(this.#held, this.attempt, delayMs);
+  }
+}
+
+function connectionLost(cause: unknown): MqError {
+  return new MqError('CONNECTION', 'the channel this message came on was lost; RabbitMQ redelivers it', { cause, retryable: false });
 }
 
 /** What a subscription needs from its driver. */
@@ -74,6 +119,10 @@ export class RabbitSubscription implements DriverSubscription, LinkUser {
   readonly #lanes = new Map<string, Held[]>();
   readonly #timers = new Set<NodeJS.Timeout>();
   #rebuilding: Promise<void> | undefined;
+  readonly #settler: Settler = {
+    ack: (held) => this.#ack(held),
+    nack: (held, attempt, delayMs) => this.#nack(held, attempt, delayMs),
+  };
 
   constructor(deps: SubscriptionDeps, spec: SubscriptionSpec, sink: DeliverySink, options: RabbitmqSubscribeOptions) {
     this.#deps = deps;
@@ -119,6 +168,8 @@ export class RabbitSubscription implements DriverSubscription, LinkUser {
     this.#drop();
     if (consumer) {
       consumer.closedByUs = true;
+      // Acks core already handed over leave before the channel closes (else: redelivered).
+      consumer.acks.flush();
       // Closing the channel hands every unacked delivery back to the queue; acks already sent go first.
       if (consumer.consumerTag) await consumer.channel.cancel(consumer.consumerTag).catch(() => {});
       await consumer.channel.close().catch(() => {});
@@ -152,7 +203,7 @@ export class RabbitSubscription implements DriverSubscription, LinkUser {
       throw classifyError(err, `cannot open a channel for "${this.#queue}"`);
     }
     const generation = ++this.#generation;
-    const consumer: Consumer = { channel, generation, consumerTag: undefined, closedByUs: false };
+    const consumer: Consumer = { channel, generation, acks: new AckBatcher(channel, connectionLost), consumerTag: undefined, closedByUs: false };
     channel.on('error', (err: unknown) => {
       this.#deps.logger.warn({ err: classifyError(err, `consumer channel of "${this.#queue}"`) }, 'rabbitmq closed a consumer channel; resubscribing');
     });
@@ -197,6 +248,7 @@ export class RabbitSubscription implements DriverSubscription, LinkUser {
     this.#sink.error(new MqError('NOT_FOUND', `RabbitMQ cancelled the consumer of "${this.#queue}" (queue deleted?); resubscribing`));
     consumer.closedByUs = true;
     this.#drop();
+    consumer.acks.flush();
     void consumer.channel.close().catch(() => {});
     const link = this.#deps.manager.link;
     if (link && this.#open) this.#rebuild(link.epoch);
@@ -231,8 +283,9 @@ export class RabbitSubscription implements DriverSubscription, LinkUser {
 
   #onMessage(consumer: Consumer, message: ConsumeMessage): void {
     if (this.#consumer !== consumer || !this.#open) return; // unacked: the broker takes it back on close
+    consumer.acks.delivered(message.fields.deliveryTag);
     const received = fromDelivery(this.#spec.topic, message.content, message.properties, message.fields.redelivered);
-    const held: Held = { message, generation: consumer.generation, channel: consumer.channel, received, localRetries: 0 };
+    const held: Held = { message, generation: consumer.generation, consumer, received, localRetries: 0 };
     const key = this.#laneKey(held);
     if (key !== undefined) {
       const lane = this.#lanes.get(key);
@@ -255,7 +308,7 @@ export class RabbitSubscription implements DriverSubscription, LinkUser {
       this.#parked.push(held);
       return;
     }
-    this.#sink.deliver(this.#delivery(held));
+    this.#sink.deliver(new RabbitDelivery(this.#settler, held, this.#queue));
   }
 
   /** The held message is done here; the next one of its key may go. */
@@ -270,41 +323,33 @@ export class RabbitSubscription implements DriverSubscription, LinkUser {
     else this.#lanes.delete(key);
   }
 
-  #delivery(held: Held): DriverDelivery {
-    const { envelope, priorAttempts, deliveryCount } = held.received;
-    const attempt = priorAttempts + deliveryCount + held.localRetries + 1;
-    return {
-      envelope,
-      attempt,
-      orderingKey: envelope.key,
-      meta: {
-        queue: this.#queue,
-        'delivery-tag': String(held.message.fields.deliveryTag),
-        redelivered: String(held.message.fields.redelivered),
-      },
-      ack: async () => {
-        this.#check(held);
-        settleOn(held, (ch) => ch.ack(held.message));
-        this.#release(held);
-      },
-      nack: async (delayMs: number) => {
-        this.#check(held);
-        if (this.#laneKey(held) !== undefined) {
-          this.#retryInPlace(held, delayMs);
-          return;
-        }
-        if (delayMs <= 0) {
-          settleOn(held, (ch) => ch.nack(held.message, false, true));
-          return;
-        }
-        await this.#retryThroughDelayQueue(held, attempt, delayMs);
-      },
-    };
+  #ack(held: Held): Promise<void> {
+    try {
+      this.#check(held);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const done = held.consumer.acks.ack(held.message);
+    this.#release(held);
+    return done;
+  }
+
+  async #nack(held: Held, attempt: number, delayMs: number): Promise<void> {
+    this.#check(held);
+    if (this.#laneKey(held) !== undefined) {
+      this.#retryInPlace(held, delayMs);
+      return;
+    }
+    if (delayMs <= 0) {
+      settleOn(held, (ch) => ch.nack(held.message, false, true));
+      return;
+    }
+    await this.#retryThroughDelayQueue(held, attempt, delayMs);
   }
 
   #check(held: Held): void {
     if (!this.#open) throw new MqError('CLOSED', 'subscription is closed; the message will be redelivered');
-    if (held.generation !== this.#generation || this.#consumer?.channel !== held.channel) {
+    if (held.generation !== this.#generation || this.#consumer !== held.consumer) {
       throw new MqError('CONNECTION', 'the channel this message came on was lost; RabbitMQ redelivers it', { retryable: false });
     }
   }
@@ -352,18 +397,23 @@ export class RabbitSubscription implements DriverSubscription, LinkUser {
     }
     if (error) {
       logger.warn({ err: error, id: envelope.id, queue: this.#queue }, 'cannot store a delayed retry; requeueing the message now');
-      held.channel.nack(held.message, false, true);
+      settleOn(held, (ch) => ch.nack(held.message, false, true));
       return;
     }
-    held.channel.ack(held.message);
+    settleOn(held, (ch) => ch.ack(held.message));
   }
 }
 
-/** ack/nack return nothing in amqplib and throw only when the channel is already closed. */
+/**
+ * Settles one delivery directly on its channel (a nack, or the ack after a delayed retry's copy
+ * was stored) and tells the ack batcher, whose `multiple` acks may then pass this tag. ack/nack
+ * return nothing in amqplib and throw only when the channel is already closed.
+ */
 function settleOn(held: Held, action: (channel: Channel) => void): void {
   try {
-    action(held.channel);
+    action(held.consumer.channel);
   } catch (err) {
-    throw new MqError('CONNECTION', 'the channel this message came on was lost; RabbitMQ redelivers it', { cause: err, retryable: false });
+    throw connectionLost(err);
   }
+  held.consumer.acks.settled(held.message.fields.deliveryTag);
 }

@@ -13,7 +13,7 @@
  * - after a send that finally failed, the producer is replaced (new producer id, sequences from
  *   0): its state is uncertain, and core will resend (duplicates possible, never loss).
  */
-import { CompressionTypes, Partitioners, type Kafka, type Producer, type ProducerConfig } from 'kafkajs';
+import { CompressionTypes, Partitioners, type Kafka, type Message, type Producer, type ProducerConfig } from 'kafkajs';
 import type { Logger } from '@mqkit/core/driver';
 import { ID_HEADER } from '../records.ts';
 import type { ProducedPartition, ProduceRecord, ProducerSeam } from './seam.ts';
@@ -44,7 +44,11 @@ export function stablePartitioner() {
 
 function recordBytes(record: ProduceRecord): number {
   let size = record.value.byteLength + (record.key?.byteLength ?? 0) + 64;
-  for (const [name, value] of Object.entries(record.headers)) size += name.length + (typeof value === 'string' ? value.length * 3 : value.byteLength);
+  const { headers } = record;
+  for (const name in headers) {
+    const value = headers[name]!;
+    size += name.length + (typeof value === 'string' ? value.length * 3 : value.byteLength);
+  }
   return size;
 }
 
@@ -121,11 +125,11 @@ export class SerialIdempotentProducer implements ProducerSeam {
     try {
       const producer = await producerPromise;
       // One request per chunk of ≤ MAX_REQUEST_BYTES; an oversized single send is split in order.
-      const chunks = batch.length === 1 ? splitRecords(batch[0]!.records) : [undefined];
+      const only = batch.length === 1 ? batch[0]! : undefined;
+      const chunks = only === undefined ? [undefined] : only.bytes <= MAX_REQUEST_BYTES ? [only.records] : splitRecords(only.records);
       let results: Array<{ topicName: string; partition: number; baseOffset?: string; offset?: string }> = [];
       for (const chunk of chunks) {
-        const topicMessages =
-          chunk === undefined ? mergeByTopic(batch) : [{ topic: batch[0]!.topic, messages: chunk.map(toKafkajsMessage) }];
+        const topicMessages = chunk === undefined ? mergeByTopic(batch) : [{ topic: only!.topic, messages: chunk as Message[] }];
         results = results.concat(await producer.sendBatch({ topicMessages, acks: -1, compression: this.#compression }));
       }
       for (const pending of batch) {
@@ -169,7 +173,7 @@ function splitRecords(records: readonly ProduceRecord[]): ProduceRecord[][] {
 }
 
 function mergeByTopic(batch: readonly Pending[]) {
-  const byTopic = new Map<string, ReturnType<typeof toKafkajsMessage>[]>();
+  const byTopic = new Map<string, Message[]>();
   for (const pending of batch) {
     const list = byTopic.get(pending.topic) ?? [];
     for (const record of pending.records) list.push(toKafkajsMessage(record));
@@ -178,6 +182,10 @@ function mergeByTopic(batch: readonly Pending[]) {
   return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
 }
 
-export function toKafkajsMessage(record: ProduceRecord) {
-  return { key: record.key, value: record.value, headers: { ...record.headers }, timestamp: record.timestamp };
+/**
+ * A seam record is already a kafkajs message (key, value, headers, timestamp), built for this send
+ * by `toRecord` and never mutated by kafkajs (it only reads them while encoding): no copy.
+ */
+export function toKafkajsMessage(record: ProduceRecord): Message {
+  return record as Message;
 }

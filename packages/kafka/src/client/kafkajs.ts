@@ -210,15 +210,39 @@ class KafkajsConsumer implements ConsumerSeam {
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: 1,
-      eachBatch: async ({ batch, resolveOffset, isRunning, isStale }) => {
+      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
         if (!isRunning() || isStale() || this.#consumer !== consumer) return;
-        listener.onBatch({ topic: batch.topic, partition: batch.partition, records: batch.messages.map((m) => ({ offset: m.offset, key: m.key, value: m.value, headers: m.headers ?? {}, timestamp: m.timestamp })) });
+        // kafkajs' message objects already have the FetchedRecord shape: passed as they are.
+        const room = listener.onBatch({ topic: batch.topic, partition: batch.partition, records: batch.messages });
         // Advance kafkajs' fetch position; what is committed is the listener's business.
         const last = batch.messages.at(-1);
         if (last) resolveOffset(last.offset);
+        if (room) await this.#waitForRoom(room, consumer, heartbeat, isRunning);
       },
     });
     this.#applyPaused();
+  }
+
+  /**
+   * Backpressure by not returning from eachBatch: kafkajs fetches after its batches are handled,
+   * so it simply fetches nothing more until there is room, and fetches at once when there is.
+   * (Pausing instead costs a stall: kafkajs sleeps `maxWaitTimeInMs` per fetch round while paused
+   * and only notices a resume after it.) Heartbeats keep the membership while waiting; a
+   * heartbeat failing on a rebalance ends the batch with that error, as kafkajs expects.
+   */
+  async #waitForRoom(room: Promise<void>, consumer: Consumer, heartbeat: () => Promise<void>, isRunning: () => boolean): Promise<void> {
+    let ready = false;
+    void room.then(() => {
+      ready = true;
+    });
+    const tick = Math.max(50, Math.min(this.#settings.heartbeatInterval, 1_000));
+    while (!ready) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([room, new Promise<void>((resolve) => (timer = setTimeout(resolve, tick)))]);
+      clearTimeout(timer);
+      if (ready || !isRunning() || this.#stopped || this.#consumer !== consumer) return;
+      await heartbeat();
+    }
   }
 
   #scheduleRestart(): void {

@@ -50,12 +50,16 @@ export interface TransactionalProducerSeam {
   disconnect(): Promise<void>;
 }
 
-/** A fetched record. */
+/**
+ * A fetched record. Shaped like the client's own message objects so that the seam can pass them
+ * through without a copy per record.
+ */
 export interface FetchedRecord {
   readonly offset: string;
   readonly key: Buffer | null;
   readonly value: Buffer | null;
-  readonly headers: Readonly<Record<string, unknown>>;
+  /** Header values as the client decoded them (Buffers, strings, or arrays of them for repeats). */
+  readonly headers?: Readonly<Record<string, unknown>> | undefined;
   readonly timestamp: string;
 }
 
@@ -71,8 +75,11 @@ export interface ConsumerListener {
   /**
    * Fetched records. Called synchronously per batch; the seam advances its fetch position past
    * them (they will not be fetched again unless the group rebalances or the consumer restarts).
+   * A returned promise is backpressure: the seam fetches nothing more until it settles, keeping
+   * the group membership alive (heartbeats) meanwhile and giving up the wait when the consumer
+   * stops or the group rebalances.
    */
-  onBatch(batch: FetchedBatch): void;
+  onBatch(batch: FetchedBatch): void | Promise<void>;
   /**
    * The group (re)assigned partitions. Fetching restarts from the committed offsets, so anything
    * past them that was fetched before comes again.
@@ -95,6 +102,7 @@ export interface ConsumerSettings {
 /** A consumer-group member with manual commits and read-committed isolation. */
 export interface ConsumerSeam {
   start(listener: ConsumerListener): Promise<void>;
+  /** Stops fetching until {@link resume} (used on close; backpressure goes through onBatch). */
   pause(): void;
   resume(): void;
   /** Commits the next offsets to read (processed + 1). */
