@@ -4,6 +4,9 @@
  * - `mqkit publish`: client.publish() for every message at once; core coalesces them into driver
  *   batches of 500 (one produce request each), each publish resolving on its own acknowledgement.
  *   Baseline: `kafkajs publish batched` (sequential 500-message sends).
+ * - `mqkit publish 1000 in flight`: 1,000 concurrent callers, each awaiting its publish() before
+ *   the next: how a busy service publishes. Keeps the in-flight set (and the heap) bounded, where
+ *   the row above holds all n publishes and their promises at once.
  * - `mqkit publishBatch 500`: sequential client.publishBatch() of 500, the raw row's exact shape.
  * - `mqkit consume`: subscribe() with 64 handlers, per-message ack, contiguous commits.
  *   Baseline: `kafkajs consume eachBatch + handler` (each message awaited through an async
@@ -23,6 +26,7 @@ import { type BenchContext, deferred, defineScenario, now } from '../types.ts';
 type Ctx = BenchContext<'kafka'>;
 
 const BATCH = 500;
+const WINDOW = 1_000;
 const CONCURRENCY = 64;
 
 interface State {
@@ -45,6 +49,15 @@ async function setup(ctx: Ctx): Promise<State> {
 
 async function publishAll(ctx: Ctx, s: State): Promise<void> {
   await Promise.all(Array.from({ length: ctx.n }, (_, i) => s.client.publish(s.topic, s.body, { codec: bytesCodec, key: `k${i % 64}` })));
+}
+
+/** `window` concurrent publishers, each awaiting its publish() before the next: a busy service. */
+async function publishWindowed(ctx: Ctx, s: State, window: number): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (let i = next++; i < ctx.n; i = next++) await s.client.publish(s.topic, s.body, { codec: bytesCodec, key: `k${i % 64}` });
+  };
+  await Promise.all(Array.from({ length: Math.min(window, ctx.n) }, worker));
 }
 
 async function publishBatches(ctx: Ctx, s: State): Promise<void> {
@@ -124,6 +137,21 @@ export const mqkitKafkaScenarios = [
     async run(ctx, s) {
       const t = now();
       await publishAll(ctx, s);
+      return { count: ctx.n, ms: now() - t };
+    },
+    teardown,
+  }),
+  defineScenario<'kafka', State>({
+    broker: 'kafka',
+    name: `mqkit publish ${WINDOW} in flight`,
+    kind: 'publish',
+    client: 'mqkit',
+    description: `${WINDOW} concurrent callers, each awaiting client.publish() before its next (core batches of ${BATCH}), acks -1, idempotent`,
+    baseline: RAW_WITH_HEADERS,
+    setup,
+    async run(ctx, s) {
+      const t = now();
+      await publishWindowed(ctx, s, WINDOW);
       return { count: ctx.n, ms: now() - t };
     },
     teardown,

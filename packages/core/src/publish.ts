@@ -171,6 +171,7 @@ export class ReliableSender {
   readonly #held = new Map<string, Pending[]>();
   #heldCount = 0;
   #scheduled = false;
+  #flushSoon = false;
   readonly #inFlight = new Set<Promise<unknown>>();
   #closed = false;
 
@@ -223,10 +224,27 @@ export class ReliableSender {
     this.#schedule();
   }
 
-  #schedule(): void {
-    if (!this.#scheduled && this.#queue.length > 0) {
+  /**
+   * Flushes on the next check phase, so that publishes from several callbacks of one I/O phase
+   * share a batch; or, `soon`, on a microtask: messages released by a settled batch need no
+   * company, and waiting for the check phase would leave the broker idle.
+   */
+  #schedule(soon = false): void {
+    if (this.#queue.length === 0) return;
+    if (soon) {
+      if (!this.#flushSoon) {
+        this.#flushSoon = true;
+        queueMicrotask(() => {
+          this.#flushSoon = false;
+          this.#flush();
+        });
+      }
+    } else if (!this.#scheduled) {
       this.#scheduled = true;
-      setImmediate(() => this.#flush());
+      setImmediate(() => {
+        this.#scheduled = false;
+        this.#flush();
+      });
     }
   }
 
@@ -235,7 +253,7 @@ export class ReliableSender {
    * messages of one key in this flush go into the same batch (drivers keep a batch's order per key).
    */
   #flush(): void {
-    this.#scheduled = false;
+    if (this.#queue.length === 0) return;
     if (!this.#queueSorted) this.#queue.sort((a, b) => a.seq - b.seq);
     this.#queueSorted = true;
     const size = this.#batchSize();
@@ -275,24 +293,33 @@ export class ReliableSender {
   }
 
   #hold(lane: string, pending: Pending): void {
-    let held = this.#held.get(lane);
-    if (held === undefined) {
-      held = [];
-      this.#held.set(lane, held);
-    }
-    // Usually the newest; a retried or released message goes back in its place.
-    let at = held.length;
-    while (at > 0 && held[at - 1]!.seq > pending.seq) at -= 1;
-    held.splice(at, 0, pending);
+    const held = this.#held.get(lane);
     this.#heldCount += 1;
+    if (held === undefined) {
+      this.#held.set(lane, [pending]);
+    } else if (held[held.length - 1]!.seq < pending.seq) {
+      held.push(pending); // the usual case: a newer message behind the older ones
+    } else {
+      // A released or retried message going back in its place (seq order).
+      let lo = 0;
+      let hi = held.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (held[mid]!.seq < pending.seq) lo = mid + 1;
+        else hi = mid;
+      }
+      held.splice(lo, 0, pending);
+    }
   }
 
-  /** The lane's key may be free now: queue its oldest held messages (one batch's worth) again. */
-  #release(lane: string): void {
+  /**
+   * The lane's key may be free now: queue its oldest held messages again, `share` of them (a
+   * lane can go in one batch per flush, so releasing more would only hold them again).
+   */
+  #release(lane: string, share = this.#batchSize()): void {
     const held = this.#held.get(lane);
     if (held === undefined) return;
-    const size = this.#batchSize();
-    const released = held.length <= size ? held : held.splice(0, size);
+    const released = held.length <= share ? held : held.splice(0, share);
     if (released === held) this.#held.delete(lane);
     this.#heldCount -= released.length;
     for (const pending of released) this.#enqueue(pending);
@@ -309,8 +336,15 @@ export class ReliableSender {
       const error = toMqError(err, 'INTERNAL');
       outcomes = batch.map(() => ({ ok: false, error }));
     }
-    batch.forEach((pending, i) => this.#settle(pending, outcomes[i]!));
-    this.#schedule(); // messages held back behind this batch's keys may go now
+    const lanes = new Set<string>();
+    batch.forEach((pending, i) => {
+      this.#settle(pending, outcomes[i]!);
+      if (pending.lane !== undefined) lanes.add(pending.lane);
+    });
+    // Messages held back behind this batch's keys may go now: about one batch's worth in all.
+    const share = Math.ceil(this.#batchSize() / Math.max(1, lanes.size));
+    for (const lane of lanes) this.#release(lane, share);
+    this.#schedule(true);
   }
 
   #settle(pending: Pending, outcome: SendOutcome): void {
@@ -318,10 +352,7 @@ export class ReliableSender {
     const attrs = this.#telemetry.attributes(envelope.topic);
     const delay = outcome.ok ? 0 : backoffDelay(this.#policy.backoff, pending.retries + 1);
     const retry = !outcome.ok && outcome.error.retryable && !this.#closed && Date.now() + delay < pending.deadline;
-    if (pending.lane !== undefined) {
-      this.#gate.settled(pending.lane, pending.seq, retry);
-      this.#release(pending.lane);
-    }
+    if (pending.lane !== undefined) this.#gate.settled(pending.lane, pending.seq, retry);
     if (outcome.ok) {
       this.#telemetry.confirmed.add(1, attrs);
       if (pending.span) Telemetry.endSpan(pending.span);
@@ -346,9 +377,9 @@ export class ReliableSender {
 
   /** Waits for every accepted publish to settle (retries included, up to their deadlines). */
   async drain(): Promise<void> {
-    while (this.#inFlight.size > 0 || this.#queue.length > 0 || this.#scheduled || this.#heldCount > 0) {
+    while (this.#inFlight.size > 0 || this.#queue.length > 0 || this.#scheduled || this.#flushSoon || this.#heldCount > 0) {
       if (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
-      else if (this.#heldCount > 0 && this.#queue.length === 0 && !this.#scheduled) {
+      else if (this.#heldCount > 0 && this.#queue.length === 0 && !this.#scheduled && !this.#flushSoon) {
         // Held with nothing in flight to free their keys: cannot happen by design; never hang on it.
         for (const lane of [...this.#held.keys()]) this.#release(lane);
       } else await new Promise((r) => setImmediate(r));

@@ -15,6 +15,10 @@ export interface ClientLogger {
  * adapter reports what matters (as MqErrors, and warnings of its own).
  */
 export function clientLogger(logger: Logger): ClientLogger {
+  // pino (and loggers like it) say whether debug is on: then the client's per-call lines (every
+  // receive logs two) are not formatted just to be dropped.
+  const levels = logger as Logger & { isLevelEnabled?: (level: string) => boolean };
+  const enabled = typeof levels.isLevelEnabled === 'function' ? () => levels.isLevelEnabled!('debug') : () => true;
   const text = (args: unknown[]): string => {
     const [format, ...rest] = args;
     if (typeof format !== 'string') return args.map(String).join(' ');
@@ -24,11 +28,14 @@ export function clientLogger(logger: Logger): ClientLogger {
       return value instanceof Error ? value.message : typeof value === 'object' ? safeJson(value) : String(value);
     });
   };
+  const debug = (fields: object, args: unknown[]): void => {
+    if (enabled()) logger.debug(fields, text(args));
+  };
   return {
-    info: (...args) => logger.debug({ source: 'rocketmq-client' }, text(args)),
-    debug: (...args) => logger.debug({ source: 'rocketmq-client' }, text(args)),
-    warn: (...args) => logger.debug({ source: 'rocketmq-client' }, text(args)),
-    error: (...args) => logger.debug({ source: 'rocketmq-client', level: 'error' }, text(args)),
+    info: (...args) => debug({ source: 'rocketmq-client' }, args),
+    debug: (...args) => debug({ source: 'rocketmq-client' }, args),
+    warn: (...args) => debug({ source: 'rocketmq-client' }, args),
+    error: (...args) => debug({ source: 'rocketmq-client', level: 'error' }, args),
     close: () => {},
   };
 }

@@ -129,7 +129,7 @@ export class RocketmqDriver implements Driver {
   async #sendOne(envelope: Envelope): Promise<SendOutcome> {
     const context = { topic: envelope.topic, id: envelope.id };
     try {
-      const type = await this.#types.get(envelope.topic);
+      const type = this.#types.known(envelope.topic) ?? (await this.#types.get(envelope.topic));
       if (type === 'TRANSACTION') {
         // A TRANSACTION topic takes only half messages: a plain publish is a transaction of one.
         const receipt = await this.#sendCommitted(envelope);

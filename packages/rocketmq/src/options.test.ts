@@ -73,4 +73,10 @@ describe('parseSubscribeOptions', () => {
     expect(parseSubscribeOptions({ invisibleDurationMs: 10_000, tag: 'a||b' })).toEqual({ invisibleDurationMs: 10_000, tag: 'a||b' });
     expect(() => parseSubscribeOptions({ visibilityTimeout: 3 })).toThrow(MqError);
   });
+
+  it('takes receiveConcurrency between 1 and 16', () => {
+    expect(parseSubscribeOptions({ receiveConcurrency: '2' })).toEqual({ receiveConcurrency: 2 });
+    expect(() => parseSubscribeOptions({ receiveConcurrency: 0 })).toThrow(MqError);
+    expect(() => parseSubscribeOptions({ receiveConcurrency: 17 })).toThrow(MqError);
+  });
 });

@@ -68,6 +68,12 @@ const subscriptionSchema = z
     invisibleDurationMs: z.coerce.number().int().min(1000).max(12 * 3600_000).optional(),
     awaitDurationMs: z.coerce.number().int().min(1000).max(30_000).optional(),
     receiveBatchSize: z.coerce.number().int().min(1).max(32).optional(),
+    /**
+     * Receive calls kept open at once. @default one per `receiveBatchSize` that fits into the
+     * subscription's in-flight budget (`concurrency` + `prefetch`), at most 4; always 1 for
+     * ordered subscriptions
+     */
+    receiveConcurrency: z.coerce.number().int().min(1).max(16).optional(),
     /** Tag filter expression. @default '*' */
     tag: z.string().min(1).optional(),
   })

@@ -4,7 +4,10 @@
  * heartbeat that keeps a running handler's message invisible.
  */
 import { MqError, type DeliverySink, type DriverDelivery, type DriverSubscription, type Logger, type SubscriptionSpec } from '@mqkit/core/driver';
-import { SimpleConsumer, type MessageView, type SessionCredentials } from 'rocketmq-client-nodejs';
+import { SimpleConsumer, StatusChecker, type MessageView, type SessionCredentials } from 'rocketmq-client-nodejs';
+import definitionPb from 'rocketmq-client-nodejs/proto/apache/rocketmq/v2/definition_pb.js';
+import servicePb from 'rocketmq-client-nodejs/proto/apache/rocketmq/v2/service_pb.js';
+import { AckBatcher, type AckEntry, type AckEntryResult } from './ack-batcher.ts';
 import { classify } from './classify.ts';
 import type { ClientLogger } from './client-logger.ts';
 import { withDeadline } from './deadline.ts';
@@ -16,6 +19,15 @@ import { ackHandle } from './receipt-handle.ts';
 
 /** Shortest invisible duration the broker accepts when giving a message back "now". */
 const GIVE_BACK_MS = 1000;
+
+/** Most receive calls one subscription keeps open at once (see {@link receiversFor}). */
+const MAX_RECEIVERS = 4;
+
+/** Most entries in one AckMessage request. */
+const MAX_ACK_ENTRIES = 64;
+
+/** apache.rocketmq.v2.Code.OK */
+const CODE_OK = 20000;
 
 /** What {@link RocketmqSubscription.start} needs. */
 export interface SubscriptionArgs {
@@ -36,8 +48,22 @@ export interface SubscriptionArgs {
   readonly onClosed: (subscription: RocketmqSubscription) => void;
 }
 
-interface ConsumerAccess {
-  ackMessage(view: MessageView): Promise<Array<{ status?: { code: number; message: string } }>>;
+/** Where one batched ack goes: a topic on one proxy endpoint (as the received message names them). */
+interface AckTarget {
+  readonly topic: string;
+  readonly endpoints: MessageView['endpoints'];
+}
+
+/**
+ * How many receive calls a subscription keeps open: one per receive batch that fits into its
+ * in-flight budget, at most {@link MAX_RECEIVERS}. A single long poll leaves the consumer idle for
+ * a round trip after every batch; a few concurrent ones keep messages arriving while the previous
+ * batch is handled. Ordered subscriptions keep one, so messages arrive in the broker's order.
+ */
+export function receiversFor(spec: Pick<SubscriptionSpec, 'ordered' | 'maxInFlight'>, batch: number, configured?: number): number {
+  if (spec.ordered) return 1;
+  if (configured !== undefined) return configured;
+  return Math.max(1, Math.min(MAX_RECEIVERS, Math.floor(spec.maxInFlight / batch)));
 }
 
 /** A received message until it is settled or given back. */
@@ -49,13 +75,15 @@ class Held {
   /** Handed to core (ordered subscriptions hold later messages of a lane back). */
   delivered = false;
   settled = false;
-  timer: NodeJS.Timeout | undefined;
+  /** When the heartbeat renews this message next (epoch ms); Infinity while a renewal runs. */
+  renewAt: number;
   /** Serialises renewals and settles on this message: each must use the newest handle. */
   chain: Promise<unknown> = Promise.resolve();
 
-  constructor(view: MessageView, lane: string | undefined) {
+  constructor(view: MessageView, lane: string | undefined, renewAt: number) {
     this.view = view;
     this.lane = lane;
+    this.renewAt = renewAt;
   }
 
   then<T>(step: () => Promise<T>): Promise<T> {
@@ -72,18 +100,27 @@ export class RocketmqSubscription implements DriverSubscription {
   readonly #logger: Logger;
   readonly #consumer: SimpleConsumer;
   readonly #invisibleMs: number;
+  /** Heartbeat period: a held message is renewed every third of its invisible duration. */
+  readonly #renewEveryMs: number;
+  /** One timer for all held messages' heartbeats (not one per message), running while any is held. */
+  #heartbeat: NodeJS.Timeout | undefined;
   readonly #awaitMs: number;
   readonly #batch: number;
+  readonly #receivers: number;
   readonly #requestTimeoutMs: number;
+  readonly #acks: AckBatcher<AckTarget>;
   readonly #onClosed: (s: RocketmqSubscription) => void;
   readonly #held = new Set<Held>();
   /** Held messages by broker message id, to recognise a redelivery of one still being handled. */
   readonly #byMessageId = new Map<string, Held>();
   /** Ordered subscriptions: per lane, the messages received in order, head delivered. */
   readonly #lanes = new OrderedLanes<Held>();
+  /** Messages asked for by receive calls still open (counted against maxInFlight). */
+  #reserved = 0;
   #paused = false;
   #closed = false;
-  #wake: (() => void) | undefined;
+  /** Receive loops waiting for room, resume or the end of a backoff. */
+  readonly #sleepers = new Set<() => void>();
   #loop: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
 
@@ -94,10 +131,13 @@ export class RocketmqSubscription implements DriverSubscription {
     this.#logger = args.logger;
     this.#consumer = consumer;
     this.#invisibleMs = options.invisibleDurationMs ?? args.config.invisibleDurationMs;
+    this.#renewEveryMs = Math.max(1000, Math.floor(this.#invisibleMs / 3));
     this.#awaitMs = options.awaitDurationMs ?? args.config.awaitDurationMs;
     this.#batch = options.receiveBatchSize ?? args.config.receiveBatchSize;
+    this.#receivers = receiversFor(args.spec, this.#batch, options.receiveConcurrency);
     this.#requestTimeoutMs = args.config.requestTimeoutMs;
     this.#onClosed = args.onClosed;
+    this.#acks = new AckBatcher((target, entries) => this.#sendAcks(target, entries), MAX_ACK_ENTRIES);
   }
 
   /** Creates the group's SimpleConsumer, waits for its startup and starts receiving. */
@@ -119,7 +159,7 @@ export class RocketmqSubscription implements DriverSubscription {
       throw classify(err, { topic: args.spec.topic, group: args.spec.group });
     }
     const subscription = new RocketmqSubscription(args, consumer, options);
-    subscription.#loop = subscription.#run();
+    subscription.#loop = Promise.all(Array.from({ length: subscription.#receivers }, () => subscription.#run())).then(() => {});
     return subscription;
   }
 
@@ -129,7 +169,14 @@ export class RocketmqSubscription implements DriverSubscription {
 
   resume(): void {
     this.#paused = false;
-    this.#wake?.();
+    this.#wake();
+  }
+
+  #wake(): void {
+    if (this.#sleepers.size === 0) return;
+    const sleepers = [...this.#sleepers];
+    this.#sleepers.clear();
+    for (const wake of sleepers) wake();
   }
 
   close(): Promise<void> {
@@ -139,7 +186,11 @@ export class RocketmqSubscription implements DriverSubscription {
 
   async #close(): Promise<void> {
     this.#closed = true;
-    this.#wake?.();
+    this.#wake();
+    clearInterval(this.#heartbeat);
+    this.#heartbeat = undefined;
+    // Acks already asked for go out now rather than after the next turn.
+    this.#acks.flush();
     // A long poll in flight may still bring messages: wait for it so they can be given back.
     await this.#loop?.catch(() => {});
     const unsettled = [...this.#held];
@@ -148,20 +199,20 @@ export class RocketmqSubscription implements DriverSubscription {
     this.#onClosed(this);
   }
 
+  /** One receive loop; {@link RocketmqSubscription.start} runs `#receivers` of them. */
   async #run(): Promise<void> {
     let failures = 0;
     while (!this.#closed) {
-      const room = this.#spec.maxInFlight - this.#held.size;
+      const room = this.#spec.maxInFlight - this.#held.size - this.#reserved;
       if (this.#paused || room <= 0) {
-        await new Promise<void>((resolve) => {
-          this.#wake = resolve;
-        });
-        this.#wake = undefined;
+        await new Promise<void>((resolve) => this.#sleepers.add(resolve));
         continue;
       }
+      const want = Math.min(this.#batch, room);
       let views: MessageView[];
+      this.#reserved += want;
       try {
-        views = await withDeadline(this.#consumer.receive(Math.min(this.#batch, room), this.#invisibleMs), this.#awaitMs + this.#requestTimeoutMs + 5000, 'receive');
+        views = await withDeadline(this.#consumer.receive(want, this.#invisibleMs), this.#awaitMs + this.#requestTimeoutMs + 5000, 'receive');
         failures = 0;
       } catch (err) {
         if (this.#closed) return;
@@ -170,18 +221,24 @@ export class RocketmqSubscription implements DriverSubscription {
         if (!error.retryable || failures % 10 === 1) this.#sink.error(error);
         await this.#sleep(Math.min(5000, 200 * 2 ** Math.min(failures, 5)));
         continue;
+      } finally {
+        this.#reserved -= want;
       }
       for (const view of views) this.#accept(view);
+      // Room this call reserved but did not use is free again for a loop waiting for it.
+      if (views.length < want) this.#wake();
     }
   }
 
   #sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      this.#wake = () => {
+      const wake = (): void => {
         clearTimeout(timer);
+        this.#sleepers.delete(wake);
         resolve();
       };
+      const timer = setTimeout(wake, ms);
+      this.#sleepers.add(wake);
     });
   }
 
@@ -198,10 +255,10 @@ export class RocketmqSubscription implements DriverSubscription {
       return;
     }
     const lane = this.#spec.ordered ? (view.messageGroup || view.properties.get('x-mqkit-key') || undefined) : undefined;
-    const held = new Held(view, lane);
+    const held = new Held(view, lane, Date.now() + this.#renewEveryMs);
     this.#held.add(held);
     this.#byMessageId.set(view.messageId, held);
-    this.#scheduleRenewal(held);
+    this.#startHeartbeat();
     if (this.#closed) return; // given back by close()
     if (lane === undefined) {
       this.#deliver(held);
@@ -233,7 +290,6 @@ export class RocketmqSubscription implements DriverSubscription {
       throw new MqError('CLOSED', `rocketmq: subscription to ${this.#spec.topic} is closed; the message will be redelivered`);
     }
     held.settled = true;
-    clearTimeout(held.timer);
     const backMs = Math.max(GIVE_BACK_MS, delayMs);
     let acked = false;
     try {
@@ -246,15 +302,30 @@ export class RocketmqSubscription implements DriverSubscription {
   }
 
   async #ack(held: Held): Promise<void> {
-    const view = held.renewed && !this.#fifo ? { ...held.view, receiptHandle: ackHandle(held.view.receiptHandle) } : held.view;
+    const { view } = held;
+    const receiptHandle = held.renewed && !this.#fifo ? ackHandle(view.receiptHandle) : view.receiptHandle;
     try {
-      const entries = await (this.#consumer as unknown as ConsumerAccess).ackMessage(view as MessageView);
-      // The client ignores per-entry results; a failed entry means the message will come back.
-      const failed = entries.find((e) => e.status && e.status.code !== 20000);
-      if (failed?.status) throw Object.assign(new Error(failed.status.message || 'ack refused'), { code: failed.status.code });
+      await this.#acks.ack(`${view.topic}\u0000${view.endpoints.facade}`, view, { messageId: view.messageId, receiptHandle });
     } catch (err) {
       throw classify(err, { topic: this.#spec.topic, group: this.#spec.group, during: 'ack' });
     }
+  }
+
+  /**
+   * One AckMessage request for acks of one topic on one endpoint, built as the client's own
+   * `ackMessage` builds its single-entry one. The client ignores per-entry results; here each
+   * entry's status decides its own ack (a failed entry means that message will come back).
+   */
+  async #sendAcks(target: AckTarget, entries: readonly AckEntry[]): Promise<AckEntryResult[]> {
+    const request = new servicePb.AckMessageRequest()
+      .setGroup(new definitionPb.Resource().setName(this.#spec.group))
+      .setTopic(new definitionPb.Resource().setName(target.topic));
+    for (const entry of entries) request.addEntries().setMessageId(entry.messageId).setReceiptHandle(entry.receiptHandle);
+    const response = (await this.#consumer.ackMessageViaRpc(target.endpoints, request, this.#requestTimeoutMs)).toObject();
+    // Throws the client's typed exception when the request as a whole failed (OK and
+    // MULTIPLE_RESULTS pass: then the entries tell).
+    StatusChecker.check(response.status);
+    return entryResults(entries, response.entriesList, response.status);
   }
 
   async #changeInvisible(held: Held, ms: number): Promise<void> {
@@ -276,7 +347,6 @@ export class RocketmqSubscription implements DriverSubscription {
       if (nackedForMs !== undefined) {
         for (const later of this.#lanes.nacked(held.lane, held)) {
           later.settled = true;
-          clearTimeout(later.timer);
           this.#forget(later);
           void later.then(() => this.#changeInvisible(later, nackedForMs)).catch((err: unknown) => this.#logger.debug({ err }, 'rocketmq: giving back a held message failed; it returns after its invisible duration'));
         }
@@ -285,7 +355,7 @@ export class RocketmqSubscription implements DriverSubscription {
         if (next && !next.delivered && !this.#closed) this.#deliver(next);
       }
     }
-    this.#wake?.();
+    this.#wake();
   }
 
   #forget(held: Held): void {
@@ -293,28 +363,69 @@ export class RocketmqSubscription implements DriverSubscription {
     if (this.#byMessageId.get(held.view.messageId) === held) this.#byMessageId.delete(held.view.messageId);
   }
 
-  /** Heartbeat: renew the invisible duration every third of it while the message is held. */
-  #scheduleRenewal(held: Held): void {
-    const every = Math.max(1000, Math.floor(this.#invisibleMs / 3));
-    held.timer = setTimeout(() => {
-      if (held.settled || this.#closed) return;
+  /**
+   * Heartbeat: renew each held message's invisible duration every third of it. One timer ticks a
+   * few times per period and renews the messages that are due (a renewal is at most a tick late,
+   * well inside the invisible duration); it stops when nothing is held.
+   */
+  #startHeartbeat(): void {
+    if (this.#heartbeat !== undefined || this.#closed) return;
+    const tick = Math.max(250, Math.floor(this.#renewEveryMs / 4));
+    this.#heartbeat = setInterval(() => this.#renewDue(), tick);
+    this.#heartbeat.unref();
+  }
+
+  #renewDue(): void {
+    if (this.#held.size === 0 || this.#closed) {
+      clearInterval(this.#heartbeat);
+      this.#heartbeat = undefined;
+      return;
+    }
+    const now = Date.now();
+    for (const held of this.#held) {
+      if (held.settled || held.renewAt > now) continue;
+      held.renewAt = Number.POSITIVE_INFINITY;
       void held
         .then(() => (held.settled ? Promise.resolve() : this.#changeInvisible(held, this.#invisibleMs)))
         .catch((err: unknown) => this.#logger.warn({ err, topic: this.#spec.topic, group: this.#spec.group }, 'rocketmq: renewing a message failed; it may be redelivered'))
         .finally(() => {
-          if (!held.settled && !this.#closed) this.#scheduleRenewal(held);
+          held.renewAt = Date.now() + this.#renewEveryMs;
         });
-    }, every);
-    held.timer.unref();
+    }
   }
 
   /** On close: make an unsettled message visible again soon, for another consumer. */
   async #giveBack(held: Held): Promise<void> {
     held.settled = true;
-    clearTimeout(held.timer);
     this.#forget(held);
     await held.then(() => this.#changeInvisible(held, GIVE_BACK_MS)).catch(() => {
       // Left to expire: it comes back after its invisible duration.
     });
   }
+}
+
+type Status = { code: number; message: string } | undefined;
+
+/**
+ * Each entry's outcome from an AckMessage response: matched by position (the proxy answers in
+ * request order) and checked by message id, else looked up by message id. An entry the response
+ * does not mention shares the request's status.
+ */
+export function entryResults(
+  entries: readonly AckEntry[],
+  results: ReadonlyArray<{ messageId: string; status?: Status }>,
+  overall: Status,
+): AckEntryResult[] {
+  let byId: Map<string, Status> | undefined;
+  return entries.map((entry, i) => {
+    let status: Status;
+    const same = results[i];
+    if (same && same.messageId === entry.messageId) status = same.status ?? overall;
+    else {
+      byId ??= new Map(results.map((r) => [r.messageId, r.status ?? overall]));
+      status = byId.has(entry.messageId) ? byId.get(entry.messageId) : overall;
+    }
+    if (status === undefined || status.code === CODE_OK) return undefined;
+    return Object.assign(new Error(status.message || 'ack refused'), { code: status.code });
+  });
 }

@@ -51,6 +51,11 @@ export class TopicTypes {
     return pending;
   }
 
+  /** The cached type of `topic`, if known (no promise on the hot path). */
+  known(topic: string): TopicType | undefined {
+    return this.#known.get(topic);
+  }
+
   /** Forget a topic's type (e.g. after the broker refused a message as of the wrong type). */
   forget(topic: string): void {
     this.#known.delete(topic);
