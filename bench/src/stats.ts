@@ -60,7 +60,7 @@ export function table(rows: RowResult[]): string {
     r.kind,
     r.error ? 'FAILED' : fmt(r.median),
     r.error ? r.error.slice(0, 60) : `${fmt(r.min)}–${fmt(r.max)}`,
-    r.ratio !== undefined ? `${r.ratio.toFixed(1)}× vs ${r.baseline}` : '',
+    r.ratio !== undefined ? `${r.ratio.toFixed(2)}× vs ${r.baseline}` : '',
   ]);
   const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const line = (cells: string[]) =>

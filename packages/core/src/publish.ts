@@ -231,7 +231,8 @@ export class ReliableSender {
    */
   #schedule(soon = false): void {
     if (this.#queue.length === 0) return;
-    if (soon) {
+    // A driver that sends one message per call gains nothing from waiting for company.
+    if (soon || this.#batchSize() === 1) {
       if (!this.#flushSoon) {
         this.#flushSoon = true;
         queueMicrotask(() => {
