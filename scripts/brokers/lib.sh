@@ -66,6 +66,12 @@ mq_clean_exec() {
     fd="${f##*/}"
     [ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null
   done
+  # A session of its own: a Ctrl-C (SIGINT to the terminal's process group) in the test run or
+  # the shell that (re)started a broker must not take the broker down with it. setsid execs in
+  # place (same pid, which the pid file records) unless we lead a process group, when it would fork.
+  if command -v setsid > /dev/null 2>&1 && [ "$(ps -o pgid= -p "$BASHPID" | tr -d ' ')" != "$BASHPID" ]; then
+    exec setsid "$@"
+  fi
   exec "$@"
 }
 

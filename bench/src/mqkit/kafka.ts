@@ -14,7 +14,7 @@
  * - `kafkajs publish batched + id headers`: the raw batched row with what mqkit puts on the wire
  *   for every message (its id and content type as headers, a timestamp): the same guarantees as
  *   mqkit (the id travels natively), so the fair baseline for the mqkit publish rows.
- * Register with `...mqkitKafkaScenarios` in src/registry.ts, or run via mqkit/run-kafka.ts.
+ * Registered in src/registry.ts.
  */
 import { randomUUID } from 'node:crypto';
 import { bytesCodec, connect, type Client, type Subscription } from '@mqkit/core';

@@ -209,7 +209,9 @@ export class ReliableSender {
     if (traced) {
       // The trace context goes into the headers; never into a caller's object.
       const headers = owned ? (original.headers as Record<string, string>) : { ...original.headers };
-      span = this.#telemetry.startPublish(original.topic, headers);
+      const started = this.#telemetry.startPublish(original.topic, headers);
+      // A span no SDK records needs no end: do not keep one alive per pending message.
+      if (started.isRecording()) span = started;
       if (!owned) envelope = { ...original, headers };
     }
     this.#telemetry.published.add(1, this.#telemetry.attributes(envelope.topic));
