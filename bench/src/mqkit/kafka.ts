@@ -20,13 +20,12 @@ import { randomUUID } from 'node:crypto';
 import { bytesCodec, connect, type Client, type Subscription } from '@mqkit/core';
 import { kafka } from '@mqkit/kafka';
 import type { Admin, Producer } from 'kafkajs';
-import { createTopic, kafkaClient, RAW_CONSUME_HANDLER } from '../raw/kafka.ts';
+import { createTopic, kafkaClient, PUBLISH_WINDOW as WINDOW, RAW_CONCURRENT, RAW_CONSUME_HANDLER } from '../raw/kafka.ts';
 import { type BenchContext, deferred, defineScenario, now } from '../types.ts';
 
 type Ctx = BenchContext<'kafka'>;
 
 const BATCH = 500;
-const WINDOW = 1_000;
 const CONCURRENCY = 64;
 
 interface State {

@@ -79,6 +79,10 @@ async function pubTeardown(_ctx: Ctx, s: PubState): Promise<void> {
   await s.admin.disconnect();
 }
 
+/** Concurrent callers in the windowed publish rows (raw and mqkit alike). */
+export const PUBLISH_WINDOW = 1_000;
+export const RAW_CONCURRENT = `kafkajs publish ${PUBLISH_WINDOW} concurrent 1-message sends`;
+
 export const kafkaScenarios = [
   defineScenario<'kafka', PubState>({
     broker: 'kafka',
@@ -106,6 +110,28 @@ export const kafkaScenarios = [
       const t = now();
       const count = await produce(ctx, s.producer, s.topic, BATCH);
       return { count, ms: now() - t };
+    },
+    teardown: pubTeardown,
+  }),
+  defineScenario<'kafka', PubState>({
+    broker: 'kafka',
+    name: RAW_CONCURRENT,
+    kind: 'publish',
+    client: 'kafkajs',
+    description: `${PUBLISH_WINDOW} concurrent callers, each awaiting send() of its 1 message (with mqkit's headers) before the next; acks -1, idempotent producer: the calling pattern of mqkit's publish() rows`,
+    baseline: 'kafkajs publish naive',
+    setup: pubSetup,
+    async run(ctx, s) {
+      const t = now();
+      let next = 0;
+      const worker = async (): Promise<void> => {
+        for (let i = next++; i < ctx.n; i = next++) {
+          const [meta] = await s.producer.send({ topic: s.topic, acks: -1, messages: [{ ...msg(ctx, i), headers: mqkitHeaders(), timestamp: String(Date.now()) }] });
+          if (meta && meta.errorCode !== 0) throw new Error(`produce error ${meta.errorCode} on partition ${meta.partition}`);
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(PUBLISH_WINDOW, ctx.n) }, worker));
+      return { count: ctx.n, ms: now() - t };
     },
     teardown: pubTeardown,
   }),
