@@ -17,23 +17,19 @@
  * Registered in src/registry.ts.
  */
 import { randomUUID } from 'node:crypto';
-import { bytesCodec, connect, type Client, type Subscription } from '@mqkit/core';
+import { bytesCodec, connect } from '@mqkit/core';
 import { kafka } from '@mqkit/kafka';
 import type { Admin, Producer } from 'kafkajs';
 import { createTopic, kafkaClient, PUBLISH_WINDOW as WINDOW, RAW_CONCURRENT, RAW_CONSUME_HANDLER } from '../raw/kafka.ts';
-import { type BenchContext, deferred, defineScenario, now } from '../types.ts';
+import { type BenchContext, deferred, defineScenario, now, pool } from '../types.ts';
+import type { MqkitState } from './state.ts';
 
 type Ctx = BenchContext<'kafka'>;
 
 const BATCH = 500;
 const CONCURRENCY = 64;
 
-interface State {
-  client: Client;
-  topic: string;
-  body: Uint8Array;
-  subscription?: Subscription;
-}
+type State = MqkitState;
 
 async function setup(ctx: Ctx): Promise<State> {
   const client = await connect(`kafka://${ctx.endpoint.brokers}?clientId=${ctx.name('bench-mqkit')}`, { adapters: [kafka()] });
@@ -52,11 +48,7 @@ async function publishAll(ctx: Ctx, s: State): Promise<void> {
 
 /** `window` concurrent publishers, each awaiting its publish() before the next: a busy service. */
 async function publishWindowed(ctx: Ctx, s: State, window: number): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    for (let i = next++; i < ctx.n; i = next++) await s.client.publish(s.topic, s.body, { codec: bytesCodec, key: `k${i % 64}` });
-  };
-  await Promise.all(Array.from({ length: Math.min(window, ctx.n) }, worker));
+  await pool(ctx.n, window, (i) => s.client.publish(s.topic, s.body, { codec: bytesCodec, key: `k${i % 64}` }));
 }
 
 async function publishBatches(ctx: Ctx, s: State): Promise<void> {

@@ -12,21 +12,17 @@
  *   empty, as the raw row checks. Ratio against
  *   `amqplib consume prefetch+ack (mqkit topology)` (same queue kind, mqkit-like messages).
  */
-import { bytesCodec, connect, type Client, type Subscription } from '@mqkit/core';
+import { bytesCodec, connect } from '@mqkit/core';
 import { rabbitmq, type RabbitmqNative } from '@mqkit/rabbitmq';
 import { type BenchContext, defineScenario, now } from '../types.ts';
+import type { MqkitState } from './state.ts';
 
 type Ctx = BenchContext<'rabbitmq'>;
 
 const CONCURRENCY = 250;
 const GROUP = 'bench';
 
-interface State {
-  client: Client;
-  topic: string;
-  body: Uint8Array;
-  subscription?: Subscription;
-}
+type State = MqkitState;
 
 async function setup(ctx: Ctx): Promise<State> {
   const client = await connect(ctx.endpoint.url, { adapters: [rabbitmq()] });

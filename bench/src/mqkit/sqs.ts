@@ -10,10 +10,11 @@
  *
  * Imports the workspace packages by path until bench/package.json lists @mqkit/core and @mqkit/sqs.
  */
-import { bytesCodec, connect, type Client, type Subscription } from '@mqkit/core';
+import { bytesCodec, connect, type Client } from '@mqkit/core';
 import { sqs } from '@mqkit/sqs';
 import { CreateQueueCommand, DeleteMessageBatchCommand, ReceiveMessageCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { type BenchContext, defineScenario, now, pool } from '../types.ts';
+import type { MqkitState } from './state.ts';
 
 type Ctx = BenchContext<'sqs'>;
 
@@ -24,12 +25,7 @@ async function open(ctx: Ctx): Promise<Client> {
   return connect(`sqs://?${params}`, { adapters: [sqs()], options: { credentials: { accessKeyId: 'test', secretAccessKey: 'test' } } });
 }
 
-interface State {
-  client: Client;
-  topic: string;
-  body: Uint8Array;
-  subscription?: Subscription;
-}
+type State = MqkitState;
 
 async function setup(ctx: Ctx): Promise<State> {
   const client = await open(ctx);

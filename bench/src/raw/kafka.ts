@@ -4,8 +4,8 @@
  * (each message awaited through an async handler, offsets resolved and committed only after it).
  */
 import { randomUUID } from 'node:crypto';
-import { type Admin, type EachBatchPayload, Kafka, logLevel, type Producer } from 'kafkajs';
-import { type BenchContext, type BrokerSuite, deferred, defineScenario, now } from '../types.ts';
+import { type Admin, type EachBatchPayload, Kafka, logLevel, type Producer, type RecordMetadata } from 'kafkajs';
+import { type BenchContext, type BrokerSuite, deferred, defineScenario, now, pool } from '../types.ts';
 
 type Ctx = BenchContext<'kafka'>;
 
@@ -35,6 +35,10 @@ const msg = (ctx: Ctx, i: number) => ({ key: `k${i % 64}`, value: ctx.payload })
 /** What mqkit puts on the wire for each message besides key and body: its id and content type. */
 export const mqkitHeaders = (): Record<string, string> => ({ 'content-type': 'application/octet-stream', 'x-mqkit-id': randomUUID() });
 
+function checkProduced(meta: RecordMetadata[]): void {
+  for (const m of meta) if (m.errorCode !== 0) throw new Error(`produce error ${m.errorCode} on partition ${m.partition}`);
+}
+
 /**
  * acks -1 + idempotent, sequential sends of `batch` messages; `withHeaders` adds mqkit's headers
  * and timestamp to each (so a raw consumer decodes the same records as an mqkit one).
@@ -46,8 +50,7 @@ export async function produce(ctx: Ctx, producer: Producer, topic: string, batch
     const messages = Array.from({ length: k }, (_, j) =>
       withHeaders ? { ...msg(ctx, sent + j), headers: mqkitHeaders(), timestamp: String(Date.now()) } : msg(ctx, sent + j),
     );
-    const meta = await producer.send({ topic, acks: -1, messages });
-    for (const m of meta) if (m.errorCode !== 0) throw new Error(`produce error ${m.errorCode} on partition ${m.partition}`);
+    checkProduced(await producer.send({ topic, acks: -1, messages }));
     sent += k;
   }
   return sent;
@@ -123,14 +126,9 @@ export const kafkaScenarios = [
     setup: pubSetup,
     async run(ctx, s) {
       const t = now();
-      let next = 0;
-      const worker = async (): Promise<void> => {
-        for (let i = next++; i < ctx.n; i = next++) {
-          const [meta] = await s.producer.send({ topic: s.topic, acks: -1, messages: [{ ...msg(ctx, i), headers: mqkitHeaders(), timestamp: String(Date.now()) }] });
-          if (meta && meta.errorCode !== 0) throw new Error(`produce error ${meta.errorCode} on partition ${meta.partition}`);
-        }
-      };
-      await Promise.all(Array.from({ length: Math.min(PUBLISH_WINDOW, ctx.n) }, worker));
+      await pool(ctx.n, PUBLISH_WINDOW, async (i) => {
+        checkProduced(await s.producer.send({ topic: s.topic, acks: -1, messages: [{ ...msg(ctx, i), headers: mqkitHeaders(), timestamp: String(Date.now()) }] }));
+      });
       return { count: ctx.n, ms: now() - t };
     },
     teardown: pubTeardown,

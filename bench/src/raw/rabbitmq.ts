@@ -141,6 +141,44 @@ async function consumeAll(ctx: Ctx, s: State): Promise<{ count: number; ms: numb
   return { count: got, ms };
 }
 
+/** Publishes n messages pipelined over the topology `setup` builds. */
+function pipelinedRow(name: string, description: string, baseline: string, setup: (ctx: Ctx) => Promise<State>) {
+  return defineScenario<'rabbitmq', State>({
+    broker: 'rabbitmq',
+    name,
+    kind: 'publish',
+    client: 'amqplib',
+    description,
+    baseline,
+    setup,
+    async run(ctx, s) {
+      const t = now();
+      await publishPipelined(s, ctx.n, ctx.payload);
+      return { count: ctx.n, ms: now() - t };
+    },
+    teardown: teardownQueue,
+  });
+}
+
+/** Consumes n messages pre-filled (pipelined) into the topology `setup` builds. */
+function consumeRow(name: string, description: string, baseline: string | undefined, setup: (ctx: Ctx) => Promise<State>) {
+  return defineScenario<'rabbitmq', State>({
+    broker: 'rabbitmq',
+    name,
+    kind: 'consume',
+    client: 'amqplib',
+    description,
+    ...(baseline === undefined ? {} : { baseline }),
+    async setup(ctx) {
+      const s = await setup(ctx);
+      await publishPipelined(s, ctx.n, ctx.payload);
+      return s;
+    },
+    run: consumeAll,
+    teardown: teardownQueue,
+  });
+}
+
 export const rabbitmqScenarios = [
   defineScenario<'rabbitmq', State>({
     broker: 'rabbitmq',
@@ -156,63 +194,23 @@ export const rabbitmqScenarios = [
     },
     teardown: teardownQueue,
   }),
-  defineScenario<'rabbitmq', State>({
-    broker: 'rabbitmq',
-    name: 'amqplib publish pipelined',
-    kind: 'publish',
-    client: 'amqplib',
-    description: 'confirm channel, persistent + mandatory, publish all (honouring drain), then await all confirms',
-    baseline: 'amqplib publish naive',
-    setup: setupQueue,
-    async run(ctx, s) {
-      const t = now();
-      await publishPipelined(s, ctx.n, ctx.payload);
-      return { count: ctx.n, ms: now() - t };
-    },
-    teardown: teardownQueue,
-  }),
-  defineScenario<'rabbitmq', State>({
-    broker: 'rabbitmq',
-    name: 'amqplib consume prefetch+ack',
-    kind: 'consume',
-    client: 'amqplib',
-    description: `manual ack of each message, prefetch ${PREFETCH}`,
-    async setup(ctx) {
-      const s = await setupQueue(ctx);
-      await publishPipelined(s, ctx.n, ctx.payload);
-      return s;
-    },
-    run: consumeAll,
-    teardown: teardownQueue,
-  }),
-  defineScenario<'rabbitmq', State>({
-    broker: 'rabbitmq',
-    name: 'amqplib publish pipelined (mqkit topology)',
-    kind: 'publish',
-    client: 'amqplib',
-    description: 'as pipelined, but to a topic exchange bound to a quorum group queue (mqkit arguments), with messageId, timestamp, contentType, x-mqkit-ts',
-    baseline: 'amqplib publish pipelined',
-    setup: setupMqkitTopology,
-    async run(ctx, s) {
-      const t = now();
-      await publishPipelined(s, ctx.n, ctx.payload);
-      return { count: ctx.n, ms: now() - t };
-    },
-    teardown: teardownQueue,
-  }),
-  defineScenario<'rabbitmq', State>({
-    broker: 'rabbitmq',
-    name: 'amqplib consume prefetch+ack (mqkit topology)',
-    kind: 'consume',
-    client: 'amqplib',
-    description: `as consume prefetch+ack (prefetch ${PREFETCH}, ack each), from a quorum group queue (mqkit arguments) filled with mqkit-like messages`,
-    baseline: 'amqplib consume prefetch+ack',
-    async setup(ctx) {
-      const s = await setupMqkitTopology(ctx);
-      await publishPipelined(s, ctx.n, ctx.payload);
-      return s;
-    },
-    run: consumeAll,
-    teardown: teardownQueue,
-  }),
+  pipelinedRow(
+    'amqplib publish pipelined',
+    'confirm channel, persistent + mandatory, publish all (honouring drain), then await all confirms',
+    'amqplib publish naive',
+    setupQueue,
+  ),
+  consumeRow('amqplib consume prefetch+ack', `manual ack of each message, prefetch ${PREFETCH}`, undefined, setupQueue),
+  pipelinedRow(
+    'amqplib publish pipelined (mqkit topology)',
+    'as pipelined, but to a topic exchange bound to a quorum group queue (mqkit arguments), with messageId, timestamp, contentType, x-mqkit-ts',
+    'amqplib publish pipelined',
+    setupMqkitTopology,
+  ),
+  consumeRow(
+    'amqplib consume prefetch+ack (mqkit topology)',
+    `as consume prefetch+ack (prefetch ${PREFETCH}, ack each), from a quorum group queue (mqkit arguments) filled with mqkit-like messages`,
+    'amqplib consume prefetch+ack',
+    setupMqkitTopology,
+  ),
 ];

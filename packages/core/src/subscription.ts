@@ -174,7 +174,7 @@ export class SubscriptionRuntime<T> implements Subscription {
   readonly #attributes: Attributes;
   readonly #spanName: string;
   readonly #settler: Settler<T>;
-  /** Accepted, not started; `#pendingHead` is the first live index (no O(n) shift per message). */
+  /** Accepted, not started, from `#pendingHead` on (before it: taken; no O(n) shift per message). */
   #pending: Array<Entry<T> | undefined> = [];
   #pendingHead = 0;
   readonly #running = new Set<Entry<T>>();
@@ -253,30 +253,26 @@ export class SubscriptionRuntime<T> implements Subscription {
   #pump(): void {
     if (this.#closing) return;
     const pending = this.#pending;
-    let skipped = false;
-    for (let i = this.#pendingHead; i < pending.length && this.#running.size < this.#concurrency; i += 1) {
-      const entry = pending[i];
-      if (entry === undefined) continue;
+    for (let i = this.#pendingHead; i < pending.length && this.#running.size < this.#concurrency; ) {
+      const entry = pending[i]!;
       if (entry.lane !== undefined && this.#busyLanes.has(entry.lane)) {
-        skipped = true;
+        i += 1; // its key is busy: later entries of other keys may start
         continue;
       }
-      pending[i] = undefined;
-      if (!skipped) this.#pendingHead = i + 1;
+      if (i === this.#pendingHead) {
+        // The usual case: take from the head without shifting the array.
+        pending[i] = undefined;
+        i += 1;
+        this.#pendingHead = i;
+      } else {
+        pending.splice(i, 1);
+      }
       this.#start(entry);
     }
-    // Compact once the consumed prefix dominates (amortised O(1) per message).
+    // Drop the consumed prefix once it dominates (amortised O(1) per message).
     if (this.#pendingHead > 64 && this.#pendingHead * 2 > pending.length) {
       this.#pending = pending.slice(this.#pendingHead);
       this.#pendingHead = 0;
-    }
-    if (skipped) {
-      // Lanes skipped over leave holes behind the head: drop them so the scan stays short.
-      const live = this.#pending.filter((e, i) => i >= this.#pendingHead && e !== undefined);
-      if (live.length < this.#pendingCount) {
-        this.#pending = live;
-        this.#pendingHead = 0;
-      }
     }
     this.#backpressure();
   }
@@ -334,14 +330,10 @@ export class SubscriptionRuntime<T> implements Subscription {
       return;
     }
     if (failure === undefined) {
-      // The common case, inline: one await instead of the settle chain.
+      // The common case: straight to the ack, without the checks and frames of the settle chain
+      // (the handler neither settled nor was abandoned: checked above).
       entry.settled = true;
-      try {
-        await entry.driverDelivery.ack();
-        telemetry.acked.add(1, this.#attributes);
-      } catch (err) {
-        logger.warn({ err, id: entry.id, topic: this.topic }, 'settling a delivery failed; the broker will redeliver it');
-      }
+      await this.#ack(entry).catch((err: unknown) => this.#settleFailed(entry, err));
     } else if (attempt >= this.#retry.maxAttempts) {
       await this.#settleSafely(entry, { kind: 'dead', reason: 'handler-failed', error: failure });
     } else {
@@ -385,8 +377,12 @@ export class SubscriptionRuntime<T> implements Subscription {
     try {
       await this.#settle(entry, settlement);
     } catch (err) {
-      this.#deps.logger.warn({ err, id: entry.id, topic: this.topic }, 'settling a delivery failed; the broker will redeliver it');
+      this.#settleFailed(entry, err);
     }
+  }
+
+  #settleFailed(entry: Entry<T>, err: unknown): void {
+    this.#deps.logger.warn({ err, id: entry.id, topic: this.topic }, 'settling a delivery failed; the broker will redeliver it');
   }
 
   async #ack(entry: Entry<T>): Promise<void> {
