@@ -65,7 +65,7 @@ rabbitmq_ctl() { # rabbitmqctl args... (against the mqkit node)
 rabbitmq_amqp_ready() { python3 "$MQ_BROKERS_DIR/helpers.py" amqp-ready 127.0.0.1 "$RABBITMQ_PORT"; }
 
 rabbitmq_start() { # timeout_s
-  local dir="$MQ_RUN/rabbitmq" deadline rc=1 pid=""
+  local dir="$MQ_RUN/rabbitmq" deadline rc=1 pid="" filepid=""
   mq_require_free_ports rabbitmq "$RABBITMQ_PORT" "$RABBITMQ_DIST_PORT" || return 1
   rm -f "$dir/rabbitmq.pid"
   if ! (rabbitmq_env && mq_clean_exec "$RABBITMQ_SBIN/rabbitmq-server" -detached > "$dir/startup.log" 2>&1 < /dev/null); then
@@ -76,8 +76,11 @@ rabbitmq_start() { # timeout_s
   while [ "$(date +%s)" -lt "$deadline" ]; do
     pid="$(rabbitmq_pids)"
     if [ -n "$pid" ] && rabbitmq_ctl await_startup --timeout 30 > "$dir/await.log" 2>&1; then rc=0; break; fi
+    # Exited = the pid file names a process that is gone. An empty pid file (still being written)
+    # or a process still exec'ing into the node (cmdline not yet the node's) is not an exit.
     if [ -f "$dir/rabbitmq.pid" ] && [ -z "$pid" ]; then
-      mq_err "rabbitmq: node process exited"; break
+      filepid="$(head -n1 "$dir/rabbitmq.pid" 2>/dev/null | tr -dc '0-9')"
+      if [ -n "$filepid" ] && ! mq_alive "$filepid"; then mq_err "rabbitmq: node process exited"; break; fi
     fi
     sleep 1
   done
