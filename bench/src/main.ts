@@ -128,7 +128,7 @@ export async function main(argv: string[]): Promise<number> {
           const m = await s.run(ctx, state);
           if (!(m.count > 0 && m.ms > 0)) throw new Error(`bad measurement ${JSON.stringify(m)}`);
           const rate = (m.count / m.ms) * 1000;
-          row.runs.push({ ...m, rate });
+          row.runs.push({ ...m, rate, rep });
           console.log(`   rep ${rep + 1}/${reps}  ${s.name.padEnd(40)} ${Math.round(rate).toLocaleString('en-US').padStart(8)} msg/s  (${m.count} in ${(m.ms / 1000).toFixed(2)} s)`);
         } catch (e) {
           row.error = (e as Error).message;
@@ -155,7 +155,7 @@ export async function main(argv: string[]): Promise<number> {
           reps,
           endpoint,
           node: process.version,
-          rows: rows.map((r) => ({ ...r, runs: r.runs.map((x) => ({ count: x.count, ms: Math.round(x.ms), rate: Math.round(x.rate) })) })),
+          rows: rows.map((r) => ({ ...r, runs: r.runs.map((x) => ({ rep: x.rep, count: x.count, ms: Math.round(x.ms), rate: Math.round(x.rate) })) })),
         },
         null,
         2,
@@ -164,6 +164,6 @@ export async function main(argv: string[]): Promise<number> {
     console.log(`\n${table(rows)}\n   (${((Date.now() - t0) / 1000).toFixed(0)} s; ${file.replace(`${REPO_ROOT}/`, '')})`);
   }
 
-  if (brokers.length > 1) console.log(`\n== summary (median of ${reps}; ratio = median / baseline median, same run)\n${table(allRows)}`);
+  if (brokers.length > 1) console.log(`\n== summary (median of ${reps}; ratio = median of per-repetition ratios to the baseline, same run)\n${table(allRows)}`);
   return failed ? 1 : 0;
 }

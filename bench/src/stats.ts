@@ -8,13 +8,23 @@ export interface RowResult {
   client: string;
   description: string;
   baseline?: string;
-  runs: Array<Measurement & { rate: number }>;
+  /** One per completed repetition, `rep` counting from 0. */
+  runs: Array<Measurement & { rate: number; rep: number }>;
   error?: string;
   median?: number;
   min?: number;
   max?: number;
-  /** median / baseline median */
+  /**
+   * Median of the per-repetition ratios (this row's rate / its baseline's rate in the same
+   * repetition). Rows run interleaved, so each pair shares the machine's state of that moment;
+   * pairing takes out the drift between repetitions that a ratio of medians keeps.
+   */
   ratio?: number;
+  /** Lowest and highest per-repetition ratio. */
+  ratioMin?: number;
+  ratioMax?: number;
+  /** median / baseline median (the unpaired ratio, for reference). */
+  ratioOfMedians?: number;
 }
 
 export function median(xs: number[]): number {
@@ -46,21 +56,38 @@ export function finish(rows: RowResult[]): void {
   for (const r of rows) {
     if (!r.baseline || r.median === undefined) continue;
     const b = rows.find((x) => x.broker === r.broker && x.name === r.baseline);
-    if (b?.median) r.ratio = r.median / b.median;
+    if (!b?.median) continue;
+    r.ratioOfMedians = r.median / b.median;
+    const paired = pairedRatios(r, b);
+    if (paired.length === 0) continue;
+    r.ratio = median(paired);
+    r.ratioMin = Math.min(...paired);
+    r.ratioMax = Math.max(...paired);
   }
+}
+
+/** This row's rate over its baseline's, for every repetition both completed. */
+export function pairedRatios(row: Pick<RowResult, 'runs'>, baseline: Pick<RowResult, 'runs'>): number[] {
+  const base = new Map(baseline.runs.map((x) => [x.rep, x.rate]));
+  const out: number[] = [];
+  for (const x of row.runs) {
+    const b = base.get(x.rep);
+    if (b !== undefined && b > 0) out.push(x.rate / b);
+  }
+  return out;
 }
 
 const fmt = (x: number | undefined) => (x === undefined ? '—' : Math.round(x).toLocaleString('en-US'));
 
 export function table(rows: RowResult[]): string {
-  const head = ['broker', 'scenario', 'kind', 'median msg/s', 'min–max msg/s', 'ratio'];
+  const head = ['broker', 'scenario', 'kind', 'median msg/s', 'min–max msg/s', 'ratio (paired median, min–max)'];
   const body = rows.map((r) => [
     r.broker,
     r.name,
     r.kind,
     r.error ? 'FAILED' : fmt(r.median),
     r.error ? r.error.slice(0, 60) : `${fmt(r.min)}–${fmt(r.max)}`,
-    r.ratio !== undefined ? `${r.ratio.toFixed(2)}× vs ${r.baseline}` : '',
+    r.ratio !== undefined ? `${r.ratio.toFixed(2)}× (${r.ratioMin!.toFixed(2)}–${r.ratioMax!.toFixed(2)}) vs ${r.baseline}` : '',
   ]);
   const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const line = (cells: string[]) =>

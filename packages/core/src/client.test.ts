@@ -102,6 +102,87 @@ describe('reliable send', () => {
   });
 });
 
+/**
+ * A driver whose calls are ordered (`orderedSends`), like the Kafka adapter's: one call at a time
+ * in call order; a failed call fails, unsent, the calls queued behind it and those made before
+ * the next turn of the event loop. `failCalls` lists which calls (1-based) fail.
+ */
+function orderedAdapter(failCalls: number[]) {
+  const stats = { calls: 0, maxQueued: 0, keysInFlightTwice: false };
+  const inFlightKeys = new Map<string, number>();
+  let chain: Promise<unknown> = Promise.resolve();
+  let queued = 0;
+  let failing: MqError | undefined;
+  const adapter = wrapAdapter(memory(), (driver) => ({
+    capabilities: { ...driver.capabilities, maxBatchSize: 10, orderedSends: true },
+    send: (envelopes) => {
+      const fail = (error: MqError) => envelopes.map(() => ({ ok: false as const, error }));
+      if (failing) return Promise.resolve(fail(new MqError('NOT_CONFIRMED', 'not sent: an earlier send failed')));
+      const keys = envelopes.map((e) => e.key ?? '');
+      for (const k of new Set(keys)) {
+        const n = (inFlightKeys.get(k) ?? 0) + 1;
+        inFlightKeys.set(k, n);
+        if (n > 1) stats.keysInFlightTwice = true;
+      }
+      queued += 1;
+      stats.maxQueued = Math.max(stats.maxQueued, queued);
+      const run = chain.then(async () => {
+        if (failing) return fail(new MqError('NOT_CONFIRMED', 'not sent: an earlier send failed'));
+        await pause(2);
+        stats.calls += 1;
+        if (failCalls.includes(stats.calls)) {
+          failing = new MqError('CONNECTION', 'connection lost');
+          return fail(failing);
+        }
+        return driver.send(envelopes);
+      });
+      chain = run.finally(() => {
+        queued -= 1;
+        for (const k of new Set(keys)) inFlightKeys.set(k, inFlightKeys.get(k)! - 1);
+        if (queued === 0 && failing) setImmediate(() => (failing = undefined));
+      });
+      return run;
+    },
+  }));
+  return { adapter, stats };
+}
+
+describe('reliable send to a driver with ordered calls', () => {
+  function order(name: string, key: string): number[] {
+    return memoryBroker(name)
+      .published('t')
+      .filter((e) => e.key === key)
+      .map((e) => (JSON.parse(Buffer.from(e.body).toString()) as { n: number }).n);
+  }
+
+  it('pipelines several batches of one key, in publish order', async () => {
+    const { adapter, stats } = orderedAdapter([]);
+    const name = uniqueName('ordered');
+    const client = await connect(`memory://${name}`, { adapters: [adapter] });
+    await Promise.all(Array.from({ length: 60 }, (_, n) => client.publish('t', { n }, { key: `k${n % 2}` })));
+    expect(stats.keysInFlightTwice).toBe(true);
+    expect(stats.maxQueued).toBeGreaterThan(1);
+    for (const k of ['k0', 'k1']) expect(order(name, k)).toEqual(Array.from({ length: 30 }, (_, i) => 2 * i + Number(k[1])));
+    await client.close();
+  });
+
+  it('keeps each key in publish order when a pipelined batch fails and those behind it are refused', async () => {
+    const { adapter, stats } = orderedAdapter([2, 5]);
+    const name = uniqueName('ordered-fail');
+    const client = await connect(`memory://${name}`, { adapters: [adapter], publish: { initialDelayMs: 1, maxDelayMs: 20 } });
+    const first = Array.from({ length: 60 }, (_, n) => client.publish('t', { n }, { key: `k${n % 3}` }));
+    await pause(3); // more publishes while the first batches are in flight and failing
+    const second = Array.from({ length: 60 }, (_, i) => client.publish('t', { n: 60 + i }, { key: `k${i % 3}` }));
+    await Promise.all([...first, ...second]);
+    expect(stats.calls).toBeGreaterThan(5);
+    for (const k of ['k0', 'k1', 'k2']) {
+      const got = order(name, k);
+      expect(got).toEqual(Array.from({ length: 40 }, (_, i) => 3 * i + Number(k[1])));
+    }
+    await client.close();
+  });
+});
+
 describe('consumer runtime', () => {
   it('pauses intake when handlers fall behind and never holds more than concurrency + prefetch', async () => {
     let outstanding = 0;

@@ -153,8 +153,9 @@ interface Pending {
  * Reliable send: coalesces concurrent publishes into driver batches (one `send` per tick per
  * batch, never one-at-a-time), retries retryable failures with backoff until each message's
  * deadline, and resolves each message with its own outcome. Messages of one key go out in
- * publish order: never two driver calls with the same key at once, and a message waiting to be
- * retried holds back the later ones of its key.
+ * publish order: a message waiting to be retried holds back the later ones of its key, and never
+ * two driver calls with the same key at once, unless the driver's calls are ordered
+ * (`capabilities.orderedSends`), in which case batches of one key are pipelined.
  */
 export class ReliableSender {
   readonly #driver: Driver;
@@ -253,13 +254,15 @@ export class ReliableSender {
 
   /**
    * Cuts the queue into driver batches. A keyed message waits while its key is busy, and all
-   * messages of one key in this flush go into the same batch (drivers keep a batch's order per key).
+   * messages of one key in this flush go into the same batch (drivers keep a batch's order per key),
+   * unless the driver's calls are ordered.
    */
   #flush(): void {
     if (this.#queue.length === 0) return;
     if (!this.#queueSorted) this.#queue.sort((a, b) => a.seq - b.seq);
     this.#queueSorted = true;
     const size = this.#batchSize();
+    const pipelined = this.#driver.capabilities.orderedSends === true;
     const batches: Pending[][] = [];
     const batchOfLane = new Map<string, number>();
     for (const pending of this.#queue) {
@@ -273,10 +276,13 @@ export class ReliableSender {
         const held = this.#held.get(lane);
         const behindHeld = held !== undefined && held[0]!.seq < pending.seq;
         const earlier = batchOfLane.get(lane);
-        if (behindHeld || (earlier === undefined ? !this.#gate.admits(lane, pending.seq) : earlier !== current)) {
+        // Without ordered driver calls a key's messages of this flush must share one batch.
+        const sameBatch = earlier === current;
+        if (behindHeld || (!pipelined && earlier !== undefined && !sameBatch) || !this.#gate.admits(lane, pending.seq, pipelined || sameBatch)) {
           this.#hold(lane, pending);
           continue;
         }
+        this.#gate.sent(lane, pending.seq);
         batchOfLane.set(lane, current);
       }
       batches[current]!.push(pending);
@@ -284,7 +290,6 @@ export class ReliableSender {
     this.#queue = [];
     for (const batch of batches) {
       if (batch.length === 0) continue;
-      for (const p of batch) if (p.lane !== undefined) this.#gate.sent(p.lane, p.seq);
       const done = this.#sendBatch(batch);
       this.#inFlight.add(done);
       void done.finally(() => this.#inFlight.delete(done));
@@ -340,17 +345,26 @@ export class ReliableSender {
       outcomes = batch.map(() => ({ ok: false, error }));
     }
     const lanes = new Set<string>();
+    const answers: Array<() => void> = [];
     batch.forEach((pending, i) => {
-      this.#settle(pending, outcomes[i]!);
+      const answer = this.#settle(pending, outcomes[i]!);
+      if (answer) answers.push(answer);
       if (pending.lane !== undefined) lanes.add(pending.lane);
     });
     // Messages held back behind this batch's keys may go now: about one batch's worth in all.
     const share = Math.ceil(this.#batchSize() / Math.max(1, lanes.size));
     for (const lane of lanes) this.#release(lane, share);
     this.#schedule(true);
+    if (answers.length === 0) return;
+    // Callers hear back on the next turn of the event loop: the released messages' driver call
+    // (microtasks) reaches the socket first, and the callers' own next publishes run while the
+    // broker works on it instead of in front of it.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    for (const answer of answers) answer();
   }
 
-  #settle(pending: Pending, outcome: SendOutcome): void {
+  /** Books the outcome; returns how to answer the caller, or nothing when it will be retried. */
+  #settle(pending: Pending, outcome: SendOutcome): (() => void) | undefined {
     const { envelope } = pending;
     const attrs = this.#telemetry.attributes(envelope.topic);
     const delay = outcome.ok ? 0 : backoffDelay(this.#policy.backoff, pending.retries + 1);
@@ -359,8 +373,7 @@ export class ReliableSender {
     if (outcome.ok) {
       this.#telemetry.confirmed.add(1, attrs);
       if (pending.span) Telemetry.endSpan(pending.span);
-      pending.resolve({ ok: true, id: envelope.id, topic: envelope.topic, receipt: outcome.receipt });
-      return;
+      return () => pending.resolve({ ok: true, id: envelope.id, topic: envelope.topic, receipt: outcome.receipt });
     }
     const { error } = outcome;
     if (retry) {
@@ -371,11 +384,11 @@ export class ReliableSender {
       });
       this.#inFlight.add(wait);
       void wait.finally(() => this.#inFlight.delete(wait));
-      return;
+      return undefined;
     }
     this.#telemetry.failed.add(1, { ...attrs, 'error.type': error.code });
     if (pending.span) Telemetry.endSpan(pending.span, error);
-    pending.resolve({ ok: false, id: envelope.id, topic: envelope.topic, error });
+    return () => pending.resolve({ ok: false, id: envelope.id, topic: envelope.topic, error });
   }
 
   /** Waits for every accepted publish to settle (retries included, up to their deadlines). */

@@ -20,5 +20,8 @@ export function kafkaCapabilities(maxMessageBytes: number, maxBatchSize: number)
     deliveryCount: 'tracked',
     topicPattern: TOPIC_PATTERN,
     maxHeaders: Number.POSITIVE_INFINITY,
+    // One produce request at a time, in call order; a failed one fails those behind it
+    // (SerialIdempotentProducer), so core may pipeline batches of one key.
+    orderedSends: true,
   };
 }

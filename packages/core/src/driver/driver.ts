@@ -39,6 +39,14 @@ export interface Capabilities {
   readonly topicPattern: RegExp;
   /** Most headers a message may carry (SQS: 10 attributes), or `Infinity`. */
   readonly maxHeaders: number;
+  /**
+   * The driver writes its {@link Driver.send} calls one after another, in call order, and when a
+   * call fails it also fails, unwritten, every call queued behind it and every call made before
+   * the next turn of the event loop (by then core has booked the failure). Core may then keep
+   * several batches of one key in flight, since none can be written ahead of an earlier one's
+   * retry. Absent or false: one batch per key at a time.
+   */
+  readonly orderedSends?: boolean;
 }
 
 /** The outcome of one message of a {@link Driver.send} batch, in input order. */

@@ -5,6 +5,7 @@
  */
 import { CompressionTypes, type Kafka } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
+import { MqError } from '@mqkit/core/driver';
 import { toRecord } from '../records.ts';
 import { SerialIdempotentProducer, stablePartitioner } from './kafkajs-producer.ts';
 
@@ -65,9 +66,30 @@ describe('SerialIdempotentProducer', () => {
     await producer.connect();
     const first = producer.send('a', records(1));
     await expect(first).rejects.toThrow('Connection error');
+    await new Promise((r) => setImmediate(r)); // past the fail-stop turn
     await producer.send('a', records(1));
     expect(stats().producers).toBe(2);
     expect(calls.map((c) => c.producer)).toEqual([1, 2]);
+  });
+
+  it('fails, unsent and retryable, what queued behind a failed request and what comes in the same turn', async () => {
+    const { kafka, calls } = scriptedKafka((n) => n === 1);
+    const producer = new SerialIdempotentProducer(kafka, {}, CompressionTypes.None, silent);
+    await producer.connect();
+    const first = producer.send('a', records(1));
+    const queued = producer.send('a', records(2));
+    const settled = await Promise.allSettled([first, queued]);
+    // Same turn as the failure (core booking it): refused without a request.
+    const late = await producer.send('a', records(1)).catch((e: unknown) => e);
+    expect(settled.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    const behind = (settled[1] as PromiseRejectedResult).reason as MqError;
+    expect(MqError.is(behind, 'NOT_CONFIRMED')).toBe(true);
+    expect(behind.retryable).toBe(true);
+    expect(MqError.is(late, 'NOT_CONFIRMED') && (late as MqError).retryable).toBe(true);
+    expect(calls).toHaveLength(1);
+    await new Promise((r) => setImmediate(r));
+    await producer.send('a', records(1));
+    expect(calls).toHaveLength(2);
   });
 
   it('splits one oversized send into several requests, in order', async () => {

@@ -11,10 +11,13 @@
  * - a deterministic partitioner (keyless messages hash their mqkit id), so a retry resends the
  *   very same record batches;
  * - after a send that finally failed, the producer is replaced (new producer id, sequences from
- *   0): its state is uncertain, and core will resend (duplicates possible, never loss).
+ *   0): its state is uncertain, and core will resend (duplicates possible, never loss);
+ * - a failed send fails, unsent, the sends queued behind it and those made before the next turn
+ *   of the event loop (retryable): core books the failure first and then resends in publish
+ *   order, so it can pipeline several batches of one key (`capabilities.orderedSends`).
  */
 import { CompressionTypes, Partitioners, type Kafka, type Message, type Producer, type ProducerConfig } from 'kafkajs';
-import type { Logger } from '@mqkit/core/driver';
+import { MqError, type Logger } from '@mqkit/core/driver';
 import { ID_HEADER } from '../records.ts';
 import type { ProducedPartition, ProduceRecord, ProducerSeam } from './seam.ts';
 
@@ -61,6 +64,8 @@ export class SerialIdempotentProducer implements ProducerSeam {
   readonly #queue: Pending[] = [];
   #running = false;
   #closed = false;
+  /** Set by a failed send until the next turn of the event loop: new sends fail unsent. */
+  #failed: unknown;
 
   constructor(kafka: Kafka, config: ProducerConfig, compression: CompressionTypes, logger: Logger) {
     this.#kafka = kafka;
@@ -96,6 +101,7 @@ export class SerialIdempotentProducer implements ProducerSeam {
 
   send(topic: string, records: readonly ProduceRecord[]): Promise<ProducedPartition[]> {
     if (this.#closed) return Promise.reject(new Error('kafka producer is disconnected'));
+    if (this.#failed !== undefined) return Promise.reject(notSent(this.#failed));
     return new Promise((resolve, reject) => {
       this.#queue.push({ topic, records, bytes: records.reduce((n, r) => n + recordBytes(r), 0), resolve, reject });
       if (!this.#running) void this.#drain();
@@ -139,7 +145,16 @@ export class SerialIdempotentProducer implements ProducerSeam {
     } catch (err) {
       this.#replace(producerPromise);
       for (const pending of batch) pending.reject(err);
+      this.#failStop(err);
     }
+  }
+
+  /** Fails what queued behind a failed send, and new sends until the next turn of the loop. */
+  #failStop(cause: unknown): void {
+    const queued = this.#queue.splice(0);
+    for (const pending of queued) pending.reject(notSent(cause));
+    if (this.#failed === undefined) setImmediate(() => (this.#failed = undefined));
+    this.#failed = cause;
   }
 
   async disconnect(): Promise<void> {
@@ -148,6 +163,11 @@ export class SerialIdempotentProducer implements ProducerSeam {
     this.#producer = undefined;
     if (producer) await (await producer.catch(() => undefined))?.disconnect();
   }
+}
+
+/** Why a send was not attempted: an earlier one failed (retryable; core resends in order). */
+function notSent(cause: unknown): MqError {
+  return new MqError('NOT_CONFIRMED', 'kafka: not sent because an earlier send on this producer failed', { cause, retryable: true });
 }
 
 function toProduced(r: { partition: number; baseOffset?: string; offset?: string }): ProducedPartition {

@@ -341,6 +341,42 @@ export const scenarios: Scenario[] = [
     },
   },
   {
+    id: 'key-ordering-publish-waves',
+    title: 'ordered: keyed publishes fired in waves without waiting (several batches of a key in flight) keep publish order',
+    unsupported: noOrdering,
+    async run(ctx) {
+      const client = await ctx.client();
+      const topic = await ctx.topic({ ordered: true });
+      const seen = new Map<string, number[]>();
+      let total = 0;
+      await ctx.subscribe<{ key: string; seq: number }>(client, topic, {
+        group: ctx.group(),
+        ordered: true,
+        concurrency: 8,
+        handler: (d) => {
+          seen.set(d.payload.key, [...(seen.get(d.payload.key) ?? []), d.payload.seq]);
+          total += 1;
+        },
+      });
+      const keys = ['k0', 'k1', 'k2', 'k3'];
+      const next = new Map(keys.map((k) => [k, 0]));
+      const published: Array<Promise<unknown>> = [];
+      for (let wave = 0; wave < 5; wave += 1) {
+        for (let i = 0; i < 40; i += 1) {
+          const key = keys[i % keys.length]!;
+          const seq = next.get(key)!;
+          next.set(key, seq + 1);
+          published.push(client.publish(topic, { key, seq }, { key }));
+        }
+        // Each wave is flushed on its own while the earlier ones are still in flight.
+        await new Promise((r) => setImmediate(r));
+      }
+      await Promise.all(published);
+      await eventually('200 deliveries', ctx.timing.deliveryMs * 2, () => total >= 200);
+      for (const key of keys) expect(seen.get(key)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    },
+  },
+  {
     id: 'key-ordering-with-retry',
     title: 'ordered: a retried message is handled before the later messages of its key',
     unsupported: noOrdering,

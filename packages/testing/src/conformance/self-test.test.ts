@@ -72,3 +72,24 @@ describe('conformance suite self-test: control', () => {
     for (const id of ids) await runScenario(scenarios.find((s) => s.id === id)!, intact);
   }, 60_000);
 });
+
+describe('conformance suite self-test: a driver claiming ordered sends that writes calls out of order', () => {
+  it('fails [key-ordering-publish-waves]', async () => {
+    const name = uniqueName('unordered');
+    // Claims orderedSends, then lets each call overtake the ones before it at random.
+    const unordered = wrapAdapter(memory(), (driver) => ({
+      capabilities: { ...driver.capabilities, maxBatchSize: 10, orderedSends: true },
+      send: async (envelopes) => {
+        await new Promise((r) => setTimeout(r, Math.random() * 15));
+        return driver.send(envelopes);
+      },
+    }));
+    const h: ConformanceHarness = {
+      name: 'unordered-sends',
+      capabilities: { ...memoryCapabilities(), maxBatchSize: 10, orderedSends: true },
+      connect: () => connect(`memory://${name}`, { adapters: [unordered] }),
+      timing: { deliveryMs: 1_500, redeliveryMs: 1_500, quietMs: 300 },
+    };
+    await expect(runScenario(scenarios.find((s) => s.id === 'key-ordering-publish-waves')!, h)).rejects.toThrow();
+  }, 20_000);
+});
