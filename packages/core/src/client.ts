@@ -15,11 +15,6 @@ import {
 import { SubscriptionRuntime, type CloseOptions, type SubscribeOptions, type Subscription } from './subscription.ts';
 import type { Telemetry } from './telemetry.ts';
 
-function toReceipt(outcome: PublishOutcome): PublishReceipt {
-  if (!outcome.ok) throw outcome.error;
-  return { id: outcome.id, topic: outcome.topic, receipt: outcome.receipt };
-}
-
 /** A native transaction scope (see {@link Client.transaction}). */
 export interface Transaction {
   /** Stage a message; it becomes visible when the transaction commits. */
@@ -79,7 +74,7 @@ export class Client {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.#sender.sendOwned(envelope).then(toReceipt);
+    return this.#sender.sendOwned(envelope);
   }
 
   /**
@@ -100,7 +95,7 @@ export class Client {
         outcomes[i] = { ok: false, id: message?.id ?? '', topic: message?.topic ?? '', error };
       }
     });
-    const sent = await this.#sender.send(valid);
+    const sent = await this.#sender.send(valid, true, true);
     sent.forEach((outcome, j) => {
       outcomes[where[j]!] = outcome;
     });

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Span } from '@opentelemetry/api';
 import { backoffDelay, DEFAULT_BACKOFF, sleep, type BackoffPolicy } from './backoff.ts';
 import { encodePayload, jsonCodec, type Codec } from './codec.ts';
-import type { Driver, SendOutcome } from './driver/driver.ts';
+import type { Capabilities, Driver, SendOutcome } from './driver/driver.ts';
 import { MqError, toMqError } from './errors.ts';
 import { envelopeSize, HEADERS, RESERVED_HEADER_PREFIX, type Envelope } from './message.ts';
 import { KeyGate } from './key-gate.ts';
@@ -57,6 +57,15 @@ export const DEFAULT_PUBLISH_POLICY: PublishPolicy = {
   backoff: { ...DEFAULT_BACKOFF, initialDelayMs: 100, maxDelayMs: 2_000 },
 };
 
+/** The last topic name each adapter's pattern accepted: most publishes repeat it. */
+const lastValidTopic = new WeakMap<Capabilities, string>();
+
+function isValidTopic(caps: Capabilities, topic: string): boolean {
+  if (!caps.topicPattern.test(topic)) return false;
+  lastValidTopic.set(caps, topic);
+  return true;
+}
+
 /**
  * Turns a user's message into an {@link Envelope}, checking it against the adapter's limits.
  * Throws INVALID_MESSAGE, TOO_LARGE or UNSUPPORTED; nothing is sent.
@@ -71,7 +80,7 @@ export function envelopeOf<T>(driver: Driver, topic: string, payload: T, message
   if (typeof topic !== 'string' || topic.length === 0) {
     throw new MqError('INVALID_MESSAGE', 'topic must be a non-empty string');
   }
-  if (!caps.topicPattern.test(topic)) {
+  if (topic !== lastValidTopic.get(caps) && !isValidTopic(caps, topic)) {
     throw new MqError('INVALID_MESSAGE', `topic "${topic}" is not a valid ${driver.name} topic name (${caps.topicPattern})`, {
       details: { topic },
     });
@@ -122,9 +131,18 @@ export function envelopeOf<T>(driver: Driver, topic: string, payload: T, message
   return envelope;
 }
 
+/** At least the UTF-8 size of the envelope's strings and body (3 bytes per UTF-16 unit at most). */
+function sizeBound(envelope: Envelope): number {
+  let chars = envelope.id.length + (envelope.key?.length ?? 0);
+  const { headers } = envelope;
+  for (const name in headers) chars += name.length + headers[name]!.length;
+  return envelope.body.byteLength + 3 * chars;
+}
+
 function checkLimits(driver: Driver, envelope: Envelope): void {
   const caps = driver.capabilities;
-  const size = envelopeSize(envelope);
+  // The exact size (UTF-8 encoding every string) only when the cheap bound is over the limit.
+  const size = sizeBound(envelope) <= caps.maxMessageBytes ? 0 : envelopeSize(envelope);
   if (size > caps.maxMessageBytes) {
     throw new MqError('TOO_LARGE', `message of ${size} bytes exceeds ${driver.name}'s limit of ${caps.maxMessageBytes} bytes`, {
       details: { topic: envelope.topic, id: envelope.id, size, limit: caps.maxMessageBytes },
@@ -146,7 +164,12 @@ interface Pending {
   deadline: number;
   retries: number;
   span: Span | undefined;
-  resolve(outcome: PublishOutcome): void;
+  /** With `reject`: resolves with a {@link PublishReceipt}; without: with a {@link PublishOutcome}. */
+  resolve(value: PublishOutcome | PublishReceipt): void;
+  /** Set for single publishes, whose failure rejects. */
+  reject: ((error: MqError) => void) | undefined;
+  /** The outcome booked by a settled send, until the caller is answered. */
+  outcome: SendOutcome | undefined;
 }
 
 /**
@@ -182,29 +205,40 @@ export class ReliableSender {
     this.#policy = policy;
   }
 
-  /** Sends envelopes built by {@link buildEnvelope}; resolves with one outcome per envelope. */
-  send(envelopes: readonly Envelope[], traced = true): Promise<PublishOutcome[]> {
+  /**
+   * Sends envelopes built by {@link buildEnvelope}; resolves with one outcome per envelope.
+   * `owned`: the caller hands the envelopes over (fresh from `buildEnvelope`), so their headers
+   * are written in place instead of copied.
+   */
+  send(envelopes: readonly Envelope[], traced = true, owned = false): Promise<PublishOutcome[]> {
     if (this.#closed) {
       const error = new MqError('CLOSED', 'client is closed');
       return Promise.resolve(envelopes.map((e) => ({ ok: false, id: e.id, topic: e.topic, error })));
     }
     const deadline = Date.now() + this.#policy.timeoutMs;
-    return Promise.all(envelopes.map((envelope) => new Promise<PublishOutcome>((resolve) => this.#accept(envelope, traced, false, deadline, resolve))));
+    return Promise.all(
+      envelopes.map((envelope) => new Promise<PublishOutcome>((resolve) => this.#accept(envelope, traced, owned, deadline, resolve as Pending['resolve'], undefined))),
+    );
   }
 
   /**
-   * {@link ReliableSender.send} for one envelope that the caller hands over (`buildEnvelope`'s
-   * fresh result): its headers are written in place instead of copied.
+   * One envelope that the caller hands over (`buildEnvelope`'s fresh result): resolves with its
+   * receipt, rejects with its error. One promise per publish, no outcome object in between.
    */
-  sendOwned(envelope: Envelope): Promise<PublishOutcome> {
-    if (this.#closed) {
-      return Promise.resolve({ ok: false, id: envelope.id, topic: envelope.topic, error: new MqError('CLOSED', 'client is closed') });
-    }
+  sendOwned(envelope: Envelope): Promise<PublishReceipt> {
+    if (this.#closed) return Promise.reject(new MqError('CLOSED', 'client is closed'));
     const deadline = Date.now() + this.#policy.timeoutMs;
-    return new Promise<PublishOutcome>((resolve) => this.#accept(envelope, true, true, deadline, resolve));
+    return new Promise<PublishReceipt>((resolve, reject) => this.#accept(envelope, true, true, deadline, resolve as Pending['resolve'], reject));
   }
 
-  #accept(original: Envelope, traced: boolean, owned: boolean, deadline: number, resolve: (outcome: PublishOutcome) => void): void {
+  #accept(
+    original: Envelope,
+    traced: boolean,
+    owned: boolean,
+    deadline: number,
+    resolve: Pending['resolve'],
+    reject: Pending['reject'],
+  ): void {
     let envelope = original;
     let span: Span | undefined;
     if (traced) {
@@ -217,7 +251,7 @@ export class ReliableSender {
     }
     this.#telemetry.published.add(1, this.#telemetry.attributes(envelope.topic));
     const lane = KeyGate.laneOf(envelope.topic, envelope.key);
-    this.#enqueue({ seq: ++this.#seq, lane, envelope, deadline, retries: 0, span, resolve });
+    this.#enqueue({ seq: ++this.#seq, lane, envelope, deadline, retries: 0, span, resolve, reject, outcome: undefined });
   }
 
   #enqueue(pending: Pending): void {
@@ -345,10 +379,9 @@ export class ReliableSender {
       outcomes = batch.map(() => ({ ok: false, error }));
     }
     const lanes = new Set<string>();
-    const answers: Array<() => void> = [];
+    const answers: Pending[] = [];
     batch.forEach((pending, i) => {
-      const answer = this.#settle(pending, outcomes[i]!);
-      if (answer) answers.push(answer);
+      if (this.#settle(pending, outcomes[i]!)) answers.push(pending);
       if (pending.lane !== undefined) lanes.add(pending.lane);
     });
     // Messages held back behind this batch's keys may go now: about one batch's worth in all.
@@ -360,11 +393,22 @@ export class ReliableSender {
     // (microtasks) reaches the socket first, and the callers' own next publishes run while the
     // broker works on it instead of in front of it.
     await new Promise<void>((resolve) => setImmediate(resolve));
-    for (const answer of answers) answer();
+    for (const pending of answers) ReliableSender.#answer(pending);
   }
 
-  /** Books the outcome; returns how to answer the caller, or nothing when it will be retried. */
-  #settle(pending: Pending, outcome: SendOutcome): (() => void) | undefined {
+  static #answer(pending: Pending): void {
+    const { envelope, outcome } = pending;
+    pending.outcome = undefined;
+    if (outcome === undefined) return;
+    if (outcome.ok) {
+      const receipt: PublishReceipt = { id: envelope.id, topic: envelope.topic, receipt: outcome.receipt };
+      pending.resolve(pending.reject ? receipt : { ok: true, ...receipt });
+    } else if (pending.reject) pending.reject(outcome.error);
+    else pending.resolve({ ok: false, id: envelope.id, topic: envelope.topic, error: outcome.error });
+  }
+
+  /** Books the outcome; true when the caller is to be answered (false: it will be retried). */
+  #settle(pending: Pending, outcome: SendOutcome): boolean {
     const { envelope } = pending;
     const attrs = this.#telemetry.attributes(envelope.topic);
     const delay = outcome.ok ? 0 : backoffDelay(this.#policy.backoff, pending.retries + 1);
@@ -373,7 +417,8 @@ export class ReliableSender {
     if (outcome.ok) {
       this.#telemetry.confirmed.add(1, attrs);
       if (pending.span) Telemetry.endSpan(pending.span);
-      return () => pending.resolve({ ok: true, id: envelope.id, topic: envelope.topic, receipt: outcome.receipt });
+      pending.outcome = outcome;
+      return true;
     }
     const { error } = outcome;
     if (retry) {
@@ -384,11 +429,12 @@ export class ReliableSender {
       });
       this.#inFlight.add(wait);
       void wait.finally(() => this.#inFlight.delete(wait));
-      return undefined;
+      return false;
     }
     this.#telemetry.failed.add(1, { ...attrs, 'error.type': error.code });
     if (pending.span) Telemetry.endSpan(pending.span, error);
-    return () => pending.resolve({ ok: false, id: envelope.id, topic: envelope.topic, error });
+    pending.outcome = outcome;
+    return true;
   }
 
   /** Waits for every accepted publish to settle (retries included, up to their deadlines). */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Envelope } from '@mqkit/core/driver';
-import { DELIVER_AT_HEADER, deliverAtOf, fromRecord, ID_HEADER, toRecord } from './records.ts';
+import { DELIVER_AT_HEADER, deliverAtOf, envelopeBatch, fromRecord, ID_HEADER, toRecord } from './records.ts';
 
 const envelope: Envelope = {
   id: 'order-1',
@@ -64,5 +64,23 @@ describe('records', () => {
     expect(back.id).toBe('m-1');
     expect(back.headers).toEqual({ tenant: 'b' });
     expect(back.key).toBe('k');
+  });
+});
+
+describe('envelopeBatch', () => {
+  it('builds records only when asked, and bounds their size from above', () => {
+    const later: Record<string, string> = {};
+    const envelopes: Envelope[] = [
+      { id: 'a', topic: 't', key: 'ключ', headers: { 'content-type': 'text/plain; charset=utf-8', note: '✓✓✓' }, body: new Uint8Array(100), timestamp: 5, delayMs: 1_000 },
+      { id: 'b', topic: 't', headers: later, body: new Uint8Array(0), timestamp: 6 },
+    ];
+    const batch = envelopeBatch(envelopes, 1_000_000);
+    expect(batch.count).toBe(2);
+    later['late'] = 'x'; // not built yet: the records see it
+    const records = batch.records();
+    expect(records[1]!.headers['late']).toBe('x');
+    expect(records[0]!.headers[DELIVER_AT_HEADER]).toBe('1001000');
+    const exact = records.reduce((n, r) => n + r.value.byteLength + (r.key?.byteLength ?? 0) + Object.entries(r.headers).reduce((m, [k, v]) => m + Buffer.byteLength(k) + Buffer.byteLength(v), 0), 0);
+    expect(batch.bytes).toBeGreaterThanOrEqual(exact);
   });
 });

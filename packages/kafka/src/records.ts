@@ -3,7 +3,7 @@
  * headers under the reserved `x-mqkit-` prefix; key, body, headers and timestamp map natively.
  */
 import type { Envelope } from '@mqkit/core/driver';
-import type { FetchedRecord, ProduceRecord } from './client/seam.ts';
+import type { FetchedRecord, ProduceBatch, ProduceRecord } from './client/seam.ts';
 
 /** Kafka header carrying {@link Envelope.id}. */
 export const ID_HEADER = 'x-mqkit-id';
@@ -25,6 +25,42 @@ export function toRecord(envelope: Envelope, now: number = Date.now()): ProduceR
     headers,
     timestamp: String(envelope.timestamp),
   };
+}
+
+/** Per-record framing Kafka adds around key, value and headers (lengths, attributes, deltas). */
+const RECORD_OVERHEAD = 64;
+
+/** At least the encoded size of an envelope's record (3 bytes per UTF-16 unit at most). */
+function recordBound(envelope: Envelope): number {
+  let chars = envelope.id.length + ID_HEADER.length + DELIVER_AT_HEADER.length + 16 + (envelope.key?.length ?? 0);
+  const { headers } = envelope;
+  for (const name in headers) chars += name.length + headers[name]!.length;
+  return envelope.body.byteLength + 3 * chars + RECORD_OVERHEAD;
+}
+
+/** Envelopes of one topic as a {@link ProduceBatch}: records built when the producer writes them. */
+export function envelopeBatch(envelopes: readonly Envelope[], now: number): ProduceBatch {
+  let bytes = 0;
+  for (const envelope of envelopes) bytes += recordBound(envelope);
+  return { count: envelopes.length, bytes, records: () => envelopes.map((e) => toRecord(e, now)) };
+}
+
+/** Records already built, as a {@link ProduceBatch}. */
+export function recordBatch(records: readonly ProduceRecord[]): ProduceBatch {
+  let bytes = 0;
+  for (const record of records) bytes += recordBytes(record);
+  return { count: records.length, bytes, records: () => records };
+}
+
+/** At least the encoded size of a record. */
+export function recordBytes(record: ProduceRecord): number {
+  let size = record.value.byteLength + (record.key?.byteLength ?? 0) + RECORD_OVERHEAD;
+  const { headers } = record;
+  for (const name in headers) {
+    const value = headers[name]!;
+    size += 3 * name.length + (typeof value === 'string' ? value.length * 3 : value.byteLength);
+  }
+  return size;
 }
 
 /** A header value as text; repeated headers keep the last value. */

@@ -1,7 +1,7 @@
 /** Reliable send: one produce request per topic, all in parallel, each outcome per message. */
 import type { Envelope, SendOutcome } from '@mqkit/core/driver';
-import type { KafkaClientSeam, ProduceRecord, ProducerSeam } from './client/seam.ts';
-import { toRecord } from './records.ts';
+import type { KafkaClientSeam, ProducerSeam } from './client/seam.ts';
+import { envelopeBatch } from './records.ts';
 
 export interface Indexed {
   readonly index: number;
@@ -33,12 +33,18 @@ export async function sendEnvelopes(
   const topic = envelopes[0]?.topic;
   // The usual batch has one topic: no regrouping, outcomes in input order.
   if (topic !== undefined && envelopes.every((e) => e.topic === topic)) {
-    return sendTopic(seam, producer, topic, envelopes.map((e) => toRecord(e, now)));
+    return sendTopic(seam, producer, topic, envelopes, now);
   }
   const outcomes: SendOutcome[] = new Array<SendOutcome>(envelopes.length);
   await Promise.all(
     [...groupByTopic(envelopes)].map(async ([name, items]) => {
-      const results = await sendTopic(seam, producer, name, items.map((i) => toRecord(i.envelope, now)));
+      const results = await sendTopic(
+        seam,
+        producer,
+        name,
+        items.map((i) => i.envelope),
+        now,
+      );
       items.forEach((item, i) => {
         outcomes[item.index] = results[i]!;
       });
@@ -48,16 +54,22 @@ export async function sendEnvelopes(
 }
 
 /** One produce request's outcomes, in record order; never rejects. */
-async function sendTopic(seam: KafkaClientSeam, producer: ProducerSeam, topic: string, records: ProduceRecord[]): Promise<SendOutcome[]> {
+async function sendTopic(
+  seam: KafkaClientSeam,
+  producer: ProducerSeam,
+  topic: string,
+  envelopes: readonly Envelope[],
+  now: number,
+): Promise<SendOutcome[]> {
   try {
-    const written = await producer.send(topic, records);
+    const written = await producer.send(topic, envelopeBatch(envelopes, now));
     // Positions are exact only when everything went to one partition.
     const only = written.length === 1 ? written[0] : undefined;
     const base = only && /^\d+$/.test(only.baseOffset) ? BigInt(only.baseOffset) : undefined;
-    if (only === undefined || base === undefined) return records.map(() => ({ ok: true, receipt: undefined }));
-    return records.map((_, i) => ({ ok: true, receipt: `${only.partition}:${base + BigInt(i)}` }));
+    if (only === undefined || base === undefined) return envelopes.map(() => ({ ok: true, receipt: undefined }));
+    return envelopes.map((_, i) => ({ ok: true, receipt: `${only.partition}:${base + BigInt(i)}` }));
   } catch (err) {
-    const error = seam.classify(err, { topic, messages: records.length });
-    return records.map(() => ({ ok: false, error }));
+    const error = seam.classify(err, { topic, messages: envelopes.length });
+    return envelopes.map(() => ({ ok: false, error }));
   }
 }

@@ -6,7 +6,7 @@
 import { CompressionTypes, type Kafka } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { MqError } from '@mqkit/core/driver';
-import { toRecord } from '../records.ts';
+import { recordBatch, toRecord } from '../records.ts';
 import { SerialIdempotentProducer, stablePartitioner } from './kafkajs-producer.ts';
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} };
@@ -43,7 +43,7 @@ function scriptedKafka(fail: (call: number) => boolean) {
 }
 
 const records = (n: number) =>
-  Array.from({ length: n }, (_, i) => toRecord({ id: `m${i}`, topic: 't', headers: {}, body: new Uint8Array([i]), timestamp: 1 }));
+  recordBatch(Array.from({ length: n }, (_, i) => toRecord({ id: `m${i}`, topic: 't', headers: {}, body: new Uint8Array([i]), timestamp: 1 })));
 
 describe('SerialIdempotentProducer', () => {
   it('sends one request at a time and merges what queued meanwhile', async () => {
@@ -98,7 +98,7 @@ describe('SerialIdempotentProducer', () => {
     const big = Array.from({ length: 3 }, (_, i) =>
       toRecord({ id: `b${i}`, topic: 't', headers: {}, body: new Uint8Array(400 * 1024), timestamp: 1 }),
     );
-    await producer.send('t', big);
+    await producer.send('t', recordBatch(big));
     expect(calls.map((c) => c.topics[0]!.count)).toEqual([2, 1]);
   });
 });

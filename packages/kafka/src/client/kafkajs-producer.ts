@@ -18,16 +18,15 @@
  */
 import { CompressionTypes, Partitioners, type Kafka, type Message, type Producer, type ProducerConfig } from 'kafkajs';
 import { MqError, type Logger } from '@mqkit/core/driver';
-import { ID_HEADER } from '../records.ts';
-import type { ProducedPartition, ProduceRecord, ProducerSeam } from './seam.ts';
+import { ID_HEADER, recordBytes } from '../records.ts';
+import type { ProduceBatch, ProducedPartition, ProduceRecord, ProducerSeam } from './seam.ts';
 
 /** Bytes of payload per kafkajs request; Kafka's default message.max.bytes is ~1 MiB per record batch. */
 const MAX_REQUEST_BYTES = 900 * 1024;
 
 interface Pending {
   readonly topic: string;
-  readonly records: readonly ProduceRecord[];
-  readonly bytes: number;
+  readonly batch: ProduceBatch;
   resolve(result: ProducedPartition[]): void;
   reject(error: unknown): void;
 }
@@ -43,16 +42,6 @@ export function stablePartitioner() {
     }
     return base(args);
   };
-}
-
-function recordBytes(record: ProduceRecord): number {
-  let size = record.value.byteLength + (record.key?.byteLength ?? 0) + 64;
-  const { headers } = record;
-  for (const name in headers) {
-    const value = headers[name]!;
-    size += name.length + (typeof value === 'string' ? value.length * 3 : value.byteLength);
-  }
-  return size;
 }
 
 export class SerialIdempotentProducer implements ProducerSeam {
@@ -99,11 +88,11 @@ export class SerialIdempotentProducer implements ProducerSeam {
     this.#logger.debug({}, 'kafka producer replaced after a failed send');
   }
 
-  send(topic: string, records: readonly ProduceRecord[]): Promise<ProducedPartition[]> {
+  send(topic: string, batch: ProduceBatch): Promise<ProducedPartition[]> {
     if (this.#closed) return Promise.reject(new Error('kafka producer is disconnected'));
     if (this.#failed !== undefined) return Promise.reject(notSent(this.#failed));
     return new Promise((resolve, reject) => {
-      this.#queue.push({ topic, records, bytes: records.reduce((n, r) => n + recordBytes(r), 0), resolve, reject });
+      this.#queue.push({ topic, batch, resolve, reject });
       if (!this.#running) void this.#drain();
     });
   }
@@ -113,10 +102,10 @@ export class SerialIdempotentProducer implements ProducerSeam {
     try {
       while (this.#queue.length > 0) {
         const batch: Pending[] = [this.#queue.shift()!];
-        let bytes = batch[0]!.bytes;
-        while (this.#queue.length > 0 && bytes + this.#queue[0]!.bytes <= MAX_REQUEST_BYTES) {
+        let bytes = batch[0]!.batch.bytes;
+        while (this.#queue.length > 0 && bytes + this.#queue[0]!.batch.bytes <= MAX_REQUEST_BYTES) {
           const next = this.#queue.shift()!;
-          bytes += next.bytes;
+          bytes += next.batch.bytes;
           batch.push(next);
         }
         await this.#sendMerged(batch);
@@ -132,7 +121,7 @@ export class SerialIdempotentProducer implements ProducerSeam {
       const producer = await producerPromise;
       // One request per chunk of ≤ MAX_REQUEST_BYTES; an oversized single send is split in order.
       const only = batch.length === 1 ? batch[0]! : undefined;
-      const chunks = only === undefined ? [undefined] : only.bytes <= MAX_REQUEST_BYTES ? [only.records] : splitRecords(only.records);
+      const chunks = only === undefined ? [undefined] : only.batch.bytes <= MAX_REQUEST_BYTES ? [only.batch.records()] : splitRecords(only.batch.records());
       let results: Array<{ topicName: string; partition: number; baseOffset?: string; offset?: string }> = [];
       for (const chunk of chunks) {
         const topicMessages = chunk === undefined ? mergeByTopic(batch) : [{ topic: only!.topic, messages: chunk as Message[] }];
@@ -196,7 +185,7 @@ function mergeByTopic(batch: readonly Pending[]) {
   const byTopic = new Map<string, Message[]>();
   for (const pending of batch) {
     const list = byTopic.get(pending.topic) ?? [];
-    for (const record of pending.records) list.push(toKafkajsMessage(record));
+    for (const record of pending.batch.records()) list.push(toKafkajsMessage(record));
     byTopic.set(pending.topic, list);
   }
   return [...byTopic].map(([topic, messages]) => ({ topic, messages }));

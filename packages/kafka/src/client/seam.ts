@@ -22,10 +22,21 @@ export interface ProducedPartition {
   readonly baseOffset: string;
 }
 
+/**
+ * One topic's records for {@link ProducerSeam.send}, built only when the producer writes them:
+ * sends queued behind a request in flight hold their messages, not record copies of them.
+ */
+export interface ProduceBatch {
+  readonly count: number;
+  /** At least the records' encoded size in bytes, for sizing requests. */
+  readonly bytes: number;
+  records(): readonly ProduceRecord[];
+}
+
 /** An idempotent producer (acks = all). */
 export interface ProducerSeam {
   /** Resolves once every record is acknowledged by all in-sync replicas. */
-  send(topic: string, records: readonly ProduceRecord[]): Promise<ProducedPartition[]>;
+  send(topic: string, batch: ProduceBatch): Promise<ProducedPartition[]>;
   disconnect(): Promise<void>;
 }
 
