@@ -44,6 +44,17 @@ export interface Envelope {
   readonly delayMs?: number | undefined;
 }
 
+/**
+ * At least {@link envelopeSize}, without encoding anything: a UTF-16 unit is at most 3 UTF-8
+ * bytes. Checking this first spares the exact sizing of every message that is far from a limit.
+ */
+export function envelopeSizeBound(envelope: Envelope): number {
+  let chars = envelope.id.length + (envelope.key?.length ?? 0);
+  const { headers } = envelope;
+  for (const name in headers) chars += name.length + headers[name]!.length;
+  return envelope.body.byteLength + 3 * chars;
+}
+
 /** Size in bytes that counts against a broker's message limit: body, key and headers. */
 export function envelopeSize(envelope: Envelope): number {
   let size = envelope.body.byteLength + Buffer.byteLength(envelope.id);

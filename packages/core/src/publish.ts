@@ -4,7 +4,7 @@ import { backoffDelay, DEFAULT_BACKOFF, sleep, type BackoffPolicy } from './back
 import { encodePayload, jsonCodec, type Codec } from './codec.ts';
 import type { Capabilities, Driver, SendOutcome } from './driver/driver.ts';
 import { MqError, toMqError } from './errors.ts';
-import { envelopeSize, HEADERS, RESERVED_HEADER_PREFIX, type Envelope } from './message.ts';
+import { envelopeSize, envelopeSizeBound, HEADERS, RESERVED_HEADER_PREFIX, type Envelope } from './message.ts';
 import { KeyGate } from './key-gate.ts';
 import { Telemetry } from './telemetry.ts';
 
@@ -131,18 +131,10 @@ export function envelopeOf<T>(driver: Driver, topic: string, payload: T, message
   return envelope;
 }
 
-/** At least the UTF-8 size of the envelope's strings and body (3 bytes per UTF-16 unit at most). */
-function sizeBound(envelope: Envelope): number {
-  let chars = envelope.id.length + (envelope.key?.length ?? 0);
-  const { headers } = envelope;
-  for (const name in headers) chars += name.length + headers[name]!.length;
-  return envelope.body.byteLength + 3 * chars;
-}
-
 function checkLimits(driver: Driver, envelope: Envelope): void {
   const caps = driver.capabilities;
   // The exact size (UTF-8 encoding every string) only when the cheap bound is over the limit.
-  const size = sizeBound(envelope) <= caps.maxMessageBytes ? 0 : envelopeSize(envelope);
+  const size = envelopeSizeBound(envelope) <= caps.maxMessageBytes ? 0 : envelopeSize(envelope);
   if (size > caps.maxMessageBytes) {
     throw new MqError('TOO_LARGE', `message of ${size} bytes exceeds ${driver.name}'s limit of ${caps.maxMessageBytes} bytes`, {
       details: { topic: envelope.topic, id: envelope.id, size, limit: caps.maxMessageBytes },

@@ -2,7 +2,7 @@
  * Envelope ↔ Kafka record mapping. The message id and the emulated delivery time travel as
  * headers under the reserved `x-mqkit-` prefix; key, body, headers and timestamp map natively.
  */
-import type { Envelope } from '@mqkit/core/driver';
+import { envelopeSizeBound, type Envelope } from '@mqkit/core/driver';
 import type { FetchedRecord, ProduceBatch, ProduceRecord } from './client/seam.ts';
 
 /** Kafka header carrying {@link Envelope.id}. */
@@ -30,12 +30,12 @@ export function toRecord(envelope: Envelope, now: number = Date.now()): ProduceR
 /** Per-record framing Kafka adds around key, value and headers (lengths, attributes, deltas). */
 const RECORD_OVERHEAD = 64;
 
-/** At least the encoded size of an envelope's record (3 bytes per UTF-16 unit at most). */
+/** Bytes the adapter's own headers add at most (the id's value is counted by envelopeSizeBound). */
+const OWN_HEADERS_BOUND = 3 * (ID_HEADER.length + DELIVER_AT_HEADER.length + 16);
+
+/** At least the encoded size of an envelope's record. */
 function recordBound(envelope: Envelope): number {
-  let chars = envelope.id.length + ID_HEADER.length + DELIVER_AT_HEADER.length + 16 + (envelope.key?.length ?? 0);
-  const { headers } = envelope;
-  for (const name in headers) chars += name.length + headers[name]!.length;
-  return envelope.body.byteLength + 3 * chars + RECORD_OVERHEAD;
+  return envelopeSizeBound(envelope) + OWN_HEADERS_BOUND + RECORD_OVERHEAD;
 }
 
 /** Envelopes of one topic as a {@link ProduceBatch}: records built when the producer writes them. */
