@@ -1,6 +1,7 @@
 /**
  * Fault tests of the mqkit Kafka adapter against the real broker (issue 4):
- * 1. 10,000 keyed publishes while the broker is SIGKILLed and restarted mid-stream.
+ * 1. 10,000 keyed publishes while the broker is SIGKILLed and restarted mid-stream, published one
+ *    at a time per key, and again pipelined (many messages of each key in flight at once).
  * 2. 10,000 keyed messages consumed by a consumer process that is SIGKILLed mid-batch.
  * Both check: every resolved publish is consumed, none lost, per-key order of effects holds,
  * and with the idempotent consumer each id's effect happens once.
@@ -48,8 +49,60 @@ afterAll(async () => {
   await closeAdmin();
 });
 
+/** Publishes every message of the test; `done` is called once per publish as it settles. */
+type PublishPattern = (publisher: Client, topic: string, done: (id: string, error?: unknown) => void) => Promise<void>;
+
+/** One at a time per key (50 keys in parallel), paced: a service sending as it goes. */
+const perKeySequential: PublishPattern = (publisher, topic, done) =>
+  Promise.all(
+    Array.from({ length: KEYS }, async (_, k) => {
+      const key = `key-${k}`;
+      for (let seq = 0; seq < TOTAL / KEYS; seq += 1) {
+        const id = `${key}-${seq}`;
+        await publisher.publish(topic, { key, seq }, { key, id }).then(
+          () => done(id),
+          (err: unknown) => done(id, err),
+        );
+        // Paced (≤ ~2,000 msg/s over 50 keys) so that the kill lands mid-stream.
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    }),
+  ).then(() => {});
+
+/**
+ * Waves of 100 publishes over 8 keys every 20 ms, none awaited before the next wave: many
+ * messages of each key in flight at once, in several pipelined produce requests (the adapter
+ * declares orderedSends), so the kill fails requests with more of the same keys queued behind.
+ */
+const pipelinedWaves: PublishPattern = async (publisher, topic, done) => {
+  const keys = 8;
+  const next = new Array<number>(keys).fill(0);
+  const all: Array<Promise<void>> = [];
+  for (let sent = 0; sent < TOTAL; sent += 100) {
+    for (let i = 0; i < 100; i += 1) {
+      const k = (sent + i) % keys;
+      const key = `key-${k}`;
+      const seq = next[k]!;
+      next[k] = seq + 1;
+      const id = `${key}-${seq}`;
+      all.push(
+        publisher.publish(topic, { key, seq }, { key, id }).then(
+          () => done(id),
+          (err: unknown) => done(id, err),
+        ),
+      );
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  await Promise.all(all);
+};
+
 describe('kafka fault tests', () => {
-  it(`${TOTAL} keyed publishes survive a broker SIGKILL + restart mid-stream`, async () => {
+  for (const [label, pattern] of [
+    ['one publish at a time per key', perKeySequential],
+    ['publishes pipelined, many per key in flight', pipelinedWaves],
+  ] as const) {
+  it(`${TOTAL} keyed publishes (${label}) survive a broker SIGKILL + restart mid-stream`, async () => {
     const topic = await createTopic('fault-broker');
     const consumerClient = await connectKafka();
     // A broker restart takes 10-100 s on a busy 2-core machine: give publishes room to outlive it.
@@ -74,24 +127,11 @@ describe('kafka fault tests', () => {
     const acked = new Set<string>();
     const failed: string[] = [];
     let resolvedCount = 0;
-    const perKey = TOTAL / KEYS;
-    const publishing = Promise.all(
-      Array.from({ length: KEYS }, async (_, k) => {
-        const key = `key-${k}`;
-        for (let seq = 0; seq < perKey; seq += 1) {
-          const id = `${key}-${seq}`;
-          try {
-            await publisher.publish(topic, { key, seq }, { key, id });
-            acked.add(id);
-          } catch (err) {
-            failed.push(`${id}: ${(err as Error).message}`);
-          }
-          resolvedCount += 1;
-          // Paced (≤ ~2,000 msg/s over 50 keys) so that the kill lands mid-stream.
-          await new Promise((r) => setTimeout(r, 25));
-        }
-      }),
-    );
+    const publishing = pattern(publisher, topic, (id, err) => {
+      if (err === undefined) acked.add(id);
+      else failed.push(`${id}: ${(err as Error).message}`);
+      resolvedCount += 1;
+    });
     await waitFor('2,000 publishes before the kill', () => resolvedCount >= 2_000, { timeoutMs: 60_000 });
     const killedAt = resolvedCount;
     const t0 = Date.now();
@@ -125,6 +165,7 @@ describe('kafka fault tests', () => {
     expect(effects.duplicates()).toEqual([]);
     expect(effects.outOfOrder()).toEqual([]);
   }, 600_000);
+  }
 
   it(`${TOTAL} keyed messages survive a consumer process SIGKILLed mid-batch`, async () => {
     const topic = await createTopic('fault-consumer');
