@@ -71,7 +71,7 @@ export class KafkaDriver implements Driver {
     this.#producer = producer;
     this.#settings = settings;
     this.#logger = logger;
-    this.capabilities = kafkaCapabilities(settings.maxMessageBytes, settings.maxBatchSize);
+    this.capabilities = kafkaCapabilities(settings.maxMessageBytes, settings.maxBatchSize, settings.createTopics);
     this.#transactions = new TransactionRunner(seam, `${settings.clientId}-tx-${randomUUID()}`);
     this.native = {
       kafka: seam.native,
