@@ -36,14 +36,32 @@ export async function createTopic(prefix = 'mqkit-kafka', partitions = 3): Promi
   adminReady ??= admin.connect();
   await adminReady;
   const topic = uniqueTopic(prefix);
-  await admin.createTopics({
-    waitForLeaders: true,
-    topics: [
-      { topic, numPartitions: partitions, replicationFactor: 1 },
-      { topic: `${topic}-dlq`, numPartitions: 1, replicationFactor: 1 },
-    ],
-  });
+  const topics = [topic, `${topic}-dlq`];
+  try {
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: [
+        { topic, numPartitions: partitions, replicationFactor: 1 },
+        { topic: `${topic}-dlq`, numPartitions: 1, replicationFactor: 1 },
+      ],
+    });
+  } catch (err) {
+    // On a broker started seconds ago, kafkajs' leader wait can fail with "This server does not
+    // host this topic-partition" although the topics were created: wait for their leaders here.
+    if ((err as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION') throw err;
+    await waitForLeaders(topics);
+  }
   return topic;
+}
+
+async function waitForLeaders(topics: string[], timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const meta = await admin.fetchTopicMetadata({ topics }).catch(() => undefined);
+    if (meta && meta.topics.length === topics.length && meta.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return;
+    if (Date.now() > deadline) throw new Error(`kafka topics ${topics.join(', ')} have no leaders after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }
 
 export async function closeAdmin(): Promise<void> {
