@@ -330,10 +330,7 @@ export class SubscriptionRuntime<T> implements Subscription {
       return;
     }
     if (failure === undefined) {
-      // The common case: straight to the ack, without the checks and frames of the settle chain
-      // (the handler neither settled nor was abandoned: checked above).
-      entry.settled = true;
-      await this.#ack(entry).catch((err: unknown) => this.#settleFailed(entry, err));
+      await this.#settleSafely(entry, ACK);
     } else if (attempt >= this.#retry.maxAttempts) {
       await this.#settleSafely(entry, { kind: 'dead', reason: 'handler-failed', error: failure });
     } else {
@@ -372,17 +369,14 @@ export class SubscriptionRuntime<T> implements Subscription {
     }
   }
 
-  /** Runtime-initiated settles: failures are logged, since the broker redelivers anyway. */
-  async #settleSafely(entry: Entry<T>, settlement: Settlement): Promise<void> {
-    try {
-      await this.#settle(entry, settlement);
-    } catch (err) {
-      this.#settleFailed(entry, err);
-    }
-  }
-
-  #settleFailed(entry: Entry<T>, err: unknown): void {
-    this.#deps.logger.warn({ err, id: entry.id, topic: this.topic }, 'settling a delivery failed; the broker will redeliver it');
+  /**
+   * Runtime-initiated settles: failures are logged, since the broker redelivers anyway. Not an
+   * async function: on the ack of every successful handler, no extra frame.
+   */
+  #settleSafely(entry: Entry<T>, settlement: Settlement): Promise<void> {
+    return this.#settle(entry, settlement).catch((err: unknown) => {
+      this.#deps.logger.warn({ err, id: entry.id, topic: this.topic }, 'settling a delivery failed; the broker will redeliver it');
+    });
   }
 
   async #ack(entry: Entry<T>): Promise<void> {
