@@ -75,12 +75,27 @@ describe('envelopeBatch', () => {
       { id: 'b', topic: 't', headers: later, body: new Uint8Array(0), timestamp: 6 },
     ];
     const batch = envelopeBatch(envelopes, 1_000_000);
-    expect(batch.count).toBe(2);
     later['late'] = 'x'; // not built yet: the records see it
     const records = batch.records();
+    expect(records).toHaveLength(2);
     expect(records[1]!.headers['late']).toBe('x');
     expect(records[0]!.headers[DELIVER_AT_HEADER]).toBe('1001000');
     const exact = records.reduce((n, r) => n + r.value.byteLength + (r.key?.byteLength ?? 0) + Object.entries(r.headers).reduce((m, [k, v]) => m + Buffer.byteLength(k) + Buffer.byteLength(v), 0), 0);
     expect(batch.bytes).toBeGreaterThanOrEqual(exact);
+  });
+
+  it('cuts chunks in order, each within the byte budget unless a record alone exceeds it', () => {
+    const envelopes: Envelope[] = [10, 500, 10, 10, 2_000, 10].map((size, i) => ({ id: `m${i}`, topic: 't', headers: {}, body: new Uint8Array(size), timestamp: 1 }));
+    const batch = envelopeBatch(envelopes, 1);
+    const ids = (chunks: ReadonlyArray<readonly { headers: Readonly<Record<string, unknown>> }[]>) => chunks.map((c) => c.map((r) => r.headers[ID_HEADER]));
+    expect(ids(batch.chunks(batch.bytes))).toEqual([['m0', 'm1', 'm2', 'm3', 'm4', 'm5']]);
+    const budget = 1_000;
+    const chunks = batch.chunks(budget);
+    expect(chunks.flat().map((r) => r.headers[ID_HEADER])).toEqual(envelopes.map((e) => e.id));
+    expect(ids(chunks)).toEqual([['m0', 'm1'], ['m2', 'm3'], ['m4'], ['m5']]);
+    const byId = new Map(envelopes.map((e) => [e.id, e]));
+    for (const chunk of chunks.filter((c) => c.length > 1)) {
+      expect(envelopeBatch(chunk.map((r) => byId.get(String(r.headers[ID_HEADER]))!), 1).bytes).toBeLessThanOrEqual(budget);
+    }
   });
 });

@@ -42,25 +42,28 @@ function recordBound(envelope: Envelope): number {
 export function envelopeBatch(envelopes: readonly Envelope[], now: number): ProduceBatch {
   let bytes = 0;
   for (const envelope of envelopes) bytes += recordBound(envelope);
-  return { count: envelopes.length, bytes, records: () => envelopes.map((e) => toRecord(e, now)) };
-}
-
-/** Records already built, as a {@link ProduceBatch}. */
-export function recordBatch(records: readonly ProduceRecord[]): ProduceBatch {
-  let bytes = 0;
-  for (const record of records) bytes += recordBytes(record);
-  return { count: records.length, bytes, records: () => records };
-}
-
-/** At least the encoded size of a record. */
-export function recordBytes(record: ProduceRecord): number {
-  let size = record.value.byteLength + (record.key?.byteLength ?? 0) + RECORD_OVERHEAD;
-  const { headers } = record;
-  for (const name in headers) {
-    const value = headers[name]!;
-    size += 3 * name.length + (typeof value === 'string' ? value.length * 3 : value.byteLength);
-  }
-  return size;
+  const build = (part: readonly Envelope[]): ProduceRecord[] => part.map((e) => toRecord(e, now));
+  return {
+    bytes,
+    records: () => build(envelopes),
+    chunks(maxBytes) {
+      if (bytes <= maxBytes) return [build(envelopes)];
+      const chunks: ProduceRecord[][] = [];
+      let start = 0;
+      let size = 0;
+      envelopes.forEach((envelope, i) => {
+        const bound = recordBound(envelope);
+        if (i > start && size + bound > maxBytes) {
+          chunks.push(build(envelopes.slice(start, i)));
+          start = i;
+          size = 0;
+        }
+        size += bound;
+      });
+      chunks.push(build(envelopes.slice(start)));
+      return chunks;
+    },
+  };
 }
 
 /** A header value as text; repeated headers keep the last value. */

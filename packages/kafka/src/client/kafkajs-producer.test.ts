@@ -6,7 +6,7 @@
 import { CompressionTypes, type Kafka } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { MqError } from '@mqkit/core/driver';
-import { recordBatch, toRecord } from '../records.ts';
+import { envelopeBatch } from '../records.ts';
 import { SerialIdempotentProducer, stablePartitioner } from './kafkajs-producer.ts';
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} };
@@ -42,8 +42,7 @@ function scriptedKafka(fail: (call: number) => boolean) {
   return { kafka, calls, stats: () => ({ producers, maxInFlight }) };
 }
 
-const records = (n: number) =>
-  recordBatch(Array.from({ length: n }, (_, i) => toRecord({ id: `m${i}`, topic: 't', headers: {}, body: new Uint8Array([i]), timestamp: 1 })));
+const records = (n: number) => envelopeBatch(Array.from({ length: n }, (_, i) => ({ id: `m${i}`, topic: 't', headers: {}, body: new Uint8Array([i]), timestamp: 1 })), 1);
 
 describe('SerialIdempotentProducer', () => {
   it('sends one request at a time and merges what queued meanwhile', async () => {
@@ -95,10 +94,8 @@ describe('SerialIdempotentProducer', () => {
   it('splits one oversized send into several requests, in order', async () => {
     const { kafka, calls } = scriptedKafka(() => false);
     const producer = new SerialIdempotentProducer(kafka, {}, CompressionTypes.None, silent);
-    const big = Array.from({ length: 3 }, (_, i) =>
-      toRecord({ id: `b${i}`, topic: 't', headers: {}, body: new Uint8Array(400 * 1024), timestamp: 1 }),
-    );
-    await producer.send('t', recordBatch(big));
+    const big = Array.from({ length: 3 }, (_, i) => ({ id: `b${i}`, topic: 't', headers: {}, body: new Uint8Array(400 * 1024), timestamp: 1 }));
+    await producer.send('t', envelopeBatch(big, 1));
     expect(calls.map((c) => c.topics[0]!.count)).toEqual([2, 1]);
   });
 });

@@ -18,7 +18,7 @@
  */
 import { CompressionTypes, Partitioners, type Kafka, type Message, type Producer, type ProducerConfig } from 'kafkajs';
 import { MqError, type Logger } from '@mqkit/core/driver';
-import { ID_HEADER, recordBytes } from '../records.ts';
+import { ID_HEADER } from '../records.ts';
 import type { ProduceBatch, ProducedPartition, ProduceRecord, ProducerSeam } from './seam.ts';
 
 /** Bytes of payload per kafkajs request; Kafka's default message.max.bytes is ~1 MiB per record batch. */
@@ -121,7 +121,7 @@ export class SerialIdempotentProducer implements ProducerSeam {
       const producer = await producerPromise;
       // One request per chunk of ≤ MAX_REQUEST_BYTES; an oversized single send is split in order.
       const only = batch.length === 1 ? batch[0]! : undefined;
-      const chunks = only === undefined ? [undefined] : only.batch.bytes <= MAX_REQUEST_BYTES ? [only.batch.records()] : splitRecords(only.batch.records());
+      const chunks = only === undefined ? [undefined] : only.batch.chunks(MAX_REQUEST_BYTES);
       let results: Array<{ topicName: string; partition: number; baseOffset?: string; offset?: string }> = [];
       for (const chunk of chunks) {
         const topicMessages = chunk === undefined ? mergeByTopic(batch) : [{ topic: only!.topic, messages: chunk as Message[] }];
@@ -161,24 +161,6 @@ function notSent(cause: unknown): MqError {
 
 function toProduced(r: { partition: number; baseOffset?: string; offset?: string }): ProducedPartition {
   return { partition: r.partition, baseOffset: r.baseOffset ?? r.offset ?? '-1' };
-}
-
-function splitRecords(records: readonly ProduceRecord[]): ProduceRecord[][] {
-  const chunks: ProduceRecord[][] = [];
-  let current: ProduceRecord[] = [];
-  let bytes = 0;
-  for (const record of records) {
-    const size = recordBytes(record);
-    if (current.length > 0 && bytes + size > MAX_REQUEST_BYTES) {
-      chunks.push(current);
-      current = [];
-      bytes = 0;
-    }
-    current.push(record);
-    bytes += size;
-  }
-  if (current.length > 0) chunks.push(current);
-  return chunks;
 }
 
 function mergeByTopic(batch: readonly Pending[]) {

@@ -27,10 +27,14 @@ export interface ProducedPartition {
  * sends queued behind a request in flight hold their messages, not record copies of them.
  */
 export interface ProduceBatch {
-  readonly count: number;
   /** At least the records' encoded size in bytes, for sizing requests. */
   readonly bytes: number;
   records(): readonly ProduceRecord[];
+  /**
+   * The records in consecutive chunks of at most `maxBytes` each by the same estimate (a record
+   * larger than that goes alone); one chunk when the whole batch fits.
+   */
+  chunks(maxBytes: number): ReadonlyArray<readonly ProduceRecord[]>;
 }
 
 /** An idempotent producer (acks = all). */
