@@ -115,25 +115,26 @@ export class RabbitmqDriver implements Driver {
     const declared = await this.#declareFor(envelopes);
     const { confirmTimeoutMs } = this.#settings.options;
     const outcomes: SendOutcome[] = new Array(envelopes.length);
-    if (declared.size === 0) {
-      // The common case: AMQP properties are built per message as it is published (see publishEach).
-      const results = await this.#publisher.publishEach(envelopes, toOutgoing, confirmTimeoutMs);
-      for (let i = 0; i < results.length; i += 1) outcomes[i] = results[i] ? { ok: false, error: results[i]! } : OK;
-      return outcomes;
-    }
-    const valid: Envelope[] = [];
-    const index: number[] = [];
-    for (let i = 0; i < envelopes.length; i += 1) {
-      const failure = declared.get(declareKey(envelopes[i]!));
-      if (failure) {
-        outcomes[i] = { ok: false, error: failure };
-      } else {
-        valid.push(envelopes[i]!);
-        index.push(i);
+    // The common case, nothing failed to declare: every envelope goes, at its own index.
+    let valid: readonly Envelope[] = envelopes;
+    let index: number[] | undefined;
+    if (declared.size > 0) {
+      const kept: Envelope[] = [];
+      index = [];
+      for (let i = 0; i < envelopes.length; i += 1) {
+        const failure = declared.get(declareKey(envelopes[i]!));
+        if (failure) {
+          outcomes[i] = { ok: false, error: failure };
+        } else {
+          kept.push(envelopes[i]!);
+          index.push(i);
+        }
       }
+      valid = kept;
     }
+    // AMQP properties are built per message as it is published (see publishEach).
     const results = await this.#publisher.publishEach(valid, toOutgoing, confirmTimeoutMs);
-    for (let j = 0; j < results.length; j += 1) outcomes[index[j]!] = results[j] ? { ok: false, error: results[j]! } : OK;
+    for (let j = 0; j < results.length; j += 1) outcomes[index ? index[j]! : j] = results[j] ? { ok: false, error: results[j]! } : OK;
     return outcomes;
   }
 
