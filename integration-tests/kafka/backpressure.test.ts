@@ -4,23 +4,13 @@
  * member joining while the first is holding must get its partitions, and nothing may be lost or
  * left uncommitted.
  */
-import { bytesCodec, type Client } from '@mqkit/core';
+import { bytesCodec } from '@mqkit/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { uniqueGroup } from '../src/names.ts';
 import { waitFor } from '../src/wait.ts';
-import { closeAdmin, connectKafka, createTopic } from './harness.ts';
+import { closeAll, createTopic, openKafka } from './harness.ts';
 
-const clients: Client[] = [];
-afterAll(async () => {
-  await Promise.allSettled(clients.map((c) => c.close({ timeoutMs: 0 })));
-  await closeAdmin();
-});
-
-async function open(): Promise<Client> {
-  const c = await connectKafka();
-  clients.push(c);
-  return c;
-}
+afterAll(closeAll);
 
 const N = 3_000;
 
@@ -28,7 +18,7 @@ describe('kafka backpressure', () => {
   it('a member joining while the first holds a full buffer gets its share; all handled, all committed', async () => {
     const topic = await createTopic('held-fetch');
     const group = uniqueGroup('held');
-    const publisher = await open();
+    const publisher = await openKafka();
     const body = new Uint8Array(64);
     const outcomes = await publisher.publishBatch(Array.from({ length: N }, (_, i) => ({ topic, payload: body, codec: bytesCodec, key: `k${i % 30}`, id: `m-${i}` })));
     expect(outcomes.filter((o) => !o.ok)).toEqual([]);
@@ -48,10 +38,10 @@ describe('kafka backpressure', () => {
         handled.add(d.id);
       },
     });
-    const first = await open();
+    const first = await openKafka();
     const subA = await first.subscribe(topic, member(0));
     await waitFor('the first member to be under backpressure', () => handled.size >= 200, { timeoutMs: 30_000 });
-    const second = await open();
+    const second = await openKafka();
     const subB = await second.subscribe(topic, member(1));
     await waitFor(`all ${N} handled`, () => handled.size >= N, { timeoutMs: 90_000 });
     // The rebalance moved partitions: the second member took part (a held fetch did not block it).
@@ -66,7 +56,7 @@ describe('kafka backpressure', () => {
 
     // Everything handled was committed: a new member of the group finds nothing left.
     const late = new Set<string>();
-    const third = await open();
+    const third = await openKafka();
     await third.subscribe(topic, { group, codec: bytesCodec, handler: (d) => void late.add(d.id) });
     await new Promise((r) => setTimeout(r, 3_000));
     expect(late.size).toBe(0);

@@ -13,7 +13,7 @@ import { idempotent, MemoryDedupStore, type Client } from '@mqkit/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { uniqueGroup } from '../src/names.ts';
 import { waitFor } from '../src/wait.ts';
-import { closeAdmin, connectKafka, createTopic, kafkaUrl } from './harness.ts';
+import { closeAll, createTopic, kafkaUrl, openKafka } from './harness.ts';
 
 const run = promisify(execFile);
 const repo = join(import.meta.dirname, '..', '..');
@@ -43,11 +43,7 @@ class Effects {
   }
 }
 
-const clients: Client[] = [];
-afterAll(async () => {
-  await Promise.allSettled(clients.map((c) => c.close({ timeoutMs: 0 })));
-  await closeAdmin();
-});
+afterAll(closeAll);
 
 /** Publishes every message of the test; `done` is called once per publish as it settles. */
 type PublishPattern = (publisher: Client, topic: string, done: (id: string, error?: unknown) => void) => Promise<void>;
@@ -104,10 +100,9 @@ describe('kafka fault tests', () => {
   ] as const) {
   it(`${TOTAL} keyed publishes (${label}) survive a broker SIGKILL + restart mid-stream`, async () => {
     const topic = await createTopic('fault-broker');
-    const consumerClient = await connectKafka();
+    const consumerClient = await openKafka();
     // A broker restart takes 10-100 s on a busy 2-core machine: give publishes room to outlive it.
-    const publisher = await connectKafka({ publish: { timeoutMs: 300_000 } });
-    clients.push(consumerClient, publisher);
+    const publisher = await openKafka({ publish: { timeoutMs: 300_000 } });
     const effects = new Effects();
     const delivered = new Set<string>();
     await consumerClient.subscribe<{ key: string; seq: number }>(topic, {
@@ -152,8 +147,7 @@ describe('kafka fault tests', () => {
       if (missing.length > 0) {
         // Tell a producer-side loss (not in the log) from a consumer-side one (in the log, not delivered).
         const inLog = new Set<string>();
-        const probe = await connectKafka();
-        clients.push(probe);
+        const probe = await openKafka();
         await probe.subscribe(topic, { group: uniqueGroup('fault-probe'), concurrency: 64, handler: (d) => void inLog.add(d.id) });
         await new Promise((r) => setTimeout(r, 15_000));
         console.info(`[fault-broker] of the missing, ${missing.filter((id) => inLog.has(id)).length} are in the topic (a fresh group read ${inLog.size})`);
@@ -170,8 +164,7 @@ describe('kafka fault tests', () => {
   it(`${TOTAL} keyed messages survive a consumer process SIGKILLed mid-batch`, async () => {
     const topic = await createTopic('fault-consumer');
     const group = uniqueGroup('fault-consumer');
-    const publisher = await connectKafka();
-    clients.push(publisher);
+    const publisher = await openKafka();
     const perKey = TOTAL / KEYS;
     const ids: string[] = [];
     await Promise.all(
@@ -208,8 +201,7 @@ describe('kafka fault tests', () => {
     await exited;
     const beforeKill = done.size;
 
-    const survivor = await connectKafka();
-    clients.push(survivor);
+    const survivor = await openKafka();
     await survivor.subscribe<{ key: string; seq: number }>(topic, {
       group,
       ordered: true,

@@ -64,6 +64,21 @@ async function waitForLeaders(topics: string[], timeoutMs = 30_000): Promise<voi
   }
 }
 
+const opened: Client[] = [];
+
+/** {@link connectKafka}, closed by {@link closeAll} when the suite ends. */
+export async function openKafka(options: ConnectOptions = {}): Promise<Client> {
+  const client = await connectKafka(options);
+  opened.push(client);
+  return client;
+}
+
+/** For `afterAll`: closes every client {@link openKafka} made, then the admin client. */
+export async function closeAll(): Promise<void> {
+  await Promise.allSettled(opened.splice(0).map((c) => c.close({ timeoutMs: 0 })));
+  await closeAdmin();
+}
+
 export async function closeAdmin(): Promise<void> {
   if (adminReady) await admin.disconnect().catch(() => {});
 }

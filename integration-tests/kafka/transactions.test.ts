@@ -2,28 +2,18 @@
  * Native Kafka transactions through mqkit: atomic multi-topic publish, and consume-transform-
  * produce with the consumed offset committed inside the transaction (read-committed consumers).
  */
-import { bytesCodec, type Client } from '@mqkit/core';
+import { bytesCodec } from '@mqkit/core';
 import type { KafkaNative } from '@mqkit/kafka';
 import { afterAll, describe, expect, it } from 'vitest';
 import { uniqueGroup } from '../src/names.ts';
 import { waitFor } from '../src/wait.ts';
-import { closeAdmin, connectKafka, createTopic } from './harness.ts';
+import { closeAll, createTopic, openKafka } from './harness.ts';
 
-const clients: Client[] = [];
-afterAll(async () => {
-  await Promise.allSettled(clients.map((c) => c.close({ timeoutMs: 0 })));
-  await closeAdmin();
-});
-
-async function open(): Promise<Client> {
-  const c = await connectKafka();
-  clients.push(c);
-  return c;
-}
+afterAll(closeAll);
 
 describe('kafka transactions', () => {
   it('publishes to two topics atomically; an aborted transaction is never seen', async () => {
-    const client = await open();
+    const client = await openKafka();
     const [a, b] = await Promise.all([createTopic('tx-a'), createTopic('tx-b')]);
     const seen: string[] = [];
     for (const topic of [a, b]) {
@@ -46,7 +36,7 @@ describe('kafka transactions', () => {
   });
 
   it('consume-transform-produce: output and consumed offset commit together', async () => {
-    const client = await open();
+    const client = await openKafka();
     const native = client.native as KafkaNative;
     const [input, output] = await Promise.all([createTopic('ctp-in'), createTopic('ctp-out')]);
     const group = uniqueGroup('ctp');
@@ -78,7 +68,7 @@ describe('kafka transactions', () => {
     // The offsets were committed by the transactions: a new member of the group gets nothing again.
     await sub.close();
     const again: string[] = [];
-    const other = await open();
+    const other = await openKafka();
     await other.subscribe(input, { group, handler: (d) => void again.push(d.id) });
     await new Promise((r) => setTimeout(r, 3_000));
     expect(again).toEqual([]);
