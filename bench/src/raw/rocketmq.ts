@@ -102,6 +102,25 @@ const sendLikeMqkit = (s: PubState, ctx: Ctx) => {
   });
 };
 
+/** A publish row keeping {@link IN_FLIGHT} `sendOne` calls open. */
+function inFlightRow(name: string, description: string, baseline: string, sendOne: (s: PubState, ctx: Ctx) => Promise<unknown>) {
+  return defineScenario<'rocketmq', PubState>({
+    broker: 'rocketmq',
+    name,
+    kind: 'publish',
+    client: 'rocketmq-client-nodejs',
+    description,
+    baseline,
+    setup: pubSetup,
+    async run(ctx, s) {
+      const t = now();
+      await pool(ctx.n, IN_FLIGHT, () => sendOne(s, ctx));
+      return { count: ctx.n, ms: now() - t };
+    },
+    teardown: async (_ctx, s) => s.producer.shutdown(),
+  });
+}
+
 interface ConsumeState extends PubState {
   consumer: SimpleConsumer;
 }
@@ -121,36 +140,13 @@ export const rocketmqScenarios = [
     },
     teardown: async (_ctx, s) => s.producer.shutdown(),
   }),
-  defineScenario<'rocketmq', PubState>({
-    broker: 'rocketmq',
-    name: 'rocketmq-client publish 64 in flight',
-    kind: 'publish',
-    client: 'rocketmq-client-nodejs',
-    description: `${IN_FLIGHT} send() calls in flight (NORMAL topic)`,
-    baseline: 'rocketmq-client publish naive',
-    setup: pubSetup,
-    async run(ctx, s) {
-      const t = now();
-      await pool(ctx.n, IN_FLIGHT, () => send(s, ctx));
-      return { count: ctx.n, ms: now() - t };
-    },
-    teardown: async (_ctx, s) => s.producer.shutdown(),
-  }),
-  defineScenario<'rocketmq', PubState>({
-    broker: 'rocketmq',
-    name: 'rocketmq-client publish 64 in flight, mqkit properties',
-    kind: 'publish',
-    client: 'rocketmq-client-nodejs',
-    description: `${IN_FLIGHT} send() calls in flight, each with the key and properties an mqkit publish carries (NORMAL topic)`,
-    baseline: 'rocketmq-client publish 64 in flight',
-    setup: pubSetup,
-    async run(ctx, s) {
-      const t = now();
-      await pool(ctx.n, IN_FLIGHT, () => sendLikeMqkit(s, ctx));
-      return { count: ctx.n, ms: now() - t };
-    },
-    teardown: async (_ctx, s) => s.producer.shutdown(),
-  }),
+  inFlightRow('rocketmq-client publish 64 in flight', `${IN_FLIGHT} send() calls in flight (NORMAL topic)`, 'rocketmq-client publish naive', send),
+  inFlightRow(
+    'rocketmq-client publish 64 in flight, mqkit properties',
+    `${IN_FLIGHT} send() calls in flight, each with the key and properties an mqkit publish carries (NORMAL topic)`,
+    'rocketmq-client publish 64 in flight',
+    sendLikeMqkit,
+  ),
   defineScenario<'rocketmq', ConsumeState>({
     broker: 'rocketmq',
     name: 'rocketmq-client consume',
