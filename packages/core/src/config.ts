@@ -57,3 +57,33 @@ export function parseUrlOptions<S extends z.ZodType>(
     .join('; ');
   throw configError(`invalid ${url.protocol.replace(':', '')} options: ${problems}`, url, result.error);
 }
+
+/**
+ * Validates an option object a user passed to a call (`subscribe`, `retry`, `idempotent`, the
+ * outbox relay, `close`, `publish`, …) against its zod schema: the one way every such object is
+ * checked. Unknown keys are rejected when the schema is strict. Throws CONFIG naming each
+ * offending field (`where.field: problem`) and never echoing its value, which may be a secret.
+ */
+export function parseOptions<S extends z.ZodType>(schema: S, value: unknown, where: string): z.output<S> {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  throw configError(`${where}: ${describeIssues(result.error, where)}`);
+}
+
+/** `field: problem` for each issue of a zod error, values left out. */
+export function describeIssues(error: z.ZodError, where = ''): string {
+  return error.issues
+    .map((issue) => {
+      const path = issue.path.map(String).join('.');
+      const field = path ? (where ? `${where.replace(/\(.*$/, '')}.${path}` : path) : where || '(options)';
+      const message = issue.code === 'unrecognized_keys' ? issue.message : issue.message.replace(/,? ?received .*/i, '');
+      return `${field}: ${message}`;
+    })
+    .join('; ');
+}
+
+/** A zod number schema for a count or a duration that may also be `Infinity` (unlimited). */
+export const unlimitedInt = (min: number): z.ZodType<number> =>
+  z.number().refine((n) => n === Number.POSITIVE_INFINITY || (Number.isInteger(n) && n >= min), {
+    message: `must be an integer >= ${min}, or Infinity`,
+  });

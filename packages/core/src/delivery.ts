@@ -4,6 +4,9 @@ export interface NackOptions {
   delayMs?: number;
 }
 
+/** How a delivery was settled: see {@link Delivery.settlement}. */
+export type Settlement = 'ack' | 'nack' | 'dead-letter';
+
 /** A message handed to a subscription's handler, with the controls to settle it. */
 export interface Delivery<T = unknown> {
   readonly id: string;
@@ -25,6 +28,12 @@ export interface Delivery<T = unknown> {
   readonly signal: AbortSignal;
   /** Whether ack, nack or deadLetter was already called. */
   readonly settled: boolean;
+  /**
+   * How it was settled, once it is: `ack`, `nack` (another attempt follows) or `dead-letter`.
+   * Middleware read it after `next()`: e.g. `idempotent()` marks a message done only when the
+   * handler did not hand it back.
+   */
+  readonly settlement: Settlement | undefined;
   /** Settle as done now (otherwise the runtime acks when the handler resolves). */
   ack(): Promise<void>;
   /** Hand the message back for another attempt after an optional delay. */

@@ -18,7 +18,7 @@ export {
   type PublishReceipt,
 } from './publish.ts';
 export { DEFAULT_RETRY, type CloseOptions, type RetryPolicy, type SubscribeOptions, type Subscription } from './subscription.ts';
-export type { Delivery, Handler, Middleware, NackOptions } from './delivery.ts';
+export type { Delivery, Handler, Middleware, NackOptions, Settlement } from './delivery.ts';
 export { MqError, toMqError, ERROR_CODES, type ErrorCode, type MqErrorOptions } from './errors.ts';
 export { jsonCodec, bytesCodec, textCodec, type Codec } from './codec.ts';
 export { HEADERS, type Envelope } from './message.ts';

@@ -1,7 +1,7 @@
 import { context as otelContext, type Attributes } from '@opentelemetry/api';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.ts';
 import { jsonCodec, type Codec } from './codec.ts';
-import type { Delivery, Handler, Middleware, NackOptions } from './delivery.ts';
+import type { Delivery, Handler, Middleware, NackOptions, Settlement as SettlementKind } from './delivery.ts';
 import type { Driver, DriverDelivery, DriverSubscription, SubscriptionSpec } from './driver/driver.ts';
 import { MqError } from './errors.ts';
 import type { Logger } from './logger.ts';
@@ -71,6 +71,7 @@ class Entry<T> implements Delivery<T> {
   readonly driverDelivery: DriverDelivery;
   readonly lane: string | undefined;
   settled = false;
+  settlement: SettlementKind | undefined = undefined;
   abandoned = false;
   readonly id: string;
   readonly topic: string;
@@ -359,6 +360,7 @@ export class SubscriptionRuntime<T> implements Subscription {
     if (entry.abandoned) return Promise.reject(new MqError('CLOSED', 'delivery was abandoned when its subscription closed; it will be redelivered'));
     if (entry.settled) return Promise.reject(new MqError('INVALID_MESSAGE', 'delivery was already settled'));
     entry.settled = true;
+    entry.settlement = settlement.kind === 'dead' ? 'dead-letter' : settlement.kind;
     switch (settlement.kind) {
       case 'ack':
         return this.#ack(entry);

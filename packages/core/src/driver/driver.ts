@@ -63,7 +63,12 @@ export interface SubscriptionSpec {
   readonly maxInFlight: number;
   /** Keep per-key order: deliver at most one unsettled message per ordering key. */
   readonly ordered: boolean;
-  /** Attempts before core dead-letters; drivers may use it for a native poison guard. */
+  /**
+   * Deliveries before core dead-letters; may be `Infinity` (unlimited). Core enforces it from
+   * {@link DriverDelivery.attempt}: a delivery arriving past it is dead-lettered unhandled. A
+   * driver's native poison guard (delivery limit, maxReceiveCount) must never fire before it:
+   * set above it, or none where the broker cannot go that high.
+   */
   readonly maxAttempts: number;
   /** Where dead letters go. */
   readonly deadLetterTopic: string;
@@ -82,7 +87,11 @@ export interface DriverDelivery {
   readonly meta?: Readonly<Record<string, string>>;
   /** Done: the broker may forget the message. */
   ack(): Promise<void>;
-  /** Not done: redeliver to this group after `delayMs` (0 = as soon as possible) with attempt + 1. */
+  /**
+   * Not done: redeliver to this group after `delayMs` (0 = as soon as possible) with attempt + 1.
+   * Never hand the redelivery to core synchronously or on a microtask of this call: a handler that
+   * always nacks must not starve the event loop (timers, heartbeats, close).
+   */
   nack(delayMs: number): Promise<void>;
   /**
    * Optional native dead-lettering (e.g. RabbitMQ DLX). When absent, core publishes a copy to the
