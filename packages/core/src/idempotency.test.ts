@@ -1,51 +1,114 @@
+import { memory } from '@mqkit/testing';
+import { uniqueName } from '@mqkit/testing/conformance';
 import { describe, expect, it } from 'vitest';
-import type { Delivery } from './delivery.ts';
+import { connect } from './connect.ts';
+import type { Delivery, Settlement } from './delivery.ts';
 import { MqError } from './errors.ts';
-import { idempotent, MemoryDedupStore } from './idempotency.ts';
+import { idempotent, MemoryDedupStore, type BeginResult } from './idempotency.ts';
+import type { Logger } from './logger.ts';
+
+function pause(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** The token of an acquired lease (fails the test when the key was not acquired). */
+function tokenOf(result: BeginResult): string {
+  expect(result.state).toBe('acquired');
+  return (result as { token: string }).token;
+}
+
+function recordingLogger(): Logger & { warnings: string[] } {
+  const warnings: string[] = [];
+  const noop = (): void => {};
+  return { warnings, debug: noop, info: noop, error: (_o, msg) => void warnings.push(`error:${msg}`), warn: (_o, msg) => void warnings.push(msg ?? '') };
+}
 
 describe('MemoryDedupStore', () => {
   it('leases, completes, and reports duplicates', async () => {
     let now = 1_000;
     const store = new MemoryDedupStore({ now: () => now });
-    expect(await store.begin('g:1', 100)).toBe('acquired');
-    expect(await store.begin('g:1', 100)).toBe('busy');
-    await store.complete('g:1', 10_000);
-    expect(await store.begin('g:1', 100)).toBe('duplicate');
+    const token = tokenOf(await store.begin('g:1', 100));
+    expect(await store.begin('g:1', 100)).toEqual({ state: 'busy' });
+    expect(await store.complete('g:1', token, 10_000)).toBe(true);
+    expect(await store.begin('g:1', 100)).toEqual({ state: 'duplicate' });
     now += 10_001;
-    expect(await store.begin('g:1', 100)).toBe('acquired');
+    expect((await store.begin('g:1', 100)).state).toBe('acquired');
   });
 
   it('lets a lease lapse when its consumer died, so a redelivery runs again', async () => {
     let now = 0;
     const store = new MemoryDedupStore({ now: () => now });
-    expect(await store.begin('g:2', 500)).toBe('acquired');
+    tokenOf(await store.begin('g:2', 500));
     now = 499;
-    expect(await store.begin('g:2', 500)).toBe('busy');
+    expect((await store.begin('g:2', 500)).state).toBe('busy');
     now = 501;
-    expect(await store.begin('g:2', 500)).toBe('acquired');
+    expect((await store.begin('g:2', 500)).state).toBe('acquired');
   });
 
   it('release drops a lease but never a done mark', async () => {
     const store = new MemoryDedupStore();
-    await store.begin('g:3', 1_000);
-    await store.release('g:3');
-    expect(await store.begin('g:3', 1_000)).toBe('acquired');
-    await store.complete('g:3', 1_000);
-    await store.release('g:3');
-    expect(await store.begin('g:3', 1_000)).toBe('duplicate');
+    const first = tokenOf(await store.begin('g:3', 1_000));
+    expect(await store.release('g:3', first)).toBe(true);
+    const second = tokenOf(await store.begin('g:3', 1_000));
+    await store.complete('g:3', second, 1_000);
+    expect(await store.release('g:3', second)).toBe(false);
+    expect((await store.begin('g:3', 1_000)).state).toBe('duplicate');
+  });
+
+  it('a stale holder cannot release, renew or complete over the lease a newer holder took', async () => {
+    let now = 0;
+    const store = new MemoryDedupStore({ now: () => now });
+    const stale = tokenOf(await store.begin('g:4', 100));
+    now = 150; // the stale holder's lease lapsed; a redelivery takes the key
+    const fresh = tokenOf(await store.begin('g:4', 100));
+    expect(await store.release('g:4', stale)).toBe(false);
+    expect((await store.begin('g:4', 100)).state).toBe('busy');
+    expect(await store.renew('g:4', stale, 100)).toBe(false);
+    expect(await store.complete('g:4', stale, 10_000)).toBe(false);
+    expect((await store.begin('g:4', 100)).state).toBe('busy'); // still the fresh lease, not a done mark
+    now = 240;
+    expect(await store.renew('g:4', fresh, 100)).toBe(true);
+    now = 300; // past the original lease, within the renewed one
+    expect((await store.begin('g:4', 100)).state).toBe('busy');
+    expect(await store.complete('g:4', fresh, 10_000)).toBe(true);
+    expect((await store.begin('g:4', 100)).state).toBe('duplicate');
+  });
+
+  it('complete by a holder whose lease lapsed untaken still writes the done mark', async () => {
+    let now = 0;
+    const store = new MemoryDedupStore({ now: () => now });
+    const token = tokenOf(await store.begin('g:5', 100));
+    now = 500;
+    expect(await store.complete('g:5', token, 10_000)).toBe(true);
+    expect((await store.begin('g:5', 100)).state).toBe('duplicate');
   });
 });
 
 describe('idempotent() middleware', () => {
   function fakeDelivery(id: string, unsupportedDelay = false) {
     const calls: string[] = [];
+    let settlement: Settlement | undefined;
     const delivery = {
       id,
       group: 'g',
-      ack: async () => void calls.push('ack'),
+      get settled() {
+        return settlement !== undefined;
+      },
+      get settlement() {
+        return settlement;
+      },
+      ack: async () => {
+        settlement = 'ack';
+        calls.push('ack');
+      },
       nack: async (o?: { delayMs?: number }) => {
         if (unsupportedDelay && (o?.delayMs ?? 0) > 0) throw new MqError('UNSUPPORTED', 'no delay');
+        settlement = 'nack';
         calls.push(`nack:${o?.delayMs ?? 0}`);
+      },
+      deadLetter: async (reason: string) => {
+        settlement = 'dead-letter';
+        calls.push(`dead-letter:${reason}`);
       },
     } as unknown as Delivery<unknown>;
     return { delivery, calls };
@@ -81,5 +144,124 @@ describe('idempotent() middleware', () => {
     let ran = false;
     await mw(fakeDelivery('m3').delivery, async () => void (ran = true));
     expect(ran).toBe(true);
+  });
+
+  it('a handler that nacks ("not ready yet") is not marked done: the redelivery runs it again', async () => {
+    const store = new MemoryDedupStore();
+    const mw = idempotent(store);
+    const first = fakeDelivery('m4');
+    await mw(first.delivery, async () => first.delivery.nack());
+    expect(first.calls).toEqual(['nack:0']);
+    let ran = false;
+    const again = fakeDelivery('m4');
+    await mw(again.delivery, async () => void (ran = true));
+    expect(ran).toBe(true);
+    expect((await store.begin('g:m4', 1_000)).state).toBe('duplicate');
+  });
+
+  it('a handler that dead-letters is not marked done: the effect did not happen (a replay from the DLQ runs it)', async () => {
+    const store = new MemoryDedupStore();
+    const mw = idempotent(store);
+    const first = fakeDelivery('m5');
+    await mw(first.delivery, async () => first.delivery.deadLetter('invalid'));
+    expect((await store.begin('g:m5', 1_000)).state).toBe('acquired');
+  });
+
+  it('renews the lease while a slow handler runs: a concurrent redelivery past leaseMs sees busy', async () => {
+    const store = new MemoryDedupStore();
+    const mw = idempotent(store, { leaseMs: 150 });
+    let release!: () => void;
+    const slow = mw(fakeDelivery('m6').delivery, () => new Promise<void>((r) => (release = r)));
+    await pause(500); // more than three leases
+    expect((await store.begin('g:m6', 150)).state).toBe('busy');
+    const concurrent = fakeDelivery('m6');
+    let ranTwice = false;
+    await mw(concurrent.delivery, async () => void (ranTwice = true));
+    expect(ranTwice).toBe(false);
+    expect(concurrent.calls).toEqual(['nack:1000']);
+    release();
+    await slow;
+    expect((await store.begin('g:m6', 150)).state).toBe('duplicate');
+  });
+
+  it('stops renewing once the handler is done', async () => {
+    let renewals = 0;
+    const store = new MemoryDedupStore();
+    const renew = store.renew.bind(store);
+    store.renew = async (...args) => {
+      renewals += 1;
+      return renew(...args);
+    };
+    const mw = idempotent(store, { leaseMs: 60 });
+    await mw(fakeDelivery('m7').delivery, () => pause(100));
+    const seen = renewals;
+    expect(seen).toBeGreaterThanOrEqual(2);
+    await pause(150);
+    expect(renewals).toBe(seen);
+  });
+
+  it('reports a holder whose lease was taken over, and does not overwrite the new holder', async () => {
+    let now = 0;
+    const store = new MemoryDedupStore({ now: () => now });
+    const logger = recordingLogger();
+    const mw = idempotent(store, { leaseMs: 100, logger });
+    // The store's clock jumps past the lease (a stalled process), and a redelivery takes the key.
+    let taken!: BeginResult;
+    await mw(fakeDelivery('m8').delivery, async () => {
+      now = 1_000;
+      taken = await store.begin('g:m8', 10_000);
+    });
+    expect(taken.state).toBe('acquired');
+    expect(logger.warnings.join('\n')).toMatch(/lease .*taken over/);
+    expect((await store.begin('g:m8', 100)).state).toBe('busy'); // the new holder's lease is intact
+  });
+
+  it('validates its options (CONFIG naming the field; unknown keys rejected)', () => {
+    const store = new MemoryDedupStore();
+    const bad = [
+      [{ ttlMs: '7d' }, 'idempotent.ttlMs'],
+      [{ leaseMs: 0 }, 'idempotent.leaseMs'],
+      [{ leaseMs: Number.NaN }, 'idempotent.leaseMs'],
+      [{ busyRetryDelayMs: -1 }, 'idempotent.busyRetryDelayMs'],
+      [{ keyOf: 'id' }, 'idempotent.keyOf'],
+      [{ leaseMS: 5_000 }, 'leaseMS'],
+    ] as const;
+    for (const [options, field] of bad) {
+      let err: unknown;
+      try {
+        idempotent(store, options as never);
+      } catch (e) {
+        err = e;
+      }
+      expect(MqError.is(err, 'CONFIG'), JSON.stringify(options)).toBe(true);
+      expect((err as Error).message).toContain(field);
+    }
+    expect(() => idempotent(store, { leaseMs: 5_000, ttlMs: 60_000, busyRetryDelayMs: 0, keyOf: (d) => d.id })).not.toThrow();
+  });
+});
+
+describe('idempotent() on the memory broker', () => {
+  it('a handler that nacks on its first delivery runs the effect on the redelivery, exactly once', async () => {
+    const mq = await connect(`memory://${uniqueName('idem')}`, { adapters: [memory()] });
+    const topic = uniqueName('t');
+    const effects: string[] = [];
+    const attempts: number[] = [];
+    const sub = await mq.subscribe<{ n: number }>(topic, {
+      group: 'g',
+      middleware: [idempotent(new MemoryDedupStore(), { busyRetryDelayMs: 10 })],
+      handler: async (m) => {
+        attempts.push(m.attempt);
+        if (m.attempt === 1) return m.nack(); // not ready yet
+        effects.push(m.id);
+      },
+    });
+    const id = uniqueName('m');
+    await mq.publish(topic, { n: 1 }, { id });
+    for (let i = 0; i < 100 && effects.length === 0; i += 1) await pause(20);
+    await mq.publish(topic, { n: 1 }, { id }); // a later duplicate copy is skipped
+    await pause(200);
+    expect(effects).toEqual([id]);
+    await sub.close();
+    await mq.close();
   });
 });
