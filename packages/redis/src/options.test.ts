@@ -11,6 +11,17 @@ describe('redis dedup options', () => {
     expect(parseRedisDedupOptions({ prefix: 'x:' }, 'redis://h?prefix=y:')).toEqual({ prefix: 'x:' });
   });
 
+  it('rejects an unknown option with CONFIG naming it (a typo must not pass silently)', () => {
+    let err: unknown;
+    try {
+      parseRedisDedupOptions({ prefx: 'svc:' } as never);
+    } catch (e) {
+      err = e;
+    }
+    expect(MqError.is(err, 'CONFIG')).toBe(true);
+    expect((err as Error).message).toContain('prefx');
+  });
+
   it('strips its own parameters from the URL given to ioredis', () => {
     expect(redisConnectionUrl('redis://:pw@h:6379/2?prefix=a&family=6')).toBe('redis://:pw@h:6379/2?family=6');
   });

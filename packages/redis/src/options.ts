@@ -8,7 +8,7 @@ export const redisDedupOptionsSchema = z.object({
    * one Redis. @default "mqkit:dedup:"
    */
   prefix: z.string().max(200).default('mqkit:dedup:'),
-});
+}).strict();
 
 export type RedisDedupOptions = z.input<typeof redisDedupOptionsSchema>;
 export type ResolvedRedisDedupOptions = z.output<typeof redisDedupOptionsSchema>;
