@@ -31,6 +31,7 @@ export class Client {
   readonly #telemetry: Telemetry;
   readonly #logger: Logger;
   readonly #subscriptions = new Set<Subscription>();
+  readonly #publishTimeoutMs: number;
   #closing: Promise<void> | undefined;
 
   /** @internal use {@link connect}. */
@@ -39,6 +40,12 @@ export class Client {
     this.#telemetry = telemetry;
     this.#logger = logger;
     this.#sender = new ReliableSender(driver, telemetry, publishPolicy);
+    this.#publishTimeoutMs = publishPolicy.timeoutMs;
+  }
+
+  /** How long a publish may take before it rejects (`publish.timeoutMs` of {@link connect}). */
+  get publishTimeoutMs(): number {
+    return this.#publishTimeoutMs;
   }
 
   /** The adapter's name (`memory`, `kafka`, …). */
