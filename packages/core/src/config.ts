@@ -84,6 +84,7 @@ export function describeIssues(error: z.ZodError, where = ''): string {
 
 /** A zod number schema for a count or a duration that may also be `Infinity` (unlimited). */
 export const unlimitedInt = (min: number): z.ZodType<number> =>
-  z.number().refine((n) => n === Number.POSITIVE_INFINITY || (Number.isInteger(n) && n >= min), {
+  // z.number() alone rejects Infinity (zod 4): accept it as a literal first.
+  z.union([z.literal(Number.POSITIVE_INFINITY), z.number()]).refine((n) => n === Number.POSITIVE_INFINITY || (Number.isInteger(n) && n >= min), {
     message: `must be an integer >= ${min}, or Infinity`,
   });
