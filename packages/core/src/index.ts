@@ -23,7 +23,16 @@ export { MqError, toMqError, ERROR_CODES, type ErrorCode, type MqErrorOptions } 
 export { jsonCodec, bytesCodec, textCodec, type Codec } from './codec.ts';
 export { HEADERS, type Envelope } from './message.ts';
 export { idempotent, MemoryDedupStore, type BeginResult, type DedupStore, type IdempotencyOptions } from './idempotency.ts';
-export { Outbox, OutboxRelay, type OutboxRecord, type OutboxRelayOptions, type OutboxStats, type OutboxStore } from './outbox.ts';
+export {
+  Outbox,
+  OutboxRelay,
+  type DeadOutboxRecord,
+  type ListDeadOptions,
+  type OutboxRecord,
+  type OutboxRelayOptions,
+  type OutboxStats,
+  type OutboxStore,
+} from './outbox.ts';
 export { silentLogger, type Logger } from './logger.ts';
 export { redactUrl } from './config.ts';
 export type { Capabilities, DelayCapability } from './driver/driver.ts';

@@ -1,38 +1,93 @@
 import { metrics, type Counter, type MeterProvider } from '@opentelemetry/api';
+import { z } from 'zod';
 import { backoffDelay, DEFAULT_BACKOFF, sleep, type BackoffPolicy } from './backoff.ts';
 import type { Client } from './client.ts';
-import { toMqError, type MqError } from './errors.ts';
+import { configError, parseOptions, unlimitedInt } from './config.ts';
+import { toMqError, type ErrorCode, type MqError } from './errors.ts';
 import { silentLogger, type Logger } from './logger.ts';
 import type { Envelope } from './message.ts';
 import type { PublishOptions } from './publish.ts';
 
-/** One stored outbox message. */
+/** One stored outbox message, as handed to a relay by {@link OutboxStore.claim}. */
 export interface OutboxRecord {
   /** Store-assigned position: records of one key are published in this order. */
   readonly seq: string;
   readonly envelope: Envelope;
-  /** Publish attempts so far. */
+  /** Failed publish attempts so far. */
   readonly attempts: number;
+  /**
+   * The claim this record was handed out under: unique per claim. The store's marks apply only
+   * while the record is still held under this claim, so a relay whose lease lapsed and was taken
+   * over by another cannot overwrite the new owner's state.
+   */
+  readonly claimToken: string;
+}
+
+/** A record that failed for good and waits for an operator (see {@link OutboxStore.listDead}). */
+export interface DeadOutboxRecord {
+  readonly seq: string;
+  readonly envelope: Envelope;
+  /** Failed publish attempts, the last one included. */
+  readonly attempts: number;
+  /** `CODE: message` of the last failure. */
+  readonly lastError: string;
+  /** When it was moved to the dead state. */
+  readonly deadAt: Date;
+}
+
+/** Paging of {@link OutboxStore.listDead}. */
+export interface ListDeadOptions {
+  /** At most this many, oldest first. @default 100 */
+  readonly limit?: number;
+  /** Only records after this `seq` (the last one of the previous page). */
+  readonly afterSeq?: string;
 }
 
 /**
  * Where the transactional outbox keeps messages. `Tx` is the caller's open database transaction:
  * {@link OutboxStore.enqueue} writes inside it, so the message exists iff the business write
  * commits.
+ *
+ * Per-key order: a key's records are claimed in `seq` order, and never past a record of the key
+ * that is leased by a relay or waiting for its retry. A record that has failed before (a retry)
+ * is claimed without the later records of its key, which follow once it is published. A dead
+ * record no longer holds its key back.
  */
 export interface OutboxStore<Tx> {
   /** Stores envelopes inside the caller's transaction. */
   enqueue(tx: Tx, envelopes: readonly Envelope[]): Promise<void>;
   /**
    * Claims up to `limit` due records for this relay for `leaseMs` (others skip them: e.g. `FOR
-   * UPDATE SKIP LOCKED`), oldest first. A record whose key has an older unpublished record that is
-   * not claimed here must not be returned (per-key order).
+   * UPDATE SKIP LOCKED`), oldest first, under a new claim token. Per-key order as described on
+   * {@link OutboxStore}.
    */
   claim(limit: number, leaseMs: number): Promise<OutboxRecord[]>;
-  /** Records the broker confirmed: never publish them again. */
-  markPublished(records: readonly OutboxRecord[]): Promise<void>;
-  /** A publish failed: release the claim and make the record due again at `retryAt`. */
-  markFailed(record: OutboxRecord, error: MqError, retryAt: Date): Promise<void>;
+  /**
+   * Records the broker confirmed: never publish them again. Only records still held under their
+   * `claimToken` are marked; returns how many were.
+   */
+  markPublished(records: readonly OutboxRecord[]): Promise<number>;
+  /**
+   * A publish failed: count the attempt, release the claim and make the record due again at
+   * `retryAt`. Only if still held under its `claimToken`; returns 1 if it was, else 0.
+   */
+  markFailed(record: OutboxRecord, error: MqError, retryAt: Date): Promise<number>;
+  /**
+   * A publish failed for good: count the attempt and move the record to the dead state (not
+   * claimed again, no longer holding its key back) until {@link OutboxStore.replayDead}. Only if
+   * still held under its `claimToken`; returns 1 if it was, else 0.
+   */
+  markDead(record: OutboxRecord, error: MqError): Promise<number>;
+  /** Dead records, oldest first. */
+  listDead(options?: ListDeadOptions): Promise<DeadOutboxRecord[]>;
+  /**
+   * Makes dead records pending again with a fresh attempt budget, in their original place of
+   * their key's order (before the key's pending records). `seqs` omitted: every dead record.
+   * Returns how many were replayed.
+   */
+  replayDead(seqs?: readonly string[]): Promise<number>;
+  /** Deletes dead records for good. `seqs` omitted: every dead record. Returns how many went. */
+  discardDead(seqs?: readonly string[]): Promise<number>;
   /** Resolves when new records may be due (e.g. LISTEN/NOTIFY), or after `timeoutMs`. */
   waitForWork?(timeoutMs: number, signal: AbortSignal): Promise<void>;
   /** Housekeeping, e.g. deleting published records past their retention; the relay calls it periodically. */
@@ -43,12 +98,14 @@ export interface OutboxStore<Tx> {
 
 /** Backlog of an outbox, for gauges and alerts. */
 export interface OutboxStats {
-  /** Records not yet published. */
+  /** Records not yet published (dead ones not included). */
   readonly pending: number;
   /** Pending records whose last publish attempt failed. */
   readonly failing: number;
   /** Age of the oldest pending record in ms (0 when none). */
   readonly oldestPendingAgeMs: number;
+  /** Dead records waiting for an operator (replay or discard). */
+  readonly dead: number;
 }
 
 /**
@@ -70,29 +127,102 @@ export class Outbox<Tx> {
     await this.#store.enqueue(tx, [envelope]);
     return envelope.id;
   }
-}
 
-/** Options of {@link OutboxRelay}. */
-export interface OutboxRelayOptions {
-  /** Records claimed per round. @default 500 */
-  batchSize?: number;
-  /** How long a claim lasts if this relay dies. @default 30000 */
-  leaseMs?: number;
-  /** Poll interval when the store cannot wake the relay (or as a fallback). @default 1000 */
-  pollIntervalMs?: number;
-  /** Backoff for failed publishes. */
-  backoff?: Partial<BackoffPolicy>;
-  /** How often to call the store's `maintain()`. @default 60000 */
-  maintenanceIntervalMs?: number;
-  /** Where the relay's metrics go. @default the global OpenTelemetry meter provider */
-  meterProvider?: MeterProvider;
-  logger?: Logger;
+  /**
+   * Records that failed for good (after the relay's `maxAttempts` failures of their own, e.g.
+   * `TOO_LARGE`, `UNROUTABLE`, `NOT_FOUND`), oldest first: page with `afterSeq`.
+   */
+  listDead(options?: ListDeadOptions): Promise<DeadOutboxRecord[]> {
+    return this.#store.listDead(options);
+  }
+
+  /**
+   * Makes dead records pending again with a fresh attempt budget (e.g. once the topic exists or
+   * the size limit is raised); `seqs` omitted: all of them. A replayed record goes out before the
+   * pending records of its key, but after those published while it was dead. Returns how many.
+   */
+  replayDead(seqs?: readonly string[]): Promise<number> {
+    return this.#store.replayDead(seqs);
+  }
+
+  /** Deletes dead records for good; `seqs` omitted: all of them. Returns how many. */
+  discardDead(seqs?: readonly string[]): Promise<number> {
+    return this.#store.discardDead(seqs);
+  }
 }
 
 /**
+ * Failures that say nothing about the record itself: the broker is unreachable or refuses this
+ * client. They are retried for ever (with backoff) and never make a record dead, or an outage
+ * would empty the outbox into the dead state.
+ */
+const ENVIRONMENT_ERRORS: ReadonlySet<ErrorCode> = new Set(['AUTH', 'CONFIG', 'CLOSED', 'ABORTED']);
+
+/** Whether a failed publish counts against the record's `maxAttempts` (it may go dead). */
+function recordsOwnFailure(error: MqError): boolean {
+  return !error.retryable && !ENVIRONMENT_ERRORS.has(error.code);
+}
+
+const ms = z.number().int().nonnegative();
+
+const relayBackoffSchema = z
+  .object({
+    initialDelayMs: ms,
+    maxDelayMs: ms,
+    multiplier: z.number().min(1),
+    jitter: z.boolean(),
+  })
+  .partial()
+  .strict();
+
+/** Options of {@link OutboxRelay}, validated at construction (CONFIG naming the field). */
+const relayOptionsSchema = z
+  .object({
+    /** Records claimed per round. @default 500 */
+    batchSize: z.number().int().positive().default(500),
+    /**
+     * How long a claim lasts if this relay dies: another relay takes the records over after it.
+     * Must be greater than the client's `publish.timeoutMs`, so that a claim outlasts the publish
+     * it covers. @default 30000, or twice the publish timeout if that is more
+     */
+    leaseMs: z.number().int().positive().optional(),
+    /** Poll interval when the store cannot wake the relay (or as a fallback). @default 1000 */
+    pollIntervalMs: z.number().int().positive().default(1_000),
+    /** Backoff for failed publishes, by the record's attempt. @default core's default backoff */
+    backoff: relayBackoffSchema.optional(),
+    /**
+     * Publish attempts a record gets when its failures are its own (non-retryable errors such
+     * as `TOO_LARGE`, `UNROUTABLE`, `NOT_FOUND`, `INVALID_MESSAGE`, `REJECTED`): such a failure
+     * at attempt `maxAttempts` moves it to the dead state. These errors are retried up to then
+     * because some heal (a queue or topic declared a moment later). Retryable failures
+     * (broker unreachable, timeouts) and `AUTH`/`CONFIG`/`CLOSED` are retried for ever and never
+     * make a record dead. `Infinity`: never dead. @default 10
+     */
+    maxAttempts: unlimitedInt(1).default(10),
+    /** How often to call the store's `maintain()`. @default 60000 */
+    maintenanceIntervalMs: ms.default(60_000),
+    /** Where the relay's metrics go. @default the global OpenTelemetry meter provider */
+    meterProvider: z
+      .custom<MeterProvider>((v) => typeof (v as MeterProvider | undefined)?.getMeter === 'function', 'must be an OpenTelemetry MeterProvider')
+      .optional(),
+    /** pino-compatible logger. @default silent */
+    logger: z
+      .custom<Logger>((v) => typeof (v as Logger | undefined)?.warn === 'function' && typeof (v as Logger).error === 'function', 'must be a logger')
+      .optional(),
+  })
+  .strict();
+
+/** Options of {@link OutboxRelay} (all optional; defaults in the TSDoc of each field). */
+export type OutboxRelayOptions = z.input<typeof relayOptionsSchema>;
+
+/**
  * Moves outbox records to the broker with reliable send: claim, publish, mark published. Safe to
- * run several at once (claims are exclusive). A crash after publish but before marking republishes
- * (at-least-once): consumers dedup by message id.
+ * run several at once (claims are exclusive, and marks are fenced by the claim). A crash after
+ * publish but before marking republishes (at-least-once): consumers dedup by message id.
+ *
+ * A failed record is retried with backoff; while it is, the later records of its key wait (a
+ * retry is claimed alone for its key). After `maxAttempts` failures of its own it is dead: see
+ * {@link Outbox.listDead} and {@link Outbox.replayDead}; its key moves on.
  */
 export class OutboxRelay<Tx> {
   readonly #store: OutboxStore<Tx>;
@@ -101,37 +231,62 @@ export class OutboxRelay<Tx> {
   readonly #leaseMs: number;
   readonly #pollMs: number;
   readonly #backoff: BackoffPolicy;
+  readonly #maxAttempts: number;
   readonly #logger: Logger;
   readonly #maintenanceMs: number;
   readonly #failures: Counter;
   readonly #published: Counter;
+  readonly #deadLettered: Counter;
+  readonly #claimsLost: Counter;
   #abort: AbortController | undefined;
   #loop: Promise<void> | undefined;
   #lastMaintenance = 0;
 
+  /** Throws {@link MqError} CONFIG for an invalid option, or a `leaseMs` not above the client's publish timeout. */
   constructor(store: OutboxStore<Tx>, client: Client, options: OutboxRelayOptions = {}) {
+    const o = parseOptions(relayOptionsSchema, options, 'OutboxRelay options');
+    const publishTimeoutMs = client.publishTimeoutMs;
+    if (o.leaseMs !== undefined && o.leaseMs <= publishTimeoutMs) {
+      // A lease that ends while its publish may still be running lets a second relay publish
+      // the same records concurrently, out of order with the first.
+      throw configError(
+        `OutboxRelay options: leaseMs (${o.leaseMs}) must be greater than the client's publish.timeoutMs (${publishTimeoutMs}), so that a claim outlasts its publish`,
+      );
+    }
     this.#store = store;
     this.#client = client;
-    this.#batchSize = options.batchSize ?? 500;
-    this.#leaseMs = options.leaseMs ?? 30_000;
-    this.#pollMs = options.pollIntervalMs ?? 1_000;
-    this.#backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
-    this.#logger = options.logger ?? silentLogger;
-    this.#maintenanceMs = options.maintenanceIntervalMs ?? 60_000;
-    const meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter('@mqkit/core');
+    this.#batchSize = o.batchSize;
+    this.#leaseMs = o.leaseMs ?? Math.max(30_000, 2 * publishTimeoutMs);
+    this.#pollMs = o.pollIntervalMs;
+    this.#backoff = { ...DEFAULT_BACKOFF, ...o.backoff };
+    this.#maxAttempts = o.maxAttempts;
+    this.#logger = o.logger ?? silentLogger;
+    this.#maintenanceMs = o.maintenanceIntervalMs;
+    const meter = (o.meterProvider ?? metrics.getMeterProvider()).getMeter('@mqkit/core');
     this.#published = meter.createCounter('mqkit.outbox.published', { description: 'Outbox records published' });
-    this.#failures = meter.createCounter('mqkit.outbox.publish_failures', { description: 'Outbox publishes that failed and will be retried' });
+    this.#failures = meter.createCounter('mqkit.outbox.publish_failures', { description: 'Outbox publishes that failed (retried, or dead)' });
+    this.#deadLettered = meter.createCounter('mqkit.outbox.dead_lettered', { description: 'Outbox records moved to the dead state' });
+    this.#claimsLost = meter.createCounter('mqkit.outbox.claims_lost', {
+      description: 'Outbox records whose claim another relay took over before this one marked them',
+    });
     if (store.stats) {
       const pending = meter.createObservableGauge('mqkit.outbox.pending', { description: 'Outbox records not yet published' });
       const failing = meter.createObservableGauge('mqkit.outbox.failing', { description: 'Pending outbox records whose last attempt failed' });
       const oldest = meter.createObservableGauge('mqkit.outbox.oldest_age', { description: 'Age of the oldest pending outbox record', unit: 'ms' });
+      const dead = meter.createObservableGauge('mqkit.outbox.dead', { description: 'Dead outbox records waiting for replay or discard' });
       meter.addBatchObservableCallback(async (result) => {
         const stats = await store.stats!();
         result.observe(pending, stats.pending);
         result.observe(failing, stats.failing);
         result.observe(oldest, stats.oldestPendingAgeMs);
-      }, [pending, failing, oldest]);
+        result.observe(dead, stats.dead);
+      }, [pending, failing, oldest, dead]);
     }
+  }
+
+  /** The claim lease in ms (given, or the default derived from the client's publish timeout). */
+  get leaseMs(): number {
+    return this.#leaseMs;
   }
 
   /** Starts the relay loop (idempotent). */
@@ -148,32 +303,58 @@ export class OutboxRelay<Tx> {
     this.#loop = undefined;
   }
 
-  /** One round: claim, publish, mark. Returns how many records were published. */
+  /** One round: claim, publish, mark. Returns how many records were published and marked. */
   async relayOnce(): Promise<number> {
     const records = await this.#store.claim(this.#batchSize, this.#leaseMs);
     if (records.length === 0) return 0;
     const outcomes = await this.#client.sendEnvelopes(records.map((r) => r.envelope));
     // Records go out in claim order in one reliable send, so a key's records reach the broker in
-    // order. If one fails and a later one of its key succeeds, the retry arrives after it: the
-    // same reordering any broker redelivery causes; ordered consumers should carry a sequence.
+    // order, and a key's retry is claimed alone. Only if the broker refuses one record and accepts
+    // a later one of its key in the same driver call (a per-message failure) is the later one
+    // ahead: it is logged below.
     const published: OutboxRecord[] = [];
+    const failedKeys = new Set<string>();
     for (let i = 0; i < records.length; i += 1) {
       const record = records[i]!;
       const outcome = outcomes[i]!;
+      const key = record.envelope.key;
       if (outcome.ok) {
+        if (key !== undefined && failedKeys.has(key)) {
+          this.#logger.warn({ id: record.envelope.id, topic: record.envelope.topic }, 'outbox record published ahead of an earlier record of its key that failed in the same send');
+        }
         published.push(record);
         continue;
       }
-      const retryAt = new Date(Date.now() + backoffDelay(this.#backoff, record.attempts + 1));
-      this.#failures.add(1, { 'messaging.destination.name': record.envelope.topic, 'error.type': outcome.error.code });
-      this.#logger.warn({ id: record.envelope.id, topic: record.envelope.topic, code: outcome.error.code }, 'outbox publish failed; will retry');
-      await this.#store.markFailed(record, outcome.error, retryAt);
+      if (key !== undefined) failedKeys.add(key);
+      await this.#fail(record, outcome.error);
     }
-    if (published.length > 0) {
-      await this.#store.markPublished(published);
-      this.#published.add(published.length);
+    if (published.length === 0) return 0;
+    const marked = await this.#store.markPublished(published);
+    this.#published.add(published.length);
+    if (marked < published.length) this.#lost(published.length - marked, 'published');
+    return marked;
+  }
+
+  async #fail(record: OutboxRecord, error: MqError): Promise<void> {
+    const attempt = record.attempts + 1;
+    const { topic, id } = record.envelope;
+    this.#failures.add(1, { 'messaging.destination.name': topic, 'error.type': error.code });
+    if (recordsOwnFailure(error) && attempt >= this.#maxAttempts) {
+      this.#logger.error({ id, topic, code: error.code, attempts: attempt }, 'outbox record failed for good; moved to the dead state (replay with replayDead)');
+      const moved = await this.#store.markDead(record, error);
+      if (moved === 1) this.#deadLettered.add(1, { 'messaging.destination.name': topic, 'error.type': error.code });
+      else this.#lost(1, 'dead');
+      return;
     }
-    return published.length;
+    const retryAt = new Date(Date.now() + backoffDelay(this.#backoff, attempt));
+    this.#logger.warn({ id, topic, code: error.code, attempts: attempt }, 'outbox publish failed; will retry');
+    if ((await this.#store.markFailed(record, error, retryAt)) === 0) this.#lost(1, 'failed');
+  }
+
+  /** Marks that found the claim taken over: the new owner publishes and marks those records. */
+  #lost(count: number, mark: string): void {
+    this.#claimsLost.add(count);
+    this.#logger.warn({ count, mark }, 'outbox claim taken over by another relay before it was marked (lease too short?); left to the new owner');
   }
 
   async #maintain(): Promise<void> {

@@ -1,5 +1,5 @@
 import type { Envelope, MqError } from '@mqkit/core/driver';
-import type { OutboxRecord, OutboxStats, OutboxStore } from '@mqkit/core';
+import type { DeadOutboxRecord, ListDeadOptions, OutboxRecord, OutboxStats, OutboxStore } from '@mqkit/core';
 
 /** A unit of work against {@link MemoryOutboxStore}: staged rows appear only on commit. */
 export interface MemoryTx {
@@ -12,17 +12,21 @@ interface Row {
   attempts: number;
   dueAt: number;
   claimedUntil: number;
+  /** The claim the row is held under ('' when never claimed). */
+  token: string;
   published: boolean;
+  deadAt: Date | undefined;
   lastError?: string;
 }
 
 /**
- * An {@link OutboxStore} in memory, with the claim and per-key order rules of a real one: for
- * unit tests of outbox flows and the demo.
+ * An {@link OutboxStore} in memory, with the claim, fencing, per-key order and dead-state rules
+ * of a real one: for unit tests of outbox flows and the demo.
  */
 export class MemoryOutboxStore implements OutboxStore<MemoryTx> {
   #rows: Row[] = [];
   #seq = 0;
+  #claims = 0;
   #waiters: Array<() => void> = [];
 
   /** Runs `fn` as a transaction: its enqueued messages are stored only if it resolves. */
@@ -30,9 +34,9 @@ export class MemoryOutboxStore implements OutboxStore<MemoryTx> {
     const tx: MemoryTx = { staged: [] };
     const result = await fn(tx);
     for (const envelope of tx.staged) {
-      this.#rows.push({ seq: ++this.#seq, envelope, attempts: 0, dueAt: 0, claimedUntil: 0, published: false });
+      this.#rows.push({ seq: ++this.#seq, envelope, attempts: 0, dueAt: 0, claimedUntil: 0, token: '', published: false, deadAt: undefined });
     }
-    if (tx.staged.length > 0) this.#waiters.splice(0).forEach((w) => w());
+    if (tx.staged.length > 0) this.#wake();
     return result;
   }
 
@@ -42,36 +46,82 @@ export class MemoryOutboxStore implements OutboxStore<MemoryTx> {
 
   async claim(limit: number, leaseMs: number): Promise<OutboxRecord[]> {
     const now = Date.now();
+    const token = `claim-${++this.#claims}`;
     const blocked = new Set<string>();
     const claimed: OutboxRecord[] = [];
     for (const row of this.#rows) {
       if (claimed.length >= limit) break;
-      if (row.published) continue;
+      if (!isPending(row)) continue;
       const key = row.envelope.key;
       if (key !== undefined && blocked.has(key)) continue;
       const available = row.claimedUntil <= now && row.dueAt <= now;
-      if (!available) {
-        if (key !== undefined) blocked.add(key);
-        continue;
-      }
+      // Held elsewhere or waiting for its retry: the key waits. A retry goes out alone for its key.
+      if (key !== undefined && (!available || row.attempts > 0)) blocked.add(key);
+      if (!available) continue;
       row.claimedUntil = now + leaseMs;
-      claimed.push({ seq: String(row.seq), envelope: row.envelope, attempts: row.attempts });
+      row.token = token;
+      claimed.push({ seq: String(row.seq), envelope: row.envelope, attempts: row.attempts, claimToken: token });
     }
     return claimed;
   }
 
-  async markPublished(records: readonly OutboxRecord[]): Promise<void> {
-    const seqs = new Set(records.map((r) => Number(r.seq)));
-    for (const row of this.#rows) if (seqs.has(row.seq)) row.published = true;
+  async markPublished(records: readonly OutboxRecord[]): Promise<number> {
+    let marked = 0;
+    for (const record of records) {
+      const row = this.#held(record);
+      if (!row) continue;
+      row.published = true;
+      row.claimedUntil = 0;
+      marked += 1;
+    }
+    return marked;
   }
 
-  async markFailed(record: OutboxRecord, error: MqError, retryAt: Date): Promise<void> {
-    const row = this.#rows.find((r) => r.seq === Number(record.seq));
-    if (!row) return;
+  async markFailed(record: OutboxRecord, error: MqError, retryAt: Date): Promise<number> {
+    const row = this.#held(record);
+    if (!row) return 0;
     row.attempts += 1;
     row.claimedUntil = 0;
+    row.token = '';
     row.dueAt = retryAt.getTime();
-    row.lastError = error.code;
+    row.lastError = `${error.code}: ${error.message}`;
+    return 1;
+  }
+
+  async markDead(record: OutboxRecord, error: MqError): Promise<number> {
+    const row = this.#held(record);
+    if (!row) return 0;
+    row.attempts += 1;
+    row.claimedUntil = 0;
+    row.token = '';
+    row.deadAt = new Date();
+    row.lastError = `${error.code}: ${error.message}`;
+    return 1;
+  }
+
+  async listDead(options: ListDeadOptions = {}): Promise<DeadOutboxRecord[]> {
+    const after = options.afterSeq === undefined ? 0 : Number(options.afterSeq);
+    return this.#rows
+      .filter((r) => r.deadAt !== undefined && r.seq > after)
+      .slice(0, options.limit ?? 100)
+      .map((r) => ({ seq: String(r.seq), envelope: r.envelope, attempts: r.attempts, lastError: r.lastError ?? '', deadAt: r.deadAt! }));
+  }
+
+  async replayDead(seqs?: readonly string[]): Promise<number> {
+    const rows = this.#dead(seqs);
+    for (const row of rows) {
+      row.deadAt = undefined;
+      row.attempts = 0;
+      row.dueAt = 0;
+    }
+    if (rows.length > 0) this.#wake();
+    return rows.length;
+  }
+
+  async discardDead(seqs?: readonly string[]): Promise<number> {
+    const rows = new Set(this.#dead(seqs));
+    this.#rows = this.#rows.filter((r) => !rows.has(r));
+    return rows.size;
   }
 
   async waitForWork(timeoutMs: number, signal: AbortSignal): Promise<void> {
@@ -93,22 +143,42 @@ export class MemoryOutboxStore implements OutboxStore<MemoryTx> {
   }
 
   async stats(): Promise<OutboxStats> {
-    const pending = this.#rows.filter((r) => !r.published);
+    const pending = this.#rows.filter(isPending);
     const oldest = pending.reduce((min, r) => Math.min(min, r.envelope.timestamp), Number.POSITIVE_INFINITY);
     return {
       pending: pending.length,
-      failing: pending.filter((r) => r.lastError !== undefined).length,
+      failing: pending.filter((r) => r.attempts > 0).length,
       oldestPendingAgeMs: pending.length === 0 ? 0 : Date.now() - oldest,
+      dead: this.#rows.filter((r) => r.deadAt !== undefined).length,
     };
   }
 
-  /** Rows stored, published or not (until {@link MemoryOutboxStore.maintain}). */
+  /** Rows stored, published, pending or dead (until {@link MemoryOutboxStore.maintain}). */
   get size(): number {
     return this.#rows.length;
   }
 
-  /** Rows not yet published. */
+  /** Rows not yet published and not dead. */
   get pending(): number {
-    return this.#rows.filter((r) => !r.published).length;
+    return this.#rows.filter(isPending).length;
   }
+
+  /** The record's row if it is still pending under the record's claim (fencing). */
+  #held(record: OutboxRecord): Row | undefined {
+    const row = this.#rows.find((r) => r.seq === Number(record.seq));
+    return row && isPending(row) && row.token === record.claimToken ? row : undefined;
+  }
+
+  #dead(seqs: readonly string[] | undefined): Row[] {
+    const wanted = seqs === undefined ? undefined : new Set(seqs.map(Number));
+    return this.#rows.filter((r) => r.deadAt !== undefined && (wanted === undefined || wanted.has(r.seq)));
+  }
+
+  #wake(): void {
+    this.#waiters.splice(0).forEach((w) => w());
+  }
+}
+
+function isPending(row: Row): boolean {
+  return !row.published && row.deadAt === undefined;
 }
