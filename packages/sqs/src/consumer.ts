@@ -44,6 +44,8 @@ export interface ConsumerParts {
   readonly sqs: SQSClient;
   readonly sender: Sender;
   readonly logger: Logger;
+  /** Seals the attempt count of re-sent copies (see wire.ts). */
+  readonly signingKey: Uint8Array;
   readonly requestTimeoutMs: number;
   /** Shared per driver, so deletes of all subscriptions of one queue coalesce. */
   readonly deletes: Batcher<string>;
@@ -240,7 +242,7 @@ export class QueueConsumer implements DriverSubscription {
       void this.#parts.visibility.add(queueUrl, { receiptHandle, seconds: 0 }).catch(() => undefined);
       return;
     }
-    const decoded = fromWire(message, topic);
+    const decoded = fromWire(message, topic, { key: this.#parts.signingKey, now });
     if (decoded.due !== undefined && decoded.due > now + 50) {
       held.settled = true;
       void this.#reschedule(held, decoded.envelope, decoded.due, decoded.priorAttempts, 0);
@@ -336,7 +338,7 @@ export class QueueConsumer implements DriverSubscription {
    */
   async #reschedule(held: Held, envelope: DriverDelivery['envelope'], due: number, priorAttempts: number, hop: number): Promise<void> {
     const seconds = Math.min(MAX_DELAY_SECONDS, Math.max(0, Math.ceil((due - Date.now()) / 1000)));
-    const wire = toWire(envelope, { due, attempts: priorAttempts });
+    const wire = toWire(envelope, { due, attempts: priorAttempts }, this.#parts.signingKey);
     try {
       await this.#parts.sender.sendToQueue(held.queueUrl, envelope, wire, seconds, hop);
       await this.#parts.deletes.add(held.queueUrl, held.receiptHandle);

@@ -3,6 +3,7 @@
  */
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { randomBytes } from 'node:crypto';
 import {
   MqError,
   type Adapter,
@@ -18,12 +19,13 @@ import {
 } from '@mqkit/core/driver';
 import { makeBatchers, QueueConsumer, type ConsumerParts } from './consumer.ts';
 import { groupQueueName, isFifo, nativeTopicName, TOPIC_PATTERN, topicQueueName } from './names.ts';
-import { parseConnection, parseSubscription, SNS_MAX_BYTES, SQS_MAX_BYTES, type SqsSettings } from './options.ts';
+import { parseConnection, parseSubscription, redriveReceiveCount, SNS_MAX_BYTES, SQS_MAX_BYTES, type SqsSettings } from './options.ts';
 import { Sender } from './send.ts';
 import { Topology } from './topology.ts';
+import { MAX_DELAY_MS } from './wire.ts';
 
 /** Longest delay accepted: re-scheduled in 15-minute hops, each a new message, so retention never runs out. */
-export const MAX_DELAY_MS = 7 * 24 * 3600_000;
+export { MAX_DELAY_MS };
 
 /** The clients behind a driver, reachable as `driver.native` / `client.native` for what mqkit does not cover. */
 export interface SqsNative {
@@ -58,6 +60,7 @@ export class SqsDriver implements Driver {
   readonly #sender: Sender;
   readonly #parts: ConsumerParts;
   readonly #subscriptions = new Set<DriverSubscription>();
+  readonly #logger: Logger;
   #closed = false;
 
   constructor(settings: SqsSettings, logger: Logger) {
@@ -74,7 +77,10 @@ export class SqsDriver implements Driver {
     this.#native = { sqs, sns };
     this.#topology = new Topology(sqs, sns, settings);
     this.#sender = new Sender(sqs, sns, this.#topology, settings);
-    this.#parts = { sqs, sender: this.#sender, logger, requestTimeoutMs: settings.requestTimeoutMs, ...makeBatchers(sqs, settings.requestTimeoutMs) };
+    this.#logger = logger;
+    // Seals attempt counts in re-sent copies (see wire.ts); random unless the consumers share one.
+    const signingKey = settings.signingKey !== undefined ? new Uint8Array(Buffer.from(settings.signingKey, 'utf8')) : new Uint8Array(randomBytes(32));
+    this.#parts = { sqs, sender: this.#sender, logger, signingKey, requestTimeoutMs: settings.requestTimeoutMs, ...makeBatchers(sqs, settings.requestTimeoutMs) };
   }
 
   get native(): SqsNative {
@@ -89,6 +95,8 @@ export class SqsDriver implements Driver {
   async subscribe(spec: SubscriptionSpec, sink: DeliverySink): Promise<DriverSubscription> {
     if (this.#closed) throw new MqError('CLOSED', 'sqs driver is closed');
     const settings = parseSubscription(spec.options);
+    // Checked before anything is declared: a configured maxReceiveCount must lie above maxAttempts.
+    redriveReceiveCount(spec.maxAttempts, settings.maxReceiveCount);
     const fifo = isFifo(spec.topic);
     if (spec.ordered && !fifo) {
       throw new MqError('UNSUPPORTED', `sqs keeps per-key order on FIFO topics only: name the topic "${spec.topic}.fifo"`, { details: { topic: spec.topic } });
@@ -124,12 +132,21 @@ export class SqsDriver implements Driver {
 
   /** Declares what one subscription consumes from and returns the queue URL. */
   async #declare(spec: SubscriptionSpec, settings: ReturnType<typeof parseSubscription>, fifo: boolean): Promise<string> {
-    const maxReceiveCount = settings.maxReceiveCount ?? spec.maxAttempts + 2;
+    const maxReceiveCount = redriveReceiveCount(spec.maxAttempts, settings.maxReceiveCount);
+    const redrive = async (url: string, dlq: string): Promise<void> => {
+      const replaced = await this.#topology.redrive(url, dlq, maxReceiveCount);
+      if (replaced) {
+        this.#logger.warn(
+          { topic: spec.topic, group: spec.group, previous: replaced.previous, maxReceiveCount: maxReceiveCount ?? 'none' },
+          'sqs: the queue had another redrive policy; replaced it to fit this subscription\'s retry.maxAttempts',
+        );
+      }
+    };
     if (!this.#settings.sns) {
       const url = await this.#topology.queueUrl(topicQueueName(spec.topic), fifo);
       if (settings.redrive && this.#settings.declare) {
         const dlq = await this.#topology.queueUrl(topicQueueName(spec.deadLetterTopic), fifo);
-        await this.#topology.redrive(url, dlq, maxReceiveCount);
+        await redrive(url, dlq);
       }
       return url;
     }
@@ -149,7 +166,7 @@ export class SqsDriver implements Driver {
         fifo,
         filterPolicyScope: 'MessageAttributes',
       });
-      if (settings.redrive) await this.#topology.redrive(url, dlq, maxReceiveCount);
+      if (settings.redrive) await redrive(url, dlq);
     }
     return url;
   }

@@ -1,6 +1,6 @@
 import { MqError } from '@mqkit/core/driver';
 import { describe, expect, it } from 'vitest';
-import { classifyAwsError, classifyBatchFailure } from './errors.ts';
+import { classifyAwsError, classifyBatchFailure, classifyDeclareError } from './errors.ts';
 
 function awsError(name: string, extra: Record<string, unknown> = {}): Error {
   return Object.assign(new Error(`${name} happened`), { name, ...extra });
@@ -64,5 +64,21 @@ describe('classifyBatchFailure', () => {
     expect(classifyBatchFailure({ Code: 'InternalError', SenderFault: false }, 'op')).toMatchObject({ code: 'NOT_CONFIRMED', retryable: true });
     expect(classifyBatchFailure({ Code: 'Odd', SenderFault: false }, 'op')).toMatchObject({ code: 'NOT_CONFIRMED', retryable: true });
     expect(classifyBatchFailure({ Code: 'ReceiptHandleIsInvalid', SenderFault: true }, 'op').code).toBe('REJECTED');
+  });
+});
+
+// Defect 4 (issue #16): a parameter AWS refuses while declaring (e.g. maxReceiveCount > 1000) is
+// a configuration matter, not a bad message.
+describe('classifyDeclareError', () => {
+  it.each(['InvalidParameterValue', 'InvalidAttributeValue', 'InvalidAttributeName', 'InvalidParameterValueException', 'ValidationError'])('%s → CONFIG', (name) => {
+    const err = classifyDeclareError(awsError(name), 'SetQueueAttributes RedrivePolicy');
+    expect(err.code).toBe('CONFIG');
+    expect(err.retryable).toBe(false);
+    expect(err.message).toContain('SetQueueAttributes RedrivePolicy');
+  });
+
+  it('leaves other failures as they are', () => {
+    expect(classifyDeclareError(awsError('ThrottlingException'), 'op')).toMatchObject({ code: 'NOT_CONFIRMED', retryable: true });
+    expect(classifyDeclareError(awsError('AccessDenied'), 'op').code).toBe('AUTH');
   });
 });

@@ -145,6 +145,17 @@ export function classifyAwsError(err: unknown, what: string): MqError {
   return new MqError('INTERNAL', message, { cause: err, details });
 }
 
+/**
+ * {@link classifyAwsError} for declaring calls (CreateQueue, SetQueueAttributes, CreateTopic,
+ * Subscribe, …): a parameter AWS refuses there comes from the adapter's or subscription's
+ * configuration (e.g. a redrive maxReceiveCount beyond 1,000), so it is CONFIG, not INVALID_MESSAGE.
+ */
+export function classifyDeclareError(err: unknown, what: string): MqError {
+  const error = classifyAwsError(err, what);
+  if (error.code !== 'INVALID_MESSAGE') return error;
+  return new MqError('CONFIG', error.message, { cause: err, details: error.details });
+}
+
 /** One failed entry of a batch call (`Failed[]` of SendMessageBatch, PublishBatch, DeleteMessageBatch, …). */
 export interface BatchFailure {
   readonly Code?: string | undefined;

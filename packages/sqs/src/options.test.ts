@@ -1,6 +1,6 @@
 import { MqError, redactUrl } from '@mqkit/core/driver';
 import { describe, expect, it } from 'vitest';
-import { parseConnection, parseSubscription } from './options.ts';
+import { parseConnection, parseSubscription, redriveReceiveCount } from './options.ts';
 
 describe('parseConnection', () => {
   it('reads region, endpoint and mode from the URL', () => {
@@ -61,5 +61,69 @@ describe('parseSubscription', () => {
     expect(parseSubscription({ visibilityTimeoutSec: '5', filterPolicy: { kind: ['a'] } }).visibilityTimeoutSec).toBe(5);
     expect(() => parseSubscription({ waitTimeSec: 21 })).toThrow(MqError);
     expect(() => parseSubscription({ nope: 1 })).toThrow(/nope/);
+  });
+});
+
+// Defect 8 (issue #16): every adapter option object is checked by a strict schema.
+describe('option validation', () => {
+  it.each<[string, Record<string, unknown>]>([
+    ['a typo', { pollers: 2, concurrancy: 3 }],
+    ['NaN', { pollers: Number.NaN }],
+    ['a negative count', { visibilityTimeoutSec: -100 }],
+    ['a fraction', { waitTimeSec: 1.5 }],
+    ['Infinity', { pollers: Number.POSITIVE_INFINITY }],
+    ['a non-numeric string', { maxReceiveCount: '7d' }],
+    ['maxReceiveCount over the AWS limit', { maxReceiveCount: 1001 }],
+  ])('subscription options: %s is a CONFIG error naming the field', (_, options) => {
+    let caught: unknown;
+    try {
+      parseSubscription(options);
+    } catch (err) {
+      caught = err;
+    }
+    expect(MqError.is(caught, 'CONFIG')).toBe(true);
+    expect((caught as Error).message).toMatch(new RegExp(Object.keys(options).at(-1)!));
+  });
+
+  it.each<[string, Record<string, unknown>]>([
+    ['a typo', { requestTimeoutMS: 5 }],
+    ['NaN', { requestTimeoutMs: Number.NaN }],
+    ['a negative timeout', { requestTimeoutMs: -1 }],
+    ['sdkMaxAttempts 0', { sdkMaxAttempts: 0 }],
+  ])('connection options: %s is a CONFIG error naming the field', (_, options) => {
+    let caught: unknown;
+    try {
+      parseConnection('sqs://us-east-1', options, {});
+    } catch (err) {
+      caught = err;
+    }
+    expect(MqError.is(caught, 'CONFIG')).toBe(true);
+    expect((caught as Error).message).toMatch(new RegExp(Object.keys(options)[0]!));
+  });
+});
+
+// Defect 4 (issue #16): the native redrive must never fire before core's maxAttempts, and a
+// policy beyond SQS's 1,000 receives must still work (core counts attempts itself).
+describe('redriveReceiveCount', () => {
+  it('sits above maxAttempts while SQS allows it', () => {
+    expect(redriveReceiveCount(5, undefined)).toBe(7);
+    expect(redriveReceiveCount(998, undefined)).toBe(1000);
+  });
+
+  it('is none when maxAttempts is beyond what SQS allows, or unlimited', () => {
+    expect(redriveReceiveCount(999, undefined)).toBeUndefined();
+    expect(redriveReceiveCount(1500, undefined)).toBeUndefined();
+    expect(redriveReceiveCount(Number.POSITIVE_INFINITY, undefined)).toBeUndefined();
+  });
+
+  it('takes a configured count above maxAttempts and refuses one at or below it with CONFIG', () => {
+    expect(redriveReceiveCount(5, 50)).toBe(50);
+    expect(() => redriveReceiveCount(5, 5)).toThrow(/maxReceiveCount/);
+    expect(() => redriveReceiveCount(Number.POSITIVE_INFINITY, 1000)).toThrow(/maxReceiveCount/);
+    try {
+      redriveReceiveCount(25, 20);
+    } catch (err) {
+      expect(MqError.is(err, 'CONFIG')).toBe(true);
+    }
   });
 });

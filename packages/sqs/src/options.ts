@@ -49,6 +49,14 @@ export const connectionSchema = z
      * chain (environment, shared config/profile, SSO, container and instance roles)
      */
     credentials: credentialsSchema.optional(),
+    /**
+     * Secret shared by the consumers of a queue (at least 16 characters; options object or URL,
+     * never logged). It seals the attempt count a consumer writes into the copy it re-sends for a
+     * nack delay beyond SQS's 12-hour visibility cap, so the count survives the re-send while a
+     * count written by another producer is never trusted. @default a random key per connection:
+     * a copy received by another connection then counts its attempts from its own receives
+     */
+    signingKey: z.string().min(16).optional(),
   })
   .strict();
 
@@ -91,6 +99,28 @@ export function parseConnection(url: string, options: Readonly<Record<string, un
   return { ...data, region, maxMessageBytes: data.maxMessageBytes ?? limit };
 }
 
+/** SQS's limit on a redrive policy's maxReceiveCount. */
+export const MAX_RECEIVE_COUNT = 1000;
+
+/**
+ * The redrive policy's maxReceiveCount for a subscription: never at or below core's `maxAttempts`
+ * (the native guard must not fire first). `undefined` = no redrive policy, when `maxAttempts` is
+ * too high for SQS or unlimited: core then dead-letters from the receive count by itself. A
+ * configured count at or below `maxAttempts` is a CONFIG error.
+ */
+export function redriveReceiveCount(maxAttempts: number, configured: number | undefined): number | undefined {
+  if (configured !== undefined) {
+    if (configured <= maxAttempts) {
+      throw configError(
+        `sqs: maxReceiveCount (${configured}) must be above retry.maxAttempts (${maxAttempts}), or the redrive would dead-letter before the retry policy does; leave it unset for the default`,
+      );
+    }
+    return configured;
+  }
+  const count = maxAttempts + 2;
+  return count <= MAX_RECEIVE_COUNT ? count : undefined;
+}
+
 export const subscriptionSchema = z
   .object({
     /** Seconds a received message stays hidden; the heartbeat extends it while the handler runs. @default 30 */
@@ -108,11 +138,12 @@ export const subscriptionSchema = z
     /** Declare a redrive policy to the dead-letter queue (poison guard if consumers crash). @default true */
     redrive: flag.default(true),
     /**
-     * Receives before SQS itself moves a message to the dead-letter queue. Core dead-letters at
-     * `maxAttempts` with diagnostic headers; the redrive only catches messages whose consumers
-     * crash every time. @default maxAttempts + 2
+     * Receives before SQS itself moves a message to the dead-letter queue (SQS allows 1–1,000).
+     * Core dead-letters at `maxAttempts` with diagnostic headers, also a message that arrives past
+     * it unhandled (counted from ApproximateReceiveCount); the redrive is only a backstop and must
+     * lie above `maxAttempts`. @default maxAttempts + 2 when that is at most 1,000, else no redrive
      */
-    maxReceiveCount: z.coerce.number().int().min(1).max(1000).optional(),
+    maxReceiveCount: z.coerce.number().int().min(1).max(MAX_RECEIVE_COUNT).optional(),
   })
   .strict();
 

@@ -6,7 +6,7 @@
 import { CreateTopicCommand, ListSubscriptionsByTopicCommand, SetSubscriptionAttributesCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
 import { CreateQueueCommand, GetQueueAttributesCommand, GetQueueUrlCommand, SetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { MqError } from '@mqkit/core/driver';
-import { classifyAwsError } from './errors.ts';
+import { classifyAwsError, classifyDeclareError } from './errors.ts';
 
 export interface TopologySettings {
   readonly declare: boolean;
@@ -67,7 +67,7 @@ export class Topology {
         if (!r.QueueUrl) throw new MqError('NOT_FOUND', `queue ${name} not found`);
         return r.QueueUrl;
       } catch (err) {
-        throw classifyAwsError(err, `${this.#settings.declare ? 'CreateQueue' : 'GetQueueUrl'} ${name}`);
+        throw classifyDeclareError(err, `${this.#settings.declare ? 'CreateQueue' : 'GetQueueUrl'} ${name}`);
       }
     });
   }
@@ -125,26 +125,44 @@ export class Topology {
         if (!r.TopicArn) throw new MqError('INTERNAL', `CreateTopic ${name} returned no TopicArn`);
         return r.TopicArn;
       } catch (err) {
-        throw classifyAwsError(err, `CreateTopic ${name}`);
+        throw classifyDeclareError(err, `CreateTopic ${name}`);
       }
     });
   }
 
   /**
-   * Declares (when declaring) the redrive policy of `queueUrl` towards `deadLetterUrl`. A later
-   * subscribe with another maxReceiveCount overwrites it: the policy belongs to the queue.
+   * Declares (when declaring) the redrive policy of `queueUrl` towards `deadLetterUrl`, or removes
+   * it when `maxReceiveCount` is undefined (a retry policy beyond SQS's 1,000 receives: core
+   * dead-letters by itself). The policy belongs to the queue, so a queue declared before with
+   * another policy gets this one (the latest subscriber's retry policy wins); the policy found
+   * before is returned when it differed, for the caller to log.
    */
-  async redrive(queueUrl: string, deadLetterUrl: string, maxReceiveCount: number): Promise<void> {
-    if (!this.#settings.declare) return;
+  async redrive(queueUrl: string, deadLetterUrl: string, maxReceiveCount: number | undefined): Promise<{ previous: string } | undefined> {
+    if (!this.#settings.declare) return undefined;
     const deadLetterTargetArn = await this.queueArn(deadLetterUrl);
+    const wanted = maxReceiveCount === undefined ? '' : JSON.stringify({ deadLetterTargetArn, maxReceiveCount });
+    let previous = '';
     try {
-      await this.#sqs.send(
-        new SetQueueAttributesCommand({ QueueUrl: queueUrl, Attributes: { RedrivePolicy: JSON.stringify({ deadLetterTargetArn, maxReceiveCount }) } }),
-        { abortSignal: this.#signal() },
-      );
+      const r = await this.#sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['RedrivePolicy'] }), { abortSignal: this.#signal() });
+      previous = r.Attributes?.RedrivePolicy ?? '';
     } catch (err) {
-      throw classifyAwsError(err, 'SetQueueAttributes RedrivePolicy');
+      throw classifyDeclareError(err, 'GetQueueAttributes RedrivePolicy');
     }
+    if (samePolicy(previous, wanted)) return undefined;
+    try {
+      await this.#sqs.send(new SetQueueAttributesCommand({ QueueUrl: queueUrl, Attributes: { RedrivePolicy: wanted } }), { abortSignal: this.#signal() });
+    } catch (err) {
+      const error = classifyDeclareError(err, 'SetQueueAttributes RedrivePolicy');
+      if (wanted !== '' || error.code !== 'CONFIG') throw error;
+      // AWS removes a policy set to "", ElasticMQ refuses to. Kept, it would dead-letter before
+      // the retry policy does: refuse the subscription rather than cap it silently.
+      throw new MqError(
+        'CONFIG',
+        `sqs: queue ${queueUrl.slice(queueUrl.lastIndexOf('/') + 1)} has a redrive policy (${previous}) that would dead-letter before retry.maxAttempts, and it could not be removed (${error.message}); remove it, or lower retry.maxAttempts to 998 or less`,
+        { cause: err, details: error.details },
+      );
+    }
+    return previous === '' ? undefined : { previous };
   }
 
   /**
@@ -178,7 +196,7 @@ export class Topology {
     try {
       await this.#sqs.send(new SetQueueAttributesCommand({ QueueUrl: url, Attributes: { Policy: JSON.stringify(policy) } }), { abortSignal: this.#signal() });
     } catch (err) {
-      throw classifyAwsError(err, 'SetQueueAttributes Policy');
+      throw classifyDeclareError(err, 'SetQueueAttributes Policy');
     }
     const attributes: Record<string, string> = { RawMessageDelivery: 'true' };
     if (spec.filterPolicy) {
@@ -192,14 +210,14 @@ export class Topology {
     } catch (err) {
       // An existing subscription with other attributes (e.g. a changed filter policy): update it.
       const name = (err as { name?: string }).name ?? '';
-      if (!/InvalidParameter/.test(name)) throw classifyAwsError(err, 'Subscribe');
+      if (!/InvalidParameter/.test(name)) throw classifyDeclareError(err, 'Subscribe');
       const arn = await this.#findSubscription(topicArn, queueArn);
-      if (!arn) throw classifyAwsError(err, 'Subscribe');
+      if (!arn) throw classifyDeclareError(err, 'Subscribe');
       for (const [AttributeName, AttributeValue] of Object.entries(attributes)) {
         try {
           await sns.send(new SetSubscriptionAttributesCommand({ SubscriptionArn: arn, AttributeName, AttributeValue }), { abortSignal: this.#signal() });
         } catch (inner) {
-          throw classifyAwsError(inner, `SetSubscriptionAttributes ${AttributeName}`);
+          throw classifyDeclareError(inner, `SetSubscriptionAttributes ${AttributeName}`);
         }
       }
     }
@@ -220,5 +238,18 @@ export class Topology {
   #requireSns(): SNSClient {
     if (!this.#sns) throw new MqError('INTERNAL', 'SNS client used in queue mode');
     return this.#sns;
+  }
+}
+
+/** Whether two RedrivePolicy values say the same (SQS may return numbers as strings). */
+function samePolicy(a: string, b: string): boolean {
+  if (a === b) return true;
+  if (a === '' || b === '') return false;
+  try {
+    const x = JSON.parse(a) as Record<string, unknown>;
+    const y = JSON.parse(b) as Record<string, unknown>;
+    return x.deadLetterTargetArn === y.deadLetterTargetArn && Number(x.maxReceiveCount) === Number(y.maxReceiveCount);
+  } catch {
+    return false;
   }
 }

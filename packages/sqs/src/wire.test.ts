@@ -1,6 +1,6 @@
 import type { Envelope } from '@mqkit/core/driver';
 import { describe, expect, it } from 'vitest';
-import { dedupId, fromWire, messageGroupId, META_ATTRIBUTE, toWire, type ReceivedMessage } from './wire.ts';
+import { dedupId, fromWire, MAX_DUE_AHEAD_MS, messageGroupId, META_ATTRIBUTE, toWire, type ReceivedMessage } from './wire.ts';
 
 function envelope(overrides: Partial<Envelope> = {}): Envelope {
   return {
@@ -58,10 +58,47 @@ describe('wire format', () => {
     expect(wire.size).toBe(7 + 'mqkit'.length + 'String'.length + Buffer.byteLength(meta) + 'tenant'.length + 'String'.length + 'acme'.length);
   });
 
-  it('carries due time and prior attempts', () => {
-    const back = fromWire(receive(toWire(envelope(), { due: 123, attempts: 2 })), 't');
+  it('carries due time and prior attempts, the attempts sealed with the consumer key', () => {
+    const key = new Uint8Array(32).fill(7);
+    const back = fromWire(receive(toWire(envelope(), { due: 123, attempts: 2 }, key)), 't', { key });
     expect(back.due).toBe(123);
     expect(back.priorAttempts).toBe(2);
+  });
+
+  // Defect 12 (issue #16): the `mqkit` attribute can be written by any producer on the queue.
+  describe('a forged mqkit attribute', () => {
+    const key = new Uint8Array(32).fill(7);
+    const forged = (meta: Record<string, unknown>, body = 'payload'): ReceivedMessage => ({
+      MessageId: 'm-1',
+      Body: body,
+      MessageAttributes: { [META_ATTRIBUTE]: { DataType: 'String', StringValue: JSON.stringify({ v: 1, id: 'x', ts: 1, h: {}, ...meta }) } },
+    });
+
+    it('cannot make a first delivery skip retries: unsealed or wrongly sealed prior attempts are ignored', () => {
+      expect(fromWire(forged({ a: 1000 }), 't', { key }).priorAttempts).toBe(0);
+      expect(fromWire(forged({ a: 1000, s: 'AAAAAAAAAAAAAAAAAAAAAA' }), 't', { key }).priorAttempts).toBe(0);
+      // A seal made with another key (another connection, or a guess) is not trusted either.
+      const other = toWire(envelope(), { attempts: 9 }, new Uint8Array(32).fill(8));
+      expect(fromWire(receive(other), 't', { key }).priorAttempts).toBe(0);
+      // A seal copied onto another message id or another count does not fit.
+      const sealed = JSON.parse(toWire(envelope(), { attempts: 2 }, key).attributes[META_ATTRIBUTE]!.StringValue!) as Record<string, unknown>;
+      expect(fromWire(forged({ ...sealed, a: 50 }), 't', { key }).priorAttempts).toBe(0);
+      expect(fromWire(forged({ ...sealed, id: 'other' }), 't', { key }).priorAttempts).toBe(0);
+      expect(fromWire(forged({ ...sealed }), 't', { key }).priorAttempts).toBe(2);
+    });
+
+    it('cannot park a message: a due time beyond now + the longest delay is ignored', () => {
+      const now = 1_800_000_000_000;
+      expect(fromWire(forged({ due: now + MAX_DUE_AHEAD_MS + 1 }), 't', { now }).due).toBeUndefined();
+      expect(fromWire(forged({ due: Number.MAX_SAFE_INTEGER }), 't', { now }).due).toBeUndefined();
+      expect(fromWire(forged({ due: 'soon' }), 't', { now }).due).toBeUndefined();
+      expect(fromWire(forged({ due: now + 60_000 }), 't', { now }).due).toBe(now + 60_000);
+    });
+
+    it('cannot drop a body: the empty marker holds only over the placeholder body', () => {
+      expect(fromWire(forged({ e: 'empty' }, 'real data'), 't').envelope.body).toEqual(new TextEncoder().encode('real data'));
+      expect(fromWire(forged({ e: 'empty' }, '-'), 't').envelope.body).toEqual(new Uint8Array(0));
+    });
   });
 
   it('decodes foreign messages from attributes', () => {

@@ -11,8 +11,14 @@
  * Bodies must be XML-safe Unicode text: valid UTF-8 without forbidden characters goes as it is;
  * anything else (binary payloads) is base64 (`e: "b64"`), and an empty body is sent as `-`
  * (`e: "empty"`), since SQS refuses empty bodies.
+ *
+ * Any producer on the queue can write an attribute named `mqkit`, so what in it controls delivery
+ * is checked on receive: `e: "empty"` empties only the `-` placeholder body (never real data), a
+ * `due` further ahead than the longest delay is ignored (no parking a message for ever), and the
+ * attempts `a` count only when sealed (`s`, an HMAC over id, attempts and due time) with the
+ * consumer's key: a forged count cannot make a first delivery skip its retries.
  */
-import { createHash } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { Envelope } from '@mqkit/core/driver';
 import { HEADERS, RESERVED_HEADER_PREFIX } from '@mqkit/core/driver';
 
@@ -20,6 +26,12 @@ import { HEADERS, RESERVED_HEADER_PREFIX } from '@mqkit/core/driver';
 export const META_ATTRIBUTE = 'mqkit';
 /** SQS/SNS attribute limit. */
 export const MAX_ATTRIBUTES = 10;
+/** Longest delay the adapter offers (publish or nack): re-scheduled in 15-minute hops. */
+export const MAX_DELAY_MS = 7 * 24 * 3600_000;
+/** A received `due` further ahead than this is not mqkit's (clock skew allowed): ignored. */
+export const MAX_DUE_AHEAD_MS = MAX_DELAY_MS + 3600_000;
+/** Placeholder body of an empty message (SQS refuses empty bodies). */
+const EMPTY_BODY = '-';
 
 export interface MessageAttribute {
   DataType: string;
@@ -40,6 +52,8 @@ export interface WireMeta {
   readonly due?: number | undefined;
   /** Deliveries made before this copy was (re-)sent, added to ApproximateReceiveCount. */
   readonly a?: number | undefined;
+  /** Seal of `a`: base64url HMAC-SHA256 (first 16 bytes) of id, `a` and `due` with the consumer key. */
+  readonly s?: string | undefined;
 }
 
 /** An envelope ready for SendMessage(Batch) / Publish(Batch). */
@@ -58,7 +72,7 @@ const ATTRIBUTE_NAME = /^(?!aws\.|amazon\.)(?!.*\.\.)[A-Za-z0-9_-][A-Za-z0-9_.-]
 const NOT_MIRRORED = new Set<string>([HEADERS.contentType, HEADERS.traceparent, HEADERS.tracestate, META_ATTRIBUTE]);
 
 function encodeBody(bytes: Uint8Array): { body: string; e?: 'b64' | 'empty' } {
-  if (bytes.byteLength === 0) return { body: '-', e: 'empty' };
+  if (bytes.byteLength === 0) return { body: EMPTY_BODY, e: 'empty' };
   try {
     const text = strictUtf8.decode(bytes);
     if (!FORBIDDEN.test(text)) return { body: text };
@@ -78,8 +92,22 @@ export interface WireExtras {
   readonly attempts?: number | undefined;
 }
 
-/** Encodes an envelope for SQS or SNS (see the module comment for the layout). */
-export function toWire(envelope: Envelope, extras: WireExtras = {}): WireMessage {
+function seal(key: Uint8Array, id: string, attempts: number, due: number | undefined): string {
+  return createHmac('sha256', key).update(`${id}\n${attempts}\n${due ?? ''}`).digest().subarray(0, 16).toString('base64url');
+}
+
+function sealHolds(key: Uint8Array | undefined, meta: WireMeta, attempts: number, due: number | undefined): boolean {
+  if (key === undefined || typeof meta.s !== 'string') return false;
+  const expected = Buffer.from(seal(key, meta.id, attempts, due));
+  const given = Buffer.from(meta.s);
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+/**
+ * Encodes an envelope for SQS or SNS (see the module comment for the layout). Attempts are
+ * written only with a `key` to seal them (the consumer's own re-sends).
+ */
+export function toWire(envelope: Envelope, extras: WireExtras = {}, key?: Uint8Array): WireMessage {
   const { body, e } = encodeBody(envelope.body);
   const meta: WireMeta = {
     v: 1,
@@ -89,7 +117,7 @@ export function toWire(envelope: Envelope, extras: WireExtras = {}): WireMessage
     h: { ...envelope.headers },
     ...(e ? { e } : {}),
     ...(extras.due !== undefined ? { due: extras.due } : {}),
-    ...(extras.attempts ? { a: extras.attempts } : {}),
+    ...(extras.attempts && key ? { a: extras.attempts, s: seal(key, envelope.id, extras.attempts, extras.due) } : {}),
   };
   const attributes: Record<string, MessageAttribute> = { [META_ATTRIBUTE]: { DataType: 'String', StringValue: JSON.stringify(meta) } };
   let count = 1;
@@ -127,11 +155,20 @@ function isMeta(value: unknown): value is WireMeta {
   return typeof m.id === 'string' && typeof m.ts === 'number' && typeof m.h === 'object' && m.h !== null;
 }
 
+/** What {@link fromWire} checks the `mqkit` attribute against. */
+export interface DecodeOptions {
+  /** Key the consumer seals attempts with; without it no carried attempts are trusted. */
+  readonly key?: Uint8Array | undefined;
+  /** @default Date.now() */
+  readonly now?: number | undefined;
+}
+
 /**
  * Decodes a received message. Messages without (valid) mqkit metadata, e.g. from another
  * producer, still decode: id = SQS MessageId, headers = String attributes, timestamp = SentTimestamp.
+ * Control fields of the metadata are validated (see the module comment).
  */
-export function fromWire(message: ReceivedMessage, topic: string): DecodedMessage {
+export function fromWire(message: ReceivedMessage, topic: string, options: DecodeOptions = {}): DecodedMessage {
   const bodyText = message.Body ?? '';
   const raw = message.MessageAttributes?.[META_ATTRIBUTE]?.StringValue;
   let meta: WireMeta | undefined;
@@ -164,15 +201,19 @@ export function fromWire(message: ReceivedMessage, topic: string): DecodedMessag
     };
   }
   let body: Uint8Array;
-  if (meta.e === 'empty') body = new Uint8Array(0);
+  if (meta.e === 'empty' && bodyText === EMPTY_BODY) body = new Uint8Array(0);
   else if (meta.e === 'b64') body = new Uint8Array(Buffer.from(bodyText, 'base64'));
   else body = new Uint8Array(Buffer.from(bodyText, 'utf8'));
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(meta.h)) if (typeof value === 'string') headers[name] = value;
+  const now = options.now ?? Date.now();
+  const due = typeof meta.due === 'number' && Number.isFinite(meta.due) && meta.due <= now + MAX_DUE_AHEAD_MS ? meta.due : undefined;
+  const attempts = typeof meta.a === 'number' && Number.isSafeInteger(meta.a) && meta.a > 0 ? meta.a : 0;
   return {
     envelope: { id: meta.id, topic, key: typeof meta.k === 'string' ? meta.k : undefined, headers, body, timestamp: meta.ts },
-    due: typeof meta.due === 'number' ? meta.due : undefined,
-    priorAttempts: typeof meta.a === 'number' && meta.a > 0 ? Math.floor(meta.a) : 0,
+    due,
+    // The seal covers the due time as written, so a copy's count holds only with its own due time.
+    priorAttempts: attempts > 0 && sealHolds(options.key, meta, attempts, typeof meta.due === 'number' ? meta.due : undefined) ? attempts : 0,
     native: true,
   };
 }
