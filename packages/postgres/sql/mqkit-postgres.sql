@@ -45,11 +45,14 @@ CREATE TRIGGER "mqkit_outbox_notify" AFTER INSERT ON "public"."mqkit_outbox"
   FOR EACH STATEMENT EXECUTE FUNCTION "public"."mqkit_outbox_notify"('mqkit_outbox');
 
 -- Dedup marks: 'done' rows are written in the handler's own transaction (exactly-once effects);
--- 'processing' rows are leases of the DedupStore protocol.
+-- 'processing' rows are leases of the DedupStore protocol, fenced by their holder's token.
 CREATE TABLE IF NOT EXISTS "public"."mqkit_processed" (
   key        text        PRIMARY KEY,
   state      text        NOT NULL CHECK (state IN ('processing', 'done')),
   expires_at timestamptz NOT NULL,
-  updated_at timestamptz NOT NULL DEFAULT clock_timestamp()
+  updated_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+  token      text
 );
+-- Tables created before leases were fenced gain the column (a no-op otherwise).
+ALTER TABLE "public"."mqkit_processed" ADD COLUMN IF NOT EXISTS token text;
 CREATE INDEX IF NOT EXISTS "mqkit_processed_expires" ON "public"."mqkit_processed" (expires_at);

@@ -62,13 +62,16 @@ CREATE TRIGGER ${trigger} AFTER INSERT ON ${outbox}
   FOR EACH STATEMENT EXECUTE FUNCTION ${notifyFn}('${channel}');
 
 -- Dedup marks: 'done' rows are written in the handler's own transaction (exactly-once effects);
--- 'processing' rows are leases of the DedupStore protocol.
+-- 'processing' rows are leases of the DedupStore protocol, fenced by their holder's token.
 CREATE TABLE IF NOT EXISTS ${dedup} (
   key        text        PRIMARY KEY,
   state      text        NOT NULL CHECK (state IN ('processing', 'done')),
   expires_at timestamptz NOT NULL,
-  updated_at timestamptz NOT NULL DEFAULT clock_timestamp()
+  updated_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+  token      text
 );
+-- Tables created before leases were fenced gain the column (a no-op otherwise).
+ALTER TABLE ${dedup} ADD COLUMN IF NOT EXISTS token text;
 CREATE INDEX IF NOT EXISTS ${quoteIdent(`${o.dedupTable}_expires`, 'index')} ON ${dedup} (expires_at);
 `;
 }
