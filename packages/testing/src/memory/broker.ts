@@ -7,6 +7,11 @@ interface QueuedMessage {
   attempt: number;
   visibleAt: number;
   holder: MemoryConsumer | undefined;
+  /**
+   * Given back with no delay and not deliverable again until the next macrotask: a consumer that
+   * nacks every delivery must not keep the event loop in microtasks (timers, I/O, close()).
+   */
+  parked?: boolean;
 }
 
 /** A consumer attached to a group: receives messages through `onMessage`. */
@@ -75,7 +80,7 @@ class GroupQueue {
         if (blockedKeys.has(key)) continue;
         blockedKeys.add(key);
       }
-      if (message.holder) continue;
+      if (message.holder || message.parked) continue;
       if (message.visibleAt > now) {
         nextVisible = Math.min(nextVisible, message.visibleAt);
         continue;
@@ -122,7 +127,16 @@ class GroupQueue {
     message.attempt += 1;
     message.visibleAt = Date.now() + delayMs;
     consumer.held -= 1;
-    this.schedule();
+    if (delayMs > 0) {
+      this.schedule();
+    } else {
+      // A zero delay still waits for the event loop to turn (the delayed case waits on a timer).
+      message.parked = true;
+      setImmediate(() => {
+        message.parked = false;
+        this.schedule();
+      });
+    }
     return true;
   }
 
