@@ -25,7 +25,9 @@ beforeAll(() => {
 afterAll(async () => {
   for (const close of closers.reverse()) await close().catch(() => {});
   for (const t of tables) {
-    await pool.query(`DROP TABLE IF EXISTS "${t}" CASCADE; DROP TABLE IF EXISTS "${t}_dedup"; DROP FUNCTION IF EXISTS "${t}_notify"()`).catch(() => {});
+    await pool
+      .query(`DROP TABLE IF EXISTS "${t}" CASCADE; DROP TABLE IF EXISTS "${t}_dead"; DROP TABLE IF EXISTS "${t}_dedup"; DROP FUNCTION IF EXISTS "${t}_notify"()`)
+      .catch(() => {});
   }
   await pool.end();
 });
@@ -38,9 +40,13 @@ async function freshTables(): Promise<{ table: string; dedupTable: string }> {
   return names;
 }
 
-async function memClient(): Promise<{ client: Client; broker: ReturnType<typeof memoryBroker> }> {
+function bodyOf(e: { body: Uint8Array }): { i: number } & Record<string, unknown> {
+  return JSON.parse(Buffer.from(e.body).toString()) as { i: number } & Record<string, unknown>;
+}
+
+async function memClient(publishTimeoutMs?: number): Promise<{ client: Client; broker: ReturnType<typeof memoryBroker> }> {
   const name = uniqueName('pgmem');
-  const client = await connect(`memory://${name}`, { adapters: [memory()] });
+  const client = await connect(`memory://${name}`, { adapters: [memory()], ...(publishTimeoutMs ? { publish: { timeoutMs: publishTimeoutMs } } : {}) });
   closers.push(() => client.close());
   return { client, broker: memoryBroker(name) };
 }
@@ -65,6 +71,29 @@ describe('migration', () => {
     const { rows } = await pool.query(`SELECT count(*)::int AS n FROM pg_tables WHERE tablename = ANY($1)`, [[names.table, names.dedupTable]]);
     expect(rows[0].n).toBe(2);
     expect(migrationSql(names)).toContain(`"${names.table}"`);
+  });
+
+  it('upgrades an outbox table made by the previous schema (claim_token column, dead table) and keeps its rows', async () => {
+    const table = uniqueIdent('outbox_old');
+    tables.push(table);
+    // The outbox table as the first release created it.
+    await pool.query(`CREATE TABLE "${table}" (
+      seq bigserial PRIMARY KEY, id text NOT NULL, topic text NOT NULL, key text,
+      headers jsonb NOT NULL DEFAULT '{}'::jsonb, body bytea NOT NULL, message_ts bigint NOT NULL,
+      delay_ms integer, created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+      available_at timestamptz NOT NULL DEFAULT '-infinity', attempts integer NOT NULL DEFAULT 0,
+      claimed_until timestamptz, claimed_by text, last_error text, published_at timestamptz)`);
+    const { client, broker } = await memClient();
+    const topic = uniqueName('upgrade');
+    const e = client.prepare(topic, { old: true }, { key: 'k' });
+    await pool.query(`INSERT INTO "${table}" (id, topic, key, headers, body, message_ts) VALUES ($1, $2, $3, $4, $5, $6)`, [
+      e.id, e.topic, e.key, JSON.stringify(e.headers), Buffer.from(e.body), e.timestamp,
+    ]);
+    await migrate(pool, { table, dedupTable: `${table}_dedup` });
+    const store = new PostgresOutboxStore(pool, { table, dedupTable: `${table}_dedup`, listen: false });
+    expect(await new OutboxRelay(store, client).relayOnce()).toBe(1);
+    expect(broker.published(topic).map((x) => x.id)).toEqual([e.id]);
+    expect(await store.listDead()).toEqual([]);
   });
 });
 
@@ -212,7 +241,7 @@ describe('PostgresOutboxStore', () => {
     await sleep(300);
     await store.maintain(); // what the relay calls every maintenanceIntervalMs
     expect((await store.metrics()).retained).toBe(0);
-    expect(await store.stats()).toEqual({ pending: 0, failing: 0, oldestPendingAgeMs: 0 });
+    expect(await store.stats()).toEqual({ pending: 0, failing: 0, oldestPendingAgeMs: 0, dead: 0 });
 
     const deleting = new PostgresOutboxStore(pool, { ...names, listen: false, onPublished: 'delete' });
     await inTx(async (tx) => {
@@ -220,6 +249,131 @@ describe('PostgresOutboxStore', () => {
     });
     expect(await new OutboxRelay(deleting, client).relayOnce()).toBe(1);
     expect(await deleting.metrics()).toMatchObject({ pending: 0, retained: 0 });
+  });
+
+  it('a failing row holds back the later rows of its key: a retry is claimed alone for its key', async () => {
+    const names = await freshTables();
+    const { client } = await memClient();
+    const store = new PostgresOutboxStore(pool, { ...names, listen: false });
+    const topic = uniqueName('hold');
+    await inTx(async (tx) => {
+      await store.enqueue(tx, [client.prepare(topic, { i: 0 }, { key: 'k' })]);
+    });
+    const [first] = await store.claim(10, 30_000);
+    expect(await store.markFailed(first!, new MqError('REJECTED', 'no'), new Date(Date.now() + 300))).toBe(1);
+    await inTx(async (tx) => {
+      await store.enqueue(tx, [client.prepare(topic, { i: 1 }, { key: 'k' }), client.prepare(topic, { i: 2 }, { key: 'k' }), client.prepare(topic, { i: 3 }, { key: 'j' })]);
+    });
+    expect((await store.claim(10, 30_000)).map((r) => bodyOf(r.envelope).i)).toEqual([3]); // k waits for its retry
+    await sleep(400);
+    const retry = await store.claim(10, 30_000);
+    expect(retry.map((r) => [bodyOf(r.envelope).i, r.attempts])).toEqual([[0, 1]]); // alone for its key
+    expect(await store.markFailed(retry[0]!, new MqError('REJECTED', 'no'), new Date(Date.now() - 1))).toBe(1);
+    const again = await store.claim(10, 30_000);
+    expect(again.map((r) => bodyOf(r.envelope).i)).toEqual([0]);
+    expect(await store.markPublished(again)).toBe(1);
+    expect((await store.claim(10, 30_000)).map((r) => bodyOf(r.envelope).i)).toEqual([1, 2]);
+  });
+
+  it('a TOO_LARGE row is dead after maxAttempts, stops holding its key, and can be replayed or discarded', async () => {
+    const names = await freshTables();
+    const name = uniqueName('pgdead');
+    const client = await connect(`memory://${name}`, { adapters: [memory()], publish: { timeoutMs: 100 } });
+    closers.push(() => client.close());
+    const broker = memoryBroker(name);
+    const store = new PostgresOutboxStore(pool, { ...names, listen: false });
+    const relay = new OutboxRelay(store, client, { maxAttempts: 3, backoff: { initialDelayMs: 1, maxDelayMs: 1 } });
+    const topic = uniqueName('dead');
+    let deadId = '';
+    await inTx(async (tx) => {
+      const e = client.prepare(topic, { i: 0 }, { key: 'k' });
+      deadId = e.id;
+      await store.enqueue(tx, [e]);
+    });
+    for (let attempt = 1; attempt <= 3; attempt += 1) {
+      broker.injectSendFailures(new MqError('TOO_LARGE', 'over the broker limit'));
+      expect(await relay.relayOnce()).toBe(0);
+      await sleep(20);
+    }
+    const dead = await store.listDead();
+    expect(dead.map((d) => [d.envelope.id, d.envelope.key, d.attempts])).toEqual([[deadId, 'k', 3]]);
+    expect(dead[0]!.lastError).toContain('TOO_LARGE');
+    expect(dead[0]!.deadAt.getTime()).toBeGreaterThan(Date.now() - 60_000);
+    expect(bodyOf(dead[0]!.envelope)).toEqual({ i: 0 });
+    expect(await store.metrics()).toMatchObject({ pending: 0, failing: 0, dead: 1 });
+    expect(await store.stats()).toMatchObject({ pending: 0, dead: 1 });
+    // No longer retried, and its key moves on.
+    await inTx(async (tx) => {
+      await store.enqueue(tx, [client.prepare(topic, { i: 1 }, { key: 'k' }), client.prepare(topic, { i: 2 }, { key: 'k' })]);
+    });
+    expect(await relay.relayOnce()).toBe(2);
+    expect(broker.published(topic).map((e) => bodyOf(e).i)).toEqual([1, 2]);
+    // Replayed: published with a fresh attempt budget, id and body intact.
+    expect(await store.replayDead(['999999999'])).toBe(0);
+    expect(await store.replayDead([dead[0]!.seq])).toBe(1);
+    expect(await store.listDead()).toEqual([]);
+    expect(await relay.relayOnce()).toBe(1);
+    expect(broker.published(topic).map((e) => e.id)).toContain(deadId);
+    // Two more dead ones: paged, then discarded all at once.
+    await inTx(async (tx) => {
+      await store.enqueue(tx, [client.prepare(topic, { i: 3 }), client.prepare(topic, { i: 4 })]);
+    });
+    const once = new OutboxRelay(store, client, { maxAttempts: 1 });
+    broker.injectSendFailures(new MqError('UNROUTABLE', 'no queue'), new MqError('NOT_FOUND', 'no topic'));
+    expect(await once.relayOnce()).toBe(0);
+    const page1 = await store.listDead({ limit: 1 });
+    const page2 = await store.listDead({ limit: 1, afterSeq: page1[0]!.seq });
+    expect([...page1, ...page2].map((d) => bodyOf(d.envelope).i)).toEqual([3, 4]);
+    expect(await store.discardDead()).toBe(2);
+    expect(await store.metrics()).toMatchObject({ pending: 0, dead: 0 });
+  });
+
+  it('marks are fenced by the claim: a stale relay changes nothing after another took its lease over', async () => {
+    const names = await freshTables();
+    const { client } = await memClient();
+    const a = new PostgresOutboxStore(pool, { ...names, relayId: 'a', listen: false });
+    const b = new PostgresOutboxStore(pool, { ...names, relayId: 'b', listen: false });
+    const topic = uniqueName('fence');
+    await inTx(async (tx) => {
+      await a.enqueue(tx, [client.prepare(topic, 1, { key: 'k' }), client.prepare(topic, 2)]);
+    });
+    const stale = await a.claim(10, 200);
+    expect(stale).toHaveLength(2);
+    await sleep(300);
+    const current = await b.claim(10, 60_000);
+    expect(current.map((r) => r.seq)).toEqual(stale.map((r) => r.seq));
+    expect(await a.markPublished(stale)).toBe(0);
+    expect(await a.markFailed(stale[0]!, new MqError('TIMEOUT', 'late'), new Date())).toBe(0);
+    expect(await a.markDead(stale[1]!, new MqError('TOO_LARGE', 'late'))).toBe(0);
+    const { rows } = await pool.query(`SELECT claimed_by, attempts, published_at, claimed_until > now() AS held FROM "${names.table}" ORDER BY seq`);
+    expect(rows).toEqual([
+      { claimed_by: 'b', attempts: 0, published_at: null, held: true },
+      { claimed_by: 'b', attempts: 0, published_at: null, held: true },
+    ]);
+    expect(await a.listDead()).toEqual([]);
+    // The owner's marks apply.
+    expect(await b.markFailed(current[0]!, new MqError('TIMEOUT', 't'), new Date(Date.now() - 1))).toBe(1);
+    expect(await b.markPublished([current[1]!])).toBe(1);
+    // delete mode is fenced too
+    const deleting = new PostgresOutboxStore(pool, { ...names, listen: false, onPublished: 'delete' });
+    const [retry] = await deleting.claim(10, 100);
+    await sleep(200);
+    const [taken] = await b.claim(10, 60_000);
+    expect(await deleting.markPublished([retry!])).toBe(0);
+    expect(await b.markPublished([taken!])).toBe(1);
+  });
+
+  it('the relay refuses a lease that would not outlast a publish (CONFIG naming both)', async () => {
+    const names = await freshTables();
+    const { client } = await memClient(5_000);
+    const store = new PostgresOutboxStore(pool, { ...names, listen: false });
+    expect(() => new OutboxRelay(store, client, { leaseMs: 5_000 })).toThrow(/leaseMs.*publish\.timeoutMs/);
+    expect(() => postgresOutbox(client, { pool, ...names, relay: { leaseMs: 2_000 } })).toThrow(/leaseMs.*publish\.timeoutMs/);
+    expect(() => postgresOutbox(client, { pool, ...names, relay: { leasMs: 60_000 } as never })).toThrow(/leasMs/);
+    expect(() => postgresOutbox(client, { pool, ...names, retentionMS: 1 } as never)).toThrow(/retentionMS/);
+    expect(() => new PostgresOutboxStore(pool, { ...names, tabel: 'x' } as never)).toThrow(/tabel/);
+    expect(new OutboxRelay(store, client, { leaseMs: 5_001 }).leaseMs).toBe(5_001);
+    expect(new OutboxRelay(store, client).leaseMs).toBe(30_000);
   });
 
   it('works with any executor bound to the transaction (query-builder wrapper shape)', async () => {

@@ -14,7 +14,10 @@ const env = (name: string): string => {
 
 const mod = (await import(env('MQ_ADAPTER'))) as { adapter: () => Adapter };
 const options = JSON.parse(process.env.MQ_OPTIONS ?? '{}') as Record<string, unknown>;
-const mq = await connect(env('MQ_URL'), { adapters: [mod.adapter()], options });
+const leaseMs = Number(process.env.LEASE_MS ?? 3_000);
+// The relay refuses a lease that does not outlast a publish: short leases (fast takeover after a
+// SIGKILL) need a shorter publish timeout.
+const mq = await connect(env('MQ_URL'), { adapters: [mod.adapter()], options, publish: { timeoutMs: Math.max(1, leaseMs - 500) } });
 const box = postgresOutbox(mq, {
   url: env('PG_URL'),
   table: env('OUTBOX_TABLE'),
@@ -23,7 +26,7 @@ const box = postgresOutbox(mq, {
   maxPerKey: Number(process.env.MAX_PER_KEY ?? 0),
   relay: {
     batchSize: Number(process.env.BATCH_SIZE ?? 200),
-    leaseMs: Number(process.env.LEASE_MS ?? 3_000),
+    leaseMs,
     pollIntervalMs: 500,
   },
 });

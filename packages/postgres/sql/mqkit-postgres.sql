@@ -13,6 +13,7 @@ CREATE TABLE IF NOT EXISTS "public"."mqkit_outbox" (
   attempts      integer     NOT NULL DEFAULT 0,
   claimed_until timestamptz,
   claimed_by    text,
+  claim_token   text,
   last_error    text,
   published_at  timestamptz
 ) WITH (
@@ -22,6 +23,8 @@ CREATE TABLE IF NOT EXISTS "public"."mqkit_outbox" (
   autovacuum_vacuum_scale_factor = 0.02,
   autovacuum_analyze_scale_factor = 0.02
 );
+-- Tables made before marks were fenced gain the claim token (a no-op otherwise).
+ALTER TABLE "public"."mqkit_outbox" ADD COLUMN IF NOT EXISTS claim_token text;
 -- What the relay scans: unpublished rows in order.
 CREATE INDEX IF NOT EXISTS "mqkit_outbox_pending" ON "public"."mqkit_outbox" (seq) WHERE published_at IS NULL;
 -- Per-key order checks.
@@ -31,6 +34,23 @@ CREATE INDEX IF NOT EXISTS "mqkit_outbox_held" ON "public"."mqkit_outbox" (key, 
   WHERE published_at IS NULL AND key IS NOT NULL AND (claimed_until IS NOT NULL OR available_at > '-infinity');
 -- Cleanup of published rows.
 CREATE INDEX IF NOT EXISTS "mqkit_outbox_published" ON "public"."mqkit_outbox" (published_at) WHERE published_at IS NOT NULL;
+
+-- Rows that failed for good (the relay's maxAttempts), moved out of the outbox so they neither
+-- hold their key back nor slow claims; replayDead moves them back under their seq.
+CREATE TABLE IF NOT EXISTS "public"."mqkit_outbox_dead" (
+  seq         bigint      PRIMARY KEY,
+  id          text        NOT NULL,
+  topic       text        NOT NULL,
+  key         text,
+  headers     jsonb       NOT NULL,
+  body        bytea       NOT NULL,
+  message_ts  bigint      NOT NULL,
+  delay_ms    integer,
+  created_at  timestamptz NOT NULL,
+  attempts    integer     NOT NULL,
+  last_error  text,
+  dead_at     timestamptz NOT NULL DEFAULT clock_timestamp()
+);
 
 -- One NOTIFY per inserting statement wakes idle relays; delivered on commit only, so a rolled-back
 -- business transaction wakes nobody. Written as a trigger so ORMs inserting directly work too.

@@ -1,11 +1,22 @@
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { silentLogger, type Logger, type OutboxRecord, type OutboxStats, type OutboxStore } from '@mqkit/core';
-import type { Envelope, MqError } from '@mqkit/core/driver';
+import { z } from 'zod';
+import {
+  silentLogger,
+  type DeadOutboxRecord,
+  type ListDeadOptions,
+  type Logger,
+  type OutboxRecord,
+  type OutboxStats,
+  type OutboxStore,
+} from '@mqkit/core';
+import { parseOptions, type Envelope, type MqError } from '@mqkit/core/driver';
 import { toPgMqError } from './errors.ts';
 import { queryRows, type SqlExecutor } from './executor.ts';
 import { qualified } from './identifiers.ts';
 import { NotifyListener } from './notify-listener.ts';
-import { parseOutboxOptions, type PostgresOutboxOptions, type ResolvedOutboxOptions } from './options.ts';
+import { deadTableName } from './schema.ts';
+import { outboxOptionsSchema, parseOutboxOptions, type PostgresOutboxOptions, type ResolvedOutboxOptions } from './options.ts';
 
 interface ClaimedRow {
   seq: string;
@@ -19,6 +30,17 @@ interface ClaimedRow {
   attempts: number;
 }
 
+interface DeadRow extends ClaimedRow {
+  last_error: string | null;
+  dead_at: Date;
+}
+
+/** The store's own options, plus `logger`: unknown keys are refused (a typo must not pass). */
+const storeOptionsSchema = outboxOptionsSchema
+  .partial()
+  .extend({ logger: z.custom<Logger>((v) => typeof (v as Logger | undefined)?.warn === 'function', 'must be a logger').optional() })
+  .strict();
+
 /** A snapshot of the outbox backlog, for dashboards and alerts (core's stats and more). */
 export interface OutboxMetrics extends OutboxStats {
   /** Rows not yet confirmed by the broker. */
@@ -31,6 +53,8 @@ export interface OutboxMetrics extends OutboxStats {
   oldestPendingAgeMs: number;
   /** Published rows still kept for the retention period. */
   retained: number;
+  /** Dead rows (in the `<table>_dead` table) waiting for replay or discard. */
+  dead: number;
 }
 
 /** Options of {@link PostgresOutboxStore}. */
@@ -46,7 +70,11 @@ export interface PostgresOutboxStoreOptions extends PostgresOutboxOptions {
  * - {@link claim} leases due rows with `FOR UPDATE SKIP LOCKED`; claims are serialised by a
  *   transaction-level advisory lock held for one statement, so that two relays cannot take rows of
  *   one key out of order. A key's rows are claimed only up to its first row that is leased by
- *   someone else or waiting for a retry: per-key order.
+ *   someone else or waiting for a retry, and a retry is claimed without the rows after it: per-key
+ *   order across failures. Each claim stamps a fresh `claim_token`; the marks apply only to rows
+ *   still under the caller's token (a relay whose lease was taken over changes nothing).
+ * - {@link markDead} moves a row into `<table>_dead` (out of the claim path: it no longer holds its
+ *   key back); {@link listDead}, {@link replayDead} and {@link discardDead} manage them there.
  * - {@link waitForWork} wakes on the NOTIFY the table's trigger sends at commit, polling otherwise.
  *
  * Plug it into core's `Outbox` (writing) and `OutboxRelay` (publishing).
@@ -55,16 +83,20 @@ export class PostgresOutboxStore implements OutboxStore<SqlExecutor> {
   readonly #pool: pg.Pool;
   readonly #options: ResolvedOutboxOptions;
   readonly #table: string;
+  readonly #deadTable: string;
   readonly #lockKey: string;
   readonly #listener: NotifyListener | undefined;
   readonly #logger: Logger;
 
+  /** Throws {@link MqError} CONFIG for an unknown or invalid option, naming it. */
   constructor(pool: pg.Pool, options: PostgresOutboxStoreOptions = {}) {
+    parseOptions(storeOptionsSchema, options, 'PostgresOutboxStore options');
     const { logger, ...rest } = options;
     this.#pool = pool;
     this.#options = parseOutboxOptions(rest);
     this.#logger = logger ?? silentLogger;
     this.#table = qualified(this.#options.schema, this.#options.table);
+    this.#deadTable = qualified(this.#options.schema, deadTableName(this.#options.table));
     this.#lockKey = `mqkit-outbox:${this.#options.schema}.${this.#options.table}`;
     this.#listener = this.#options.listen
       ? new NotifyListener(pool.options, this.#options.channel ?? this.#options.table, this.#logger)
@@ -102,6 +134,7 @@ export class PostgresOutboxStore implements OutboxStore<SqlExecutor> {
 
   async claim(limit: number, leaseMs: number): Promise<OutboxRecord[]> {
     const t = this.#table;
+    const token = randomUUID();
     // One round trip: a multi-statement simple query runs as one transaction, and under READ
     // COMMITTED the UPDATE's snapshot is taken after the advisory lock is granted, so it sees the
     // claims the previous holder committed.
@@ -113,9 +146,12 @@ export class PostgresOutboxStore implements OutboxStore<SqlExecutor> {
 SET LOCAL enable_sort = off;
 SET LOCAL enable_bitmapscan = off;
 WITH blocked AS MATERIALIZED (
+  -- Rows that hold the rest of their key back: leased, waiting for a retry, or a retry (which
+  -- goes out alone: if it fails again, nothing after it may have been published with it).
+  -- A retry always has available_at set, so the held index covers all three.
   SELECT key, min(seq) AS first_seq FROM ${t}
   WHERE published_at IS NULL AND key IS NOT NULL AND (claimed_until IS NOT NULL OR available_at > '-infinity')
-    AND (available_at > now() OR claimed_until > now())
+    AND (available_at > now() OR claimed_until > now() OR attempts > 0)
   GROUP BY key
 ), picked AS (
   SELECT o.seq FROM ${t} o
@@ -127,7 +163,7 @@ WITH blocked AS MATERIALIZED (
   FOR UPDATE OF o SKIP LOCKED
 )
 UPDATE ${t} AS t SET claimed_until = now() + ${Math.max(1, Math.floor(leaseMs))} * interval '1 millisecond',
-  claimed_by = ${pg.escapeLiteral(this.#options.relayId)}
+  claimed_by = ${pg.escapeLiteral(this.#options.relayId)}, claim_token = ${pg.escapeLiteral(token)}
 FROM picked WHERE t.seq = picked.seq
 RETURNING t.seq, t.id, t.topic, t.key, t.headers, t.body, t.message_ts, t.delay_ms, t.attempts`;
     let rows: ClaimedRow[];
@@ -138,7 +174,7 @@ RETURNING t.seq, t.id, t.topic, t.key, t.headers, t.body, t.message_ts, t.delay_
       throw toPgMqError(err, 'outbox claim failed');
     }
     rows.sort((a, b) => compareSeq(a.seq, b.seq));
-    return rows.map(toRecord);
+    return rows.map((row) => ({ ...recordOf(row), claimToken: token }));
   }
 
   /** With `maxPerKey`, only the first rows of each key among the pending ones qualify. */
@@ -153,33 +189,92 @@ RETURNING t.seq, t.id, t.topic, t.key, t.headers, t.body, t.message_ts, t.delay_
       WHERE r.rn <= ${max}))`;
   }
 
-  async markPublished(records: readonly OutboxRecord[]): Promise<void> {
-    if (records.length === 0) return;
+  async markPublished(records: readonly OutboxRecord[]): Promise<number> {
+    if (records.length === 0) return 0;
     const seqs = records.map((r) => r.seq);
+    const tokens = records.map((r) => r.claimToken);
+    // Fenced: only rows still under the claim the relay published them under.
+    const claimed = `FROM unnest($1::bigint[], $2::text[]) AS m(seq, token) WHERE t.seq = m.seq AND t.claim_token = m.token AND t.published_at IS NULL`;
     try {
-      if (this.#options.onPublished === 'delete') {
-        await this.#pool.query(`DELETE FROM ${this.#table} WHERE seq = ANY($1::bigint[])`, [seqs]);
-      } else {
-        await this.#pool.query(
-          `UPDATE ${this.#table} SET published_at = now(), claimed_until = NULL WHERE seq = ANY($1::bigint[])`,
-          [seqs],
-        );
-      }
+      const result =
+        this.#options.onPublished === 'delete'
+          ? await this.#pool.query(`DELETE FROM ${this.#table} AS t USING unnest($1::bigint[], $2::text[]) AS m(seq, token) WHERE t.seq = m.seq AND t.claim_token = m.token`, [seqs, tokens])
+          : await this.#pool.query(`UPDATE ${this.#table} AS t SET published_at = now(), claimed_until = NULL ${claimed}`, [seqs, tokens]);
+      return result.rowCount ?? 0;
     } catch (err) {
       throw toPgMqError(err, 'outbox markPublished failed');
     }
   }
 
-  async markFailed(record: OutboxRecord, error: MqError, retryAt: Date): Promise<void> {
+  async markFailed(record: OutboxRecord, error: MqError, retryAt: Date): Promise<number> {
     try {
-      await this.#pool.query(
+      const result = await this.#pool.query(
         `UPDATE ${this.#table}
-         SET attempts = attempts + 1, claimed_until = NULL, claimed_by = NULL, available_at = $2, last_error = $3
-         WHERE seq = $1 AND published_at IS NULL`,
-        [record.seq, retryAt, `${error.code}: ${error.message}`.slice(0, 1000)],
+         SET attempts = attempts + 1, claimed_until = NULL, claimed_by = NULL, claim_token = NULL, available_at = $2, last_error = $3
+         WHERE seq = $1 AND claim_token = $4 AND published_at IS NULL`,
+        [record.seq, retryAt, errorText(error), record.claimToken],
       );
+      return result.rowCount ?? 0;
     } catch (err) {
       throw toPgMqError(err, 'outbox markFailed failed');
+    }
+  }
+
+  /** Moves the row into `<table>_dead` in one statement (fenced by its claim). */
+  async markDead(record: OutboxRecord, error: MqError): Promise<number> {
+    try {
+      const result = await this.#pool.query(
+        `WITH moved AS (
+           DELETE FROM ${this.#table} WHERE seq = $1 AND claim_token = $2 AND published_at IS NULL
+           RETURNING ${ROW_COLUMNS}, attempts)
+         INSERT INTO ${this.#deadTable} (${ROW_COLUMNS}, attempts, last_error)
+         SELECT ${ROW_COLUMNS}, attempts + 1, $3 FROM moved`,
+        [record.seq, record.claimToken, errorText(error)],
+      );
+      return result.rowCount ?? 0;
+    } catch (err) {
+      throw toPgMqError(err, 'outbox markDead failed');
+    }
+  }
+
+  async listDead(options: ListDeadOptions = {}): Promise<DeadOutboxRecord[]> {
+    const limit = Math.max(1, Math.floor(options.limit ?? 100));
+    try {
+      const rows = await queryRows<DeadRow>(
+        this.#pool,
+        `SELECT seq, id, topic, key, headers, body, message_ts, delay_ms, attempts, last_error, dead_at FROM ${this.#deadTable}
+         WHERE seq > $1 ORDER BY seq LIMIT $2`,
+        [options.afterSeq ?? '0', limit],
+      );
+      return rows.map((row) => ({ ...recordOf(row), lastError: row.last_error ?? '', deadAt: row.dead_at }));
+    } catch (err) {
+      throw toPgMqError(err, 'outbox listDead failed');
+    }
+  }
+
+  /**
+   * Moves dead rows back into the outbox under their original `seq`, with attempts reset; the
+   * insert trigger wakes the relays. `seqs` omitted: all of them.
+   */
+  async replayDead(seqs?: readonly string[]): Promise<number> {
+    try {
+      const result = await this.#pool.query(
+        `WITH moved AS (DELETE FROM ${this.#deadTable} WHERE $1::bigint[] IS NULL OR seq = ANY($1::bigint[]) RETURNING ${ROW_COLUMNS}, last_error)
+         INSERT INTO ${this.#table} (${ROW_COLUMNS}, last_error) SELECT ${ROW_COLUMNS}, last_error FROM moved`,
+        [seqs ?? null],
+      );
+      return result.rowCount ?? 0;
+    } catch (err) {
+      throw toPgMqError(err, 'outbox replayDead failed');
+    }
+  }
+
+  async discardDead(seqs?: readonly string[]): Promise<number> {
+    try {
+      const result = await this.#pool.query(`DELETE FROM ${this.#deadTable} WHERE $1::bigint[] IS NULL OR seq = ANY($1::bigint[])`, [seqs ?? null]);
+      return result.rowCount ?? 0;
+    } catch (err) {
+      throw toPgMqError(err, 'outbox discardDead failed');
     }
   }
 
@@ -203,7 +298,8 @@ RETURNING t.seq, t.id, t.topic, t.key, t.headers, t.body, t.message_ts, t.delay_
                 count(*) FILTER (WHERE published_at IS NULL AND attempts > 0) AS failing,
                 count(*) FILTER (WHERE published_at IS NULL AND claimed_until > now()) AS claimed,
                 count(*) FILTER (WHERE published_at IS NOT NULL) AS retained,
-                COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - min(created_at) FILTER (WHERE published_at IS NULL)) * 1000, 0) AS oldest
+                COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - min(created_at) FILTER (WHERE published_at IS NULL)) * 1000, 0) AS oldest,
+                (SELECT count(*) FROM ${this.#deadTable}) AS dead
          FROM ${this.#table}`,
       );
       return {
@@ -211,6 +307,7 @@ RETURNING t.seq, t.id, t.topic, t.key, t.headers, t.body, t.message_ts, t.delay_
         failing: Number(row?.failing ?? 0),
         claimed: Number(row?.claimed ?? 0),
         retained: Number(row?.retained ?? 0),
+        dead: Number(row?.dead ?? 0),
         oldestPendingAgeMs: Math.max(0, Math.round(Number(row?.oldest ?? 0))),
       };
     } catch (err) {
@@ -244,8 +341,8 @@ RETURNING t.seq, t.id, t.topic, t.key, t.headers, t.body, t.message_ts, t.delay_
 
   /** Core relay hook: the backlog figures it exports as gauges. */
   async stats(): Promise<OutboxStats> {
-    const { pending, failing, oldestPendingAgeMs } = await this.metrics();
-    return { pending, failing, oldestPendingAgeMs };
+    const { pending, failing, oldestPendingAgeMs, dead } = await this.metrics();
+    return { pending, failing, oldestPendingAgeMs, dead };
   }
 
   /**
@@ -269,7 +366,15 @@ function compareSeq(a: string, b: string): number {
   return a.length !== b.length ? a.length - b.length : a < b ? -1 : a > b ? 1 : 0;
 }
 
-function toRecord(row: ClaimedRow): OutboxRecord {
+/** The columns a row keeps when it moves between the outbox and its dead table. */
+const ROW_COLUMNS = 'seq, id, topic, key, headers, body, message_ts, delay_ms, created_at';
+
+function errorText(error: MqError): string {
+  return `${error.code}: ${error.message}`.slice(0, 1000);
+}
+
+/** A row as a record, without a claim. */
+function recordOf(row: ClaimedRow): Omit<OutboxRecord, 'claimToken'> {
   const envelope: Envelope = {
     id: row.id,
     topic: row.topic,

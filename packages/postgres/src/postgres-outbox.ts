@@ -1,8 +1,9 @@
 import pg from 'pg';
 import { Outbox, OutboxRelay, type Client, type OutboxRelayOptions } from '@mqkit/core';
-import { configError, redactUrl } from '@mqkit/core/driver';
+import { configError, parseOptions, redactUrl } from '@mqkit/core/driver';
+import { z } from 'zod';
 import type { SqlExecutor } from './executor.ts';
-import { parseOutboxOptions, pgConnectionString } from './options.ts';
+import { outboxOptionsSchema, parseOutboxOptions, pgConnectionString } from './options.ts';
 import { PostgresOutboxStore, type PostgresOutboxStoreOptions } from './outbox-store.ts';
 import { migrate } from './schema.ts';
 
@@ -16,9 +17,23 @@ export interface PostgresOutboxSetup extends PostgresOutboxStoreOptions {
    * rest go to `pg`.
    */
   url?: string;
-  /** Relay tuning (batch size, lease, poll fallback, backoff). */
+  /**
+   * Relay tuning (batch size, lease, poll fallback, backoff, `maxAttempts` before a row is dead),
+   * validated by core's `OutboxRelay`.
+   */
   relay?: OutboxRelayOptions;
 }
+
+/** The setup's own keys, plus the store's: unknown keys are refused (a typo must not pass). */
+const setupSchema = outboxOptionsSchema
+  .partial()
+  .extend({
+    pool: z.custom<pg.Pool>((v) => typeof (v as pg.Pool | undefined)?.query === 'function', 'must be a pg Pool').optional(),
+    url: z.string().optional(),
+    relay: z.record(z.string(), z.unknown()).optional(),
+    logger: z.custom<NonNullable<PostgresOutboxStoreOptions['logger']>>((v) => typeof (v as { warn?: unknown } | undefined)?.warn === 'function', 'must be a logger').optional(),
+  })
+  .strict();
 
 /** What {@link postgresOutbox} assembles. */
 export interface PostgresOutbox {
@@ -28,7 +43,7 @@ export interface PostgresOutbox {
   readonly outbox: Outbox<SqlExecutor>;
   /** Moves committed rows to the broker; call `relay.start()` in the processes that should. */
   readonly relay: OutboxRelay<SqlExecutor>;
-  /** Creates the tables if needed (idempotent). */
+  /** Creates the tables if needed, or upgrades them (idempotent). */
   migrate(): Promise<void>;
   /** Stops the relay, stops LISTENing and, if it made the pool, closes it. */
   close(): Promise<void>;
@@ -50,6 +65,7 @@ export interface PostgresOutbox {
  * ```
  */
 export function postgresOutbox(client: Client, setup: PostgresOutboxSetup): PostgresOutbox {
+  parseOptions(setupSchema, setup, 'postgresOutbox');
   const { pool: given, url, relay: relayOptions, logger, ...rest } = setup;
   if (!given && !url) throw configError('postgresOutbox: give a pg pool or a postgres:// url');
   let pool = given;

@@ -2,13 +2,20 @@ import { qualified, quoteIdent } from './identifiers.ts';
 import { parseTableOptions, type TableOptions } from './options.ts';
 import type { SqlExecutor } from './executor.ts';
 
+/** The dead table of an outbox table: `<table>_dead`. */
+export function deadTableName(table: string): string {
+  return `${table}_dead`;
+}
+
 /**
- * The DDL for the outbox and dedup tables. Idempotent (`IF NOT EXISTS`, `CREATE OR REPLACE`), so
- * it can run at every start-up; `sql/mqkit-postgres.sql` is this output for the default names.
+ * The DDL for the outbox (with its dead table) and dedup tables. Idempotent (`IF NOT EXISTS`,
+ * `ADD COLUMN IF NOT EXISTS`, `CREATE OR REPLACE`), so it can run at every start-up and upgrades
+ * tables made by earlier versions; `sql/mqkit-postgres.sql` is this output for the default names.
  */
 export function migrationSql(options: TableOptions = {}): string {
   const o = parseTableOptions(options);
   const outbox = qualified(o.schema, o.table);
+  const dead = qualified(o.schema, deadTableName(o.table));
   const dedup = qualified(o.schema, o.dedupTable);
   const channel = o.channel ?? o.table;
   quoteIdent(channel, 'channel');
@@ -30,6 +37,7 @@ CREATE TABLE IF NOT EXISTS ${outbox} (
   attempts      integer     NOT NULL DEFAULT 0,
   claimed_until timestamptz,
   claimed_by    text,
+  claim_token   text,
   last_error    text,
   published_at  timestamptz
 ) WITH (
@@ -39,6 +47,8 @@ CREATE TABLE IF NOT EXISTS ${outbox} (
   autovacuum_vacuum_scale_factor = 0.02,
   autovacuum_analyze_scale_factor = 0.02
 );
+-- Tables made before marks were fenced gain the claim token (a no-op otherwise).
+ALTER TABLE ${outbox} ADD COLUMN IF NOT EXISTS claim_token text;
 -- What the relay scans: unpublished rows in order.
 CREATE INDEX IF NOT EXISTS ${ix('pending')} ON ${outbox} (seq) WHERE published_at IS NULL;
 -- Per-key order checks.
@@ -48,6 +58,23 @@ CREATE INDEX IF NOT EXISTS ${ix('held')} ON ${outbox} (key, seq)
   WHERE published_at IS NULL AND key IS NOT NULL AND (claimed_until IS NOT NULL OR available_at > '-infinity');
 -- Cleanup of published rows.
 CREATE INDEX IF NOT EXISTS ${ix('published')} ON ${outbox} (published_at) WHERE published_at IS NOT NULL;
+
+-- Rows that failed for good (the relay's maxAttempts), moved out of the outbox so they neither
+-- hold their key back nor slow claims; replayDead moves them back under their seq.
+CREATE TABLE IF NOT EXISTS ${dead} (
+  seq         bigint      PRIMARY KEY,
+  id          text        NOT NULL,
+  topic       text        NOT NULL,
+  key         text,
+  headers     jsonb       NOT NULL,
+  body        bytea       NOT NULL,
+  message_ts  bigint      NOT NULL,
+  delay_ms    integer,
+  created_at  timestamptz NOT NULL,
+  attempts    integer     NOT NULL,
+  last_error  text,
+  dead_at     timestamptz NOT NULL DEFAULT clock_timestamp()
+);
 
 -- One NOTIFY per inserting statement wakes idle relays; delivered on commit only, so a rolled-back
 -- business transaction wakes nobody. Written as a trigger so ORMs inserting directly work too.
