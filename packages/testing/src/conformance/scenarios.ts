@@ -3,6 +3,7 @@ import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { bytesCodec, HEADERS, idempotent, MemoryDedupStore, MqError, textCodec, type Capabilities } from '@mqkit/core';
 import { expect } from 'vitest';
+import { adversarialScenarios } from './adversarial-scenarios.ts';
 import { expectMqError, rejection } from './assertions.ts';
 import { eventually, pause, Recorder, type ScenarioContext } from './support.ts';
 
@@ -718,5 +719,7 @@ export const scenarios: Scenario[] = [
       expect(client.native).not.toBeNull();
     },
   },
+  // Hostile handlers, odd payloads, extreme retry policies, mistyped options.
+  ...adversarialScenarios,
 ];
 
