@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Envelope } from '@mqkit/core/driver';
+import { MAX_DELAY_MS } from './capabilities.ts';
 import { DELIVER_AT_HEADER, deliverAtOf, envelopeBatch, fromRecord, ID_HEADER, toRecord } from './records.ts';
 
 const envelope: Envelope = {
@@ -34,8 +35,29 @@ describe('records', () => {
   it('carries an emulated delay as an absolute due time', () => {
     const record = toRecord({ ...envelope, delayMs: 5_000 }, 1_000);
     expect(record.headers[DELIVER_AT_HEADER]).toBe('6000');
-    expect(deliverAtOf({ ...record, offset: '0', headers: asFetched(record.headers) })).toBe(6_000);
-    expect(deliverAtOf({ ...record, offset: '0' })).toBe(6_000); // string values too
+    expect(deliverAtOf({ ...record, offset: '0', headers: asFetched(record.headers) }, 1_000)).toBe(6_000);
+    expect(deliverAtOf({ ...record, offset: '0' }, 1_000)).toBe(6_000); // string values too
+    expect(deliverAtOf({ ...record, offset: '0' }, 6_000)).toBe(0); // due: now
+  });
+
+  it('ignores a forged or garbled deliver-at: never parks a record beyond the longest delay (#16 defect 12)', () => {
+    const now = 1_000_000;
+    const at = (value: string) => deliverAtOf({ offset: '0', key: null, value: null, headers: { [DELIVER_AT_HEADER]: Buffer.from(value) }, timestamp: '1' }, now);
+    expect(at(String(now + MAX_DELAY_MS))).toBe(now + MAX_DELAY_MS); // the longest legitimate delay
+    expect(at(String(now + 365 * 24 * 3_600_000))).toBe(0); // a year: forged, delivered now
+    expect(at('8.64e15')).toBe(0);
+    expect(at('Infinity')).toBe(0);
+    expect(at('-5')).toBe(0);
+    expect(at('soon')).toBe(0);
+  });
+
+  it('round-trips an empty (0-byte) body as 0 bytes, not null (#16 defect 5)', () => {
+    const record = toRecord({ ...envelope, body: new Uint8Array(0) });
+    expect(record.value).toBeInstanceOf(Buffer);
+    expect(record.value.byteLength).toBe(0);
+    const back = fromRecord('orders', 0, { ...record, offset: '0', headers: asFetched(record.headers) });
+    expect(back.body).toBeInstanceOf(Uint8Array);
+    expect(back.body.byteLength).toBe(0);
   });
 
   it('keeps mqkit dead-letter headers but hides the adapter ones', () => {

@@ -3,6 +3,7 @@
  * headers under the reserved `x-mqkit-` prefix; key, body, headers and timestamp map natively.
  */
 import { envelopeSizeBound, type Envelope } from '@mqkit/core/driver';
+import { MAX_DELAY_MS } from './capabilities.ts';
 import type { FetchedRecord, ProduceBatch, ProduceRecord } from './client/seam.ts';
 
 /** Kafka header carrying {@link Envelope.id}. */
@@ -75,11 +76,21 @@ function headerText(value: unknown): string | undefined {
   return undefined;
 }
 
-/** The emulated delivery time of a fetched record (epoch ms; 0 = now). */
-export function deliverAtOf(record: FetchedRecord): number {
+/** How far a producer's clock may run ahead of the consumer's without its delay being refused. */
+export const CLOCK_SKEW_MS = 60_000;
+
+/**
+ * The emulated delivery time of a fetched record (epoch ms; 0 = now). Any producer can write the
+ * header, so a value no mqkit publish could have produced (past `now` + the longest delay + clock
+ * skew, or not a number) is ignored and the record delivered now: a forged header can hold a
+ * record (and its partition's commit position) for at most that long.
+ */
+export function deliverAtOf(record: FetchedRecord, now: number = Date.now()): number {
   const raw = record.headers?.[DELIVER_AT_HEADER];
   if (raw === undefined) return 0;
-  return Number(headerText(raw)) || 0;
+  const at = Number(headerText(raw));
+  if (!Number.isSafeInteger(at) || at <= now || at > now + MAX_DELAY_MS + CLOCK_SKEW_MS) return 0;
+  return at;
 }
 
 /**

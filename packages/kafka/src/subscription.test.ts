@@ -5,7 +5,7 @@
 import { MqError, type DriverDelivery, type SubscriptionSpec } from '@mqkit/core/driver';
 import { describe, expect, it, vi } from 'vitest';
 import { classifyKafkaError } from './client/kafkajs-errors.ts';
-import type { ConsumerListener, ConsumerSeam, FetchedRecord, KafkaClientSeam, TopicOffsets } from './client/seam.ts';
+import type { CommittedOffset, ConsumerListener, ConsumerSeam, FetchedRecord, KafkaClientSeam, TopicOffsets } from './client/seam.ts';
 import { toRecord } from './records.ts';
 import { KafkaSubscription, type KafkaSubscriptionSettings } from './subscription.ts';
 
@@ -16,6 +16,10 @@ class ScriptedConsumer implements ConsumerSeam {
   commits: TopicOffsets[] = [];
   paused = false;
   disconnected = false;
+  /** Commits wait for this while set (a slow coordinator). */
+  hold: Promise<void> | undefined;
+  /** What the group has committed (offset + metadata per partition), shared like the broker's. */
+  constructor(readonly stored = new Map<number, CommittedOffset>()) {}
   async start(listener: ConsumerListener) {
     this.listener = listener;
     listener.onAssignment({ t: [0, 1] });
@@ -27,12 +31,18 @@ class ScriptedConsumer implements ConsumerSeam {
     this.paused = false;
   }
   async commit(offsets: TopicOffsets) {
+    if (this.hold) await this.hold;
     this.commits.push(offsets);
+    for (const p of offsets.partitions) this.stored.set(p.partition, { partition: p.partition, offset: p.offset, metadata: p.metadata ?? null });
+  }
+  async committed() {
+    return [...this.stored.values()];
   }
   async disconnect() {
     this.disconnected = true;
   }
-  committed(partition: number): string | undefined {
+  /** The last position committed for `partition`. */
+  position(partition: number): string | undefined {
     return this.commits.flatMap((c) => c.partitions).filter((p) => p.partition === partition).at(-1)?.offset;
   }
 }
@@ -42,43 +52,66 @@ function record(offset: number, key?: string, delayMs?: number): FetchedRecord {
   return { ...r, offset: String(offset) };
 }
 
-async function setup(spec: Partial<SubscriptionSpec> = {}, settings: Partial<KafkaSubscriptionSettings> = {}) {
-  const consumer = new ScriptedConsumer();
+const records = (...offsets: number[]) => offsets.map((o) => record(o));
+
+/** Lets the log read, recording commits and zero-delay redeliveries run (microtasks and one macrotask). */
+const flush = () => new Promise((r) => setImmediate(r));
+
+async function setup(
+  spec: Partial<SubscriptionSpec> = {},
+  settings: Partial<KafkaSubscriptionSettings> = {},
+  onDeliver?: (d: DriverDelivery, count: number) => void,
+  consumer = new ScriptedConsumer(),
+) {
   const seam = { consumer: () => consumer, classify: classifyKafkaError } as unknown as KafkaClientSeam;
   const delivered: DriverDelivery[] = [];
+  const errors: MqError[] = [];
   const sub = new KafkaSubscription(
     seam,
     { topic: 't', group: 'g', maxInFlight: 16, ordered: false, maxAttempts: 5, deadLetterTopic: 't-dlq', options: {}, ...spec },
-    { deliver: (d) => delivered.push(d), error: () => {} },
+    {
+      deliver: (d) => {
+        delivered.push(d);
+        onDeliver?.(d, delivered.length);
+      },
+      error: (e) => errors.push(e),
+    },
     { groupId: 'g.t', fromBeginning: true, sessionTimeout: 1, heartbeatInterval: 1, maxWaitTimeInMs: 1, maxBufferedMessages: 4, joinTimeoutMs: 100, commitIntervalMs: 0, ...settings },
     silent,
     () => {},
   );
   await sub.start();
-  const flush = () => new Promise((r) => setImmediate(r));
-  return { consumer, sub, delivered, flush };
+  await flush(); // the assigned partitions' logs are read
+  /** A fetched batch, handed over once recorded as taken. */
+  const feed = async (partition: number, batch: FetchedRecord[]) => {
+    const room = consumer.listener.onBatch({ topic: 't', partition, records: batch });
+    await flush();
+    return { room }; // wrapped: an async function would wait for the promise itself
+  };
+  return { consumer, sub, delivered, errors, feed, ids: () => delivered.map((d) => d.envelope.id) };
 }
 
 describe('KafkaSubscription', () => {
   it('commits each partition contiguously, never past an unfinished message', async () => {
-    const { consumer, delivered, flush } = await setup();
-    consumer.listener.onBatch({ topic: 't', partition: 0, records: [record(0), record(1), record(2)] });
-    expect(delivered.map((d) => d.envelope.id)).toEqual(['m0', 'm1', 'm2']);
+    const { consumer, delivered, feed, ids } = await setup();
+    await feed(0, records(0, 1, 2));
+    expect(ids()).toEqual(['m0', 'm1', 'm2']);
     expect(delivered[0]!.meta).toEqual({ partition: '0', offset: '0' });
+    expect(consumer.position(0)).toBe('0'); // the unchanged position, recording what was taken
     await delivered[2]!.ack();
     await delivered[1]!.ack();
     await flush();
-    expect(consumer.committed(0)).toBeUndefined();
+    expect(consumer.position(0)).toBe('0');
     await delivered[0]!.ack();
     await flush();
-    expect(consumer.committed(0)).toBe('3');
+    expect(consumer.position(0)).toBe('3');
   });
 
   it('nack holds the record uncommitted and redelivers it with attempt + 1', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
     try {
-      const { consumer, delivered, flush } = await setup();
-      consumer.listener.onBatch({ topic: 't', partition: 1, records: [record(5), record(6)] });
+      const { consumer, delivered, feed } = await setup();
+      await feed(1, records(5, 6));
       await delivered[0]!.nack(1_000);
       await delivered[1]!.ack();
       expect(delivered).toHaveLength(2);
@@ -88,56 +121,79 @@ describe('KafkaSubscription', () => {
       expect(delivered).toHaveLength(3);
       expect(delivered[2]!.envelope.id).toBe('m5');
       expect(delivered[2]!.attempt).toBe(2);
-      expect(consumer.committed(1)).toBeUndefined();
+      expect(consumer.position(1)).toBe('5');
       await delivered[2]!.ack();
       await flush();
-      expect(consumer.committed(1)).toBe('7');
+      expect(consumer.position(1)).toBe('7');
     } finally {
       vi.useRealTimers();
     }
   });
 
+  it('nack(0) redelivers on a later macrotask: an always-nacking handler does not starve timers (#16 defect 1)', async () => {
+    const LIMIT = 200_000;
+    const { delivered, consumer } = await setup({ maxAttempts: Number.POSITIVE_INFINITY }, { maxBufferedMessages: 100 }, (d, count) => {
+      // like core running a handler that nacks at once (a microtask later); acks after LIMIT
+      queueMicrotask(() => void (count >= LIMIT ? d.ack() : d.nack(0)));
+    });
+    let ticks = 0;
+    const interval = setInterval(() => (ticks += 1), 5);
+    consumer.listener.onBatch({ topic: 't', partition: 0, records: records(0, 1, 2, 3, 4) });
+    const seen = await new Promise<{ deliveries: number; ticks: number }>((resolve) =>
+      setTimeout(() => resolve({ deliveries: delivered.length, ticks }), 200),
+    );
+    clearInterval(interval);
+    // The timers ran while the handler kept nacking (on main: not before all LIMIT deliveries).
+    expect(seen.deliveries).toBeLessThan(LIMIT);
+    expect(seen.deliveries).toBeGreaterThan(100);
+    expect(seen.ticks).toBeGreaterThan(5);
+    expect(delivered.at(-1)!.attempt).toBeGreaterThan(1);
+  });
+
   it('ordered: hands out one message per key; a nacked one comes back before later ones of its key', async () => {
-    const { consumer, delivered } = await setup({ ordered: true });
-    consumer.listener.onBatch({ topic: 't', partition: 0, records: [record(0, 'a'), record(1, 'a'), record(2, 'b')] });
-    expect(delivered.map((d) => d.envelope.id)).toEqual(['m0', 'm2']);
+    const { delivered, feed, ids } = await setup({ ordered: true });
+    await feed(0, [record(0, 'a'), record(1, 'a'), record(2, 'b')]);
+    expect(ids()).toEqual(['m0', 'm2']);
     expect(delivered[0]!.orderingKey).toBe('a');
     await delivered[0]!.nack(0);
-    expect(delivered.map((d) => d.envelope.id)).toEqual(['m0', 'm2', 'm0']);
+    expect(ids()).toEqual(['m0', 'm2']); // not synchronously
+    await flush();
+    expect(ids()).toEqual(['m0', 'm2', 'm0']);
     await delivered[2]!.ack();
-    expect(delivered.map((d) => d.envelope.id)).toEqual(['m0', 'm2', 'm0', 'm1']);
+    expect(ids()).toEqual(['m0', 'm2', 'm0', 'm1']);
   });
 
   it('holds a delayed record until it is due', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
     try {
-      const { consumer, delivered } = await setup();
-      consumer.listener.onBatch({ topic: 't', partition: 0, records: [record(0, undefined, 500), record(1)] });
-      expect(delivered.map((d) => d.envelope.id)).toEqual(['m1']);
+      const { feed, ids } = await setup();
+      await feed(0, [record(0, undefined, 500), record(1)]);
+      expect(ids()).toEqual(['m1']);
       await vi.advanceTimersByTimeAsync(600);
-      expect(delivered.map((d) => d.envelope.id)).toEqual(['m1', 'm0']);
+      expect(ids()).toEqual(['m1', 'm0']);
     } finally {
       vi.useRealTimers();
     }
   });
 
   it('a rebalance drops what is held; settles of dropped deliveries commit nothing', async () => {
-    const { consumer, delivered, flush } = await setup();
-    consumer.listener.onBatch({ topic: 't', partition: 0, records: [record(0), record(1)] });
+    const { consumer, delivered, feed } = await setup();
+    await feed(0, records(0, 1));
+    const commits = consumer.commits.length;
     consumer.listener.onAssignment({ t: [0] });
     await delivered[1]!.ack();
     await delivered[0]!.ack();
     await flush();
-    expect(consumer.commits).toHaveLength(0);
+    expect(consumer.commits.slice(commits).flatMap((c) => c.partitions.map((p) => p.offset))).not.toContain('2');
     // the group refetches from the committed offset: the same records come again
-    consumer.listener.onBatch({ topic: 't', partition: 0, records: [record(0), record(1)] });
+    await feed(0, records(0, 1));
     expect(delivered).toHaveLength(4);
   });
 
   it('holds the fetch loop when too much is buffered and lets it go on when half drained', async () => {
-    const { consumer, delivered } = await setup();
-    expect(consumer.listener.onBatch({ topic: 't', partition: 0, records: [record(0)] })).toBeUndefined();
-    const room = consumer.listener.onBatch({ topic: 't', partition: 0, records: [1, 2, 3].map((o) => record(o)) });
+    const { consumer, delivered, feed } = await setup();
+    expect((await feed(0, records(0))).room).toBeUndefined();
+    const { room } = await feed(0, records(1, 2, 3));
     expect(room).toBeInstanceOf(Promise);
     let released = false;
     void room!.then(() => (released = true));
@@ -151,118 +207,174 @@ describe('KafkaSubscription', () => {
   });
 
   it('a rebalance or close releases a held fetch loop', async () => {
-    const { consumer, sub } = await setup();
-    const room = consumer.listener.onBatch({ topic: 't', partition: 0, records: [0, 1, 2, 3].map((o) => record(o)) });
+    const { consumer, sub, feed } = await setup();
+    const { room } = await feed(0, records(0, 1, 2, 3));
     consumer.listener.onAssignment({ t: [0] });
     await room; // resolves: everything held was dropped
-    const again = consumer.listener.onBatch({ topic: 't', partition: 0, records: [0, 1, 2, 3].map((o) => record(o)) });
+    await flush();
+    const { room: again } = await feed(0, records(0, 1, 2, 3));
     await sub.close();
     await again;
   });
 
   it('skips records it already holds when the client fetches them again', async () => {
-    const { consumer, delivered } = await setup();
-    consumer.listener.onBatch({ topic: 't', partition: 0, records: [record(0), record(1)] });
-    consumer.listener.onBatch({ topic: 't', partition: 0, records: [record(1), record(2)] });
-    expect(delivered.map((d) => d.envelope.id)).toEqual(['m0', 'm1', 'm2']);
+    const { feed, ids } = await setup();
+    await feed(0, records(0, 1));
+    await feed(0, records(1, 2));
+    expect(ids()).toEqual(['m0', 'm1', 'm2']);
   });
 
   it('close commits what was acked, gives the rest back, and refuses later settles with CLOSED', async () => {
-    const { consumer, sub, delivered } = await setup();
-    consumer.listener.onBatch({ topic: 't', partition: 0, records: [record(0), record(1)] });
+    const { consumer, sub, delivered, feed } = await setup();
+    await feed(0, records(0, 1));
     await delivered[0]!.ack();
     await sub.close();
-    expect(consumer.committed(0)).toBe('1');
+    expect(consumer.position(0)).toBe('1');
     expect(consumer.disconnected).toBe(true);
     const err = await delivered[1]!.ack().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(MqError);
     expect((err as MqError).code).toBe('CLOSED');
-    expect(consumer.committed(0)).toBe('1');
+    expect(consumer.position(0)).toBe('1');
   });
 
   it("core's pause holds records back (not the fetch) and resume hands them over in order", async () => {
-    const { consumer, sub, delivered } = await setup({}, { maxBufferedMessages: 100 });
+    const { consumer, sub, delivered, feed, ids } = await setup({}, { maxBufferedMessages: 100 });
     sub.pause();
-    consumer.listener.onBatch({ topic: 't', partition: 0, records: [record(0), record(1), record(2)] });
+    await feed(0, records(0, 1, 2));
     expect(delivered).toHaveLength(0);
     expect(consumer.paused).toBe(false);
     sub.resume();
-    await Promise.resolve();
-    expect(delivered.map((d) => d.envelope.id)).toEqual(['m0', 'm1', 'm2']);
+    await flush();
+    expect(ids()).toEqual(['m0', 'm1', 'm2']);
   });
 
   it('stops handing over as soon as core pauses from inside deliver()', async () => {
-    const consumer = new ScriptedConsumer();
-    const seam = { consumer: () => consumer, classify: classifyKafkaError } as unknown as KafkaClientSeam;
-    const delivered: DriverDelivery[] = [];
     let sub!: KafkaSubscription;
-    sub = new KafkaSubscription(
-      seam,
-      { topic: 't', group: 'g', maxInFlight: 2, ordered: false, maxAttempts: 5, deadLetterTopic: 't-dlq', options: {} },
-      {
-        deliver: (d) => {
-          delivered.push(d);
-          if (delivered.length % 2 === 0) sub.pause(); // like core when its queue is full
-        },
-        error: () => {},
-      },
-      { groupId: 'g.t', fromBeginning: true, sessionTimeout: 1, heartbeatInterval: 1, maxWaitTimeInMs: 1, maxBufferedMessages: 100, joinTimeoutMs: 100, commitIntervalMs: 0 },
-      silent,
-      () => {},
-    );
-    await sub.start();
-    consumer.listener.onBatch({ topic: 't', partition: 0, records: [0, 1, 2, 3, 4].map((o) => record(o)) });
+    const setupResult = await setup({ maxInFlight: 2 }, { maxBufferedMessages: 100 }, (_d, count) => {
+      if (count % 2 === 0) sub.pause(); // like core when its queue is full
+    });
+    sub = setupResult.sub;
+    const { feed, delivered, ids } = setupResult;
+    await feed(0, records(0, 1, 2, 3, 4));
     expect(delivered).toHaveLength(2);
     sub.resume();
-    await Promise.resolve();
-    expect(delivered.map((d) => d.envelope.id)).toEqual(['m0', 'm1', 'm2', 'm3']);
+    await flush();
+    expect(ids()).toEqual(['m0', 'm1', 'm2', 'm3']);
     sub.resume();
-    await Promise.resolve();
+    await flush();
     expect(delivered).toHaveLength(5);
   });
 
   it('an undecodable record is reported and skipped without holding the commit back', async () => {
-    const errors: MqError[] = [];
-    const consumer = new ScriptedConsumer();
-    const seam = { consumer: () => consumer, classify: classifyKafkaError } as unknown as KafkaClientSeam;
-    const delivered: DriverDelivery[] = [];
-    const sub = new KafkaSubscription(
-      seam,
-      { topic: 't', group: 'g', maxInFlight: 2, ordered: false, maxAttempts: 5, deadLetterTopic: 't-dlq', options: {} },
-      { deliver: (d) => delivered.push(d), error: (e) => errors.push(e) },
-      { groupId: 'g.t', fromBeginning: true, sessionTimeout: 1, heartbeatInterval: 1, maxWaitTimeInMs: 1, maxBufferedMessages: 100, joinTimeoutMs: 100, commitIntervalMs: 0 },
-      silent,
-      () => {},
-    );
-    await sub.start();
+    const { consumer, delivered, errors, feed, ids } = await setup({}, { maxBufferedMessages: 100 });
     const bad = { ...record(0), get timestamp(): string { throw new Error('corrupt'); } };
-    consumer.listener.onBatch({ topic: 't', partition: 0, records: [bad, record(1)] });
+    await feed(0, [bad, record(1)]);
     expect(errors.map((e) => e.code)).toEqual(['INTERNAL']);
-    expect(delivered.map((d) => d.envelope.id)).toEqual(['m1']);
+    expect(ids()).toEqual(['m1']);
     await delivered[0]!.ack();
-    await new Promise((r) => setImmediate(r));
-    expect(consumer.committed(0)).toBe('2');
+    await flush();
+    expect(consumer.position(0)).toBe('2');
   });
 
   it('commitIntervalMs: acks of one window share one commit; close flushes a pending one', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     try {
-      const { consumer, sub, delivered } = await setup({}, { commitIntervalMs: 50, maxBufferedMessages: 100 });
-      consumer.listener.onBatch({ topic: 't', partition: 0, records: [0, 1, 2].map((o) => record(o)) });
-      consumer.listener.onBatch({ topic: 't', partition: 1, records: [record(0)] });
+      const { consumer, sub, delivered, feed } = await setup({}, { commitIntervalMs: 50, maxBufferedMessages: 100 });
+      await feed(0, records(0, 1, 2));
+      await feed(1, records(0));
+      const before = consumer.commits.length; // the commits recording what was taken
       await delivered[0]!.ack();
       await delivered[1]!.ack();
       await delivered[3]!.ack();
       await vi.advanceTimersByTimeAsync(49);
-      expect(consumer.commits).toHaveLength(0);
+      expect(consumer.commits).toHaveLength(before);
       await vi.advanceTimersByTimeAsync(1);
-      expect(consumer.commits).toEqual([{ topic: 't', partitions: [{ partition: 0, offset: '2' }, { partition: 1, offset: '1' }] }]);
+      expect(consumer.commits).toHaveLength(before + 1);
+      expect(consumer.commits.at(-1)!.partitions.map(({ partition, offset }) => ({ partition, offset }))).toEqual([
+        { partition: 0, offset: '2' },
+        { partition: 1, offset: '1' },
+      ]);
       await delivered[2]!.ack();
       await sub.close(); // before the window ends
-      expect(consumer.committed(0)).toBe('3');
-      expect(consumer.commits).toHaveLength(2);
+      expect(consumer.position(0)).toBe('3');
+      expect(consumer.commits).toHaveLength(before + 2);
     } finally {
       vi.useRealTimers();
     }
+  });
+});
+
+describe('KafkaSubscription attempts across owners (#16 defect 4)', () => {
+  it('hands nothing over before a commit recorded it as taken', async () => {
+    const consumer = new ScriptedConsumer();
+    let release!: () => void;
+    const { feed, delivered } = await setup({}, { maxBufferedMessages: 100 }, undefined, consumer);
+    consumer.hold = new Promise<void>((r) => (release = r));
+    await feed(0, records(0, 1));
+    expect(delivered).toHaveLength(0);
+    release();
+    await flush();
+    expect(delivered).toHaveLength(2);
+    const meta = consumer.stored.get(0)!;
+    expect(meta.offset).toBe('0');
+    expect(meta.metadata).toMatch(/^mq1;/);
+  });
+
+  it('after a crash, the next owner counts one more attempt for every record taken and not acked; acked ones are not redelivered', async () => {
+    const stored = new Map<number, CommittedOffset>();
+    const first = await setup({}, { maxBufferedMessages: 100, lookAhead: 2 }, undefined, new ScriptedConsumer(stored));
+    await first.feed(0, records(0, 1, 2, 3, 4, 5, 6, 7, 8, 9));
+    expect(first.ids()).toEqual(['m0', 'm1', 'm2', 'm3', 'm4', 'm5', 'm6', 'm7', 'm8', 'm9']);
+    await first.delivered[0]!.nack(0); // m0: attempt 2 next
+    await first.delivered[2]!.ack(); // m2 acked, held behind m0
+    await flush();
+    expect(first.delivered.at(-1)!.attempt).toBe(2);
+    // the process dies here (no close): m0 handed twice, m1 and m3..m9 once, m2 acked
+    const second = await setup({}, { maxBufferedMessages: 100 }, undefined, new ScriptedConsumer(stored));
+    await second.feed(0, records(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10));
+    const attempts = Object.fromEntries(second.delivered.map((d) => [d.envelope.id, d.attempt]));
+    expect(attempts).toEqual({ m0: 3, m1: 2, m3: 2, m4: 2, m5: 2, m6: 2, m7: 2, m8: 2, m9: 2, m10: 1 });
+    // and a third owner after another crash
+    const third = await setup({}, { maxBufferedMessages: 100 }, undefined, new ScriptedConsumer(stored));
+    await third.feed(0, records(0, 1));
+    expect(third.delivered.map((d) => d.attempt)).toEqual([4, 3]);
+  });
+
+  it('a graceful close records exactly what was handed over: records only fetched come back at attempt 1', async () => {
+    const stored = new Map<number, CommittedOffset>();
+    const first = await setup({}, { maxBufferedMessages: 100 }, undefined, new ScriptedConsumer(stored));
+    first.sub.pause(); // core's queue is full after two
+    first.sub.resume();
+    await first.feed(0, records(0, 1));
+    first.sub.pause();
+    await first.feed(0, records(2, 3));
+    expect(first.ids()).toEqual(['m0', 'm1']);
+    await first.delivered[0]!.ack();
+    await first.sub.close(); // m1's handler is abandoned (hung past the deadline); m2, m3 never handed over
+    const second = await setup({}, { maxBufferedMessages: 100 }, undefined, new ScriptedConsumer(stored));
+    await second.feed(0, records(1, 2, 3));
+    expect(second.delivered.map((d) => [d.envelope.id, d.attempt])).toEqual([['m1', 2], ['m2', 1], ['m3', 1]]);
+  });
+
+  it('ordered: recovered attempts keep per-key order', async () => {
+    const stored = new Map<number, CommittedOffset>();
+    const first = await setup({ ordered: true }, { maxBufferedMessages: 100 }, undefined, new ScriptedConsumer(stored));
+    await first.feed(0, [record(0, 'a'), record(1, 'a'), record(2, 'b')]);
+    expect(first.ids()).toEqual(['m0', 'm2']);
+    await first.delivered[1]!.ack();
+    await flush();
+    const second = await setup({ ordered: true }, { maxBufferedMessages: 100 }, undefined, new ScriptedConsumer(stored));
+    await second.feed(0, [record(0, 'a'), record(1, 'a'), record(2, 'b')]);
+    expect(second.delivered.map((d) => [d.envelope.id, d.attempt])).toEqual([['m0', 2]]);
+    await second.delivered[0]!.ack();
+    await flush();
+    expect(second.delivered.map((d) => [d.envelope.id, d.attempt])).toEqual([['m0', 2], ['m1', 2]]);
+  });
+
+  it('ignores offset metadata it cannot read (another tool, another version)', async () => {
+    const stored = new Map<number, CommittedOffset>([[0, { partition: 0, offset: '3', metadata: 'mq1;9;0:3;unknown-suffix' }]]);
+    const { feed, delivered } = await setup({}, { maxBufferedMessages: 100 }, undefined, new ScriptedConsumer(stored));
+    await feed(0, records(3, 4));
+    expect(delivered.map((d) => d.attempt)).toEqual([1, 1]);
   });
 });

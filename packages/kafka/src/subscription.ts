@@ -13,6 +13,9 @@
  * - rebalance: each (re)assignment refetches from the committed offsets, so everything held is
  *   dropped and settles of dropped deliveries become no-ops (at-least-once, never a commit of
  *   unfinished work).
+ * - attempts survive crashes: before a record is handed to core, a commit of its partition (same
+ *   position) records in the offset metadata that it was taken (see attempt-log.ts); a new owner
+ *   reads that back on assignment and counts one more attempt for every record taken and not acked.
  */
 import {
   MqError,
@@ -23,7 +26,8 @@ import {
   type Logger,
   type SubscriptionSpec,
 } from '@mqkit/core/driver';
-import type { ConsumerSeam, FetchedBatch, FetchedRecord, KafkaClientSeam } from './client/seam.ts';
+import { decodeAttemptLog, encodeAttemptLog, type AttemptLog, type LoggedOffset } from './attempt-log.ts';
+import type { CommittedOffset, ConsumerSeam, FetchedBatch, FetchedRecord, KafkaClientSeam } from './client/seam.ts';
 import { nextOffset, OffsetTracker, type TrackedOffset } from './offset-tracker.ts';
 import { deliverAtOf, fromRecord } from './records.ts';
 
@@ -38,6 +42,12 @@ export interface KafkaSubscriptionSettings {
   readonly joinTimeoutMs: number;
   /** How long acks accumulate before their contiguous position is committed; 0 = at once. */
   readonly commitIntervalMs: number;
+  /**
+   * How far past a record being handed over the attempt log records records as taken, per
+   * partition (so that the recording commit runs ahead of the hand-over instead of stalling it).
+   * A crash counts an attempt for those too. Default: max(512, 4 × maxInFlight).
+   */
+  readonly lookAhead?: number;
 }
 
 /**
@@ -47,21 +57,26 @@ export interface KafkaSubscriptionSettings {
  * front would keep thousands of envelopes (and core's queue entries) alive through young-generation
  * GCs, whose cost grows with what survives them.
  */
-class Held implements TrackedOffset {
+class Held implements TrackedOffset, LoggedOffset {
   readonly offset: string;
+  /** `offset` as a number, for the attempt log's window arithmetic. */
+  readonly at: number;
   readonly state: PartitionState;
   readonly lane: string | undefined;
   /** The fetched record until it is decoded. */
   record: FetchedRecord | undefined;
   envelope: Envelope | undefined = undefined;
   attempt: number;
+  /** Whether the current attempt was handed to core. */
+  handed = false;
   dueAt: number;
   timer: NodeJS.Timeout | undefined = undefined;
   /** Acked, or dropped by a rebalance/close: no longer outstanding. */
   done = false;
 
-  constructor(record: FetchedRecord, state: PartitionState, lane: string | undefined, attempt: number, dueAt: number) {
+  constructor(record: FetchedRecord, at: number, state: PartitionState, lane: string | undefined, attempt: number, dueAt: number) {
     this.offset = record.offset;
+    this.at = at;
     this.record = record;
     this.state = state;
     this.lane = lane;
@@ -77,6 +92,30 @@ interface PartitionState {
   /** Fetched records in offset order (an undecodable one is settled when it would be handed over). */
   readonly offsets: OffsetTracker<Held>;
   live: boolean;
+  /** The attempt log committed by the previous owner: undefined until read, null if none. */
+  log: AttemptLog | null | undefined;
+  /** Batches fetched before the log was read (the fetch loop waits on `logRead` meanwhile). */
+  stash: FetchedRecord[][];
+  readonly logRead: { promise: Promise<void>; resolve(): void };
+  /** Where consumption started (committed offset, else the first fetched one). */
+  start: string | undefined;
+  /** Last offset of the contiguous settled prefix. */
+  lastDone: string | undefined;
+  /** Highest offset a successful commit recorded as taken (-1: none yet). */
+  recordedEnd: number;
+  /** Highest offset asked to be recorded (at least `recordedEnd`). */
+  wantEnd: number;
+  /** Highest offset fetched. */
+  lastFetched: number;
+  /** Due records waiting for a commit to record them as taken, in order. */
+  gated: Held[];
+  /** Highest attempt of any record held (a truncated log rounds up to it). */
+  maxAttempt: number;
+}
+
+/** The position a commit of `state` carries: everything before it is settled. */
+function positionOf(state: PartitionState): string | undefined {
+  return state.lastDone === undefined ? state.start : nextOffset(state.lastDone);
 }
 
 /** What a settle returns: one already-resolved promise for all (a settle completes synchronously). */
@@ -148,10 +187,16 @@ export class KafkaSubscription implements DriverSubscription {
   readonly #lanes = new Map<string, Held[]>();
   /** Next attempt per `partition:offset`, kept across rebalances inside this member. */
   readonly #attempts = new Map<string, number>();
-  /** Per partition, the last offset of the contiguous settled prefix not yet committed. */
-  readonly #toCommit = new Map<number, string>();
+  /** Partitions whose position or attempt log changed since their last commit. */
+  readonly #dirty = new Set<PartitionState>();
+  /** A commit recording taken records is awaited by the hand-over: start it without the interval. */
+  #urgent = false;
+  readonly #lookAhead: number;
   #commitTimer: NodeJS.Timeout | undefined;
   #commitLoop: Promise<void> | undefined;
+  /** Zero-delay redeliveries, handed over on the next macrotask (never synchronously). */
+  #immediate: Held[] = [];
+  #immediateHandle: NodeJS.Immediate | undefined;
   #outstanding = 0;
   #corePaused = false;
   /** Due records not yet handed to core (core paused intake), in fetch order from `#readyHead`. */
@@ -179,6 +224,7 @@ export class KafkaSubscription implements DriverSubscription {
     this.#settings = settings;
     this.#logger = logger;
     this.#onClose = onClose;
+    this.#lookAhead = settings.lookAhead ?? Math.max(512, 4 * spec.maxInFlight);
     this.#consumer = seam.consumer({
       groupId: settings.groupId,
       topic: spec.topic,
@@ -215,19 +261,60 @@ export class KafkaSubscription implements DriverSubscription {
 
   #onAssignment(partitions: readonly number[]): void {
     // kafkajs restarts every assigned partition from its committed offset: drop what we hold.
+    // (Acks not committed yet are lost with it: those records come again, as after a crash.)
     for (const state of this.#partitions.values()) this.#dropPartition(state);
     this.#partitions.clear();
     this.#ready = [];
     this.#readyHead = 0;
-    for (const p of this.#toCommit.keys()) if (!partitions.includes(p)) this.#toCommit.delete(p);
+    this.#dirty.clear();
     this.#logger.debug({ topic: this.#spec.topic, group: this.#settings.groupId, partitions }, 'kafka partitions assigned');
+    this.#readLogs(partitions.map((p) => this.#partition(p)));
     this.#joined?.();
     this.#joined = undefined;
     this.#checkBuffer();
   }
 
+  /**
+   * Reads the committed offsets and attempt logs of newly assigned partitions; their records wait
+   * until then. Retried while the partitions stay assigned here.
+   */
+  #readLogs(states: readonly PartitionState[]): void {
+    if (states.length === 0) return;
+    void (async () => {
+      for (let failures = 0; ; failures += 1) {
+        if (!this.#open || states.every((s) => !s.live)) return;
+        try {
+          // A commit of the previous assignment still in flight lands before the read.
+          await this.#commitLoop;
+          const committed = await this.#consumer.committed();
+          for (const state of states) if (state.live) this.#applyLog(state, committed.find((c) => c.partition === state.partition));
+          return;
+        } catch (err) {
+          this.#logger.warn({ err: this.#seam.classify(err), topic: this.#spec.topic }, 'kafka: reading committed offsets failed; retrying');
+          await new Promise((r) => setTimeout(r, Math.min(5_000, 250 * 2 ** failures)));
+        }
+      }
+    })();
+  }
+
+  #applyLog(state: PartitionState, committed: CommittedOffset | undefined): void {
+    if (state.log !== undefined) return;
+    const position = committed && /^\d+$/.test(committed.offset) ? committed.offset : undefined;
+    state.start = position;
+    state.log = position === undefined ? null : (decodeAttemptLog(committed!.metadata, Number(position)) ?? null);
+    const stash = state.stash;
+    state.stash = [];
+    for (const records of stash) this.#accept(state, records);
+    state.logRead.resolve();
+    this.#drain();
+    this.#checkBuffer();
+  }
+
   #dropPartition(state: PartitionState): void {
     state.live = false;
+    state.gated = [];
+    state.stash = [];
+    state.logRead.resolve();
     for (const entry of state.offsets.unsettled()) {
       if (entry.done) continue;
       clearTimeout(entry.timer);
@@ -246,7 +333,22 @@ export class KafkaSubscription implements DriverSubscription {
   #partition(partition: number): PartitionState {
     let state = this.#partitions.get(partition);
     if (!state) {
-      state = { partition, partitionText: String(partition), offsets: new OffsetTracker<Held>(), live: true };
+      state = {
+        partition,
+        partitionText: String(partition),
+        offsets: new OffsetTracker<Held>(),
+        live: true,
+        log: undefined,
+        stash: [],
+        logRead: deferred(),
+        start: undefined,
+        lastDone: undefined,
+        recordedEnd: -1,
+        wantEnd: -1,
+        lastFetched: -1,
+        gated: [],
+        maxAttempt: 1,
+      };
       this.#partitions.set(partition, state);
     }
     return state;
@@ -255,17 +357,53 @@ export class KafkaSubscription implements DriverSubscription {
   /** Takes a fetched batch; returns a promise (fetch no more until it settles) when the buffer is full. */
   #onBatch(batch: FetchedBatch): Promise<void> | undefined {
     if (!this.#open) return undefined;
-    const { partition, records } = batch;
-    const state = this.#partition(partition);
+    let state = this.#partitions.get(batch.partition);
+    if (!state) {
+      // Not announced by an assignment (should not happen): read its log like an assigned one.
+      state = this.#partition(batch.partition);
+      this.#readLogs([state]);
+    }
+    if (state.log === undefined) {
+      state.stash.push([...batch.records]);
+      return state.logRead.promise;
+    }
+    this.#accept(state, batch.records);
+    this.#drain();
+    this.#checkBuffer();
+    return this.#room?.promise;
+  }
+
+  /** Holds fetched records, with their attempts from memory and the previous owner's log. */
+  #accept(state: PartitionState, records: readonly FetchedRecord[]): void {
+    const { partition, log } = state;
     const ordered = this.#spec.ordered;
     const attempts = this.#attempts;
+    const now = Date.now();
+    let skipped = false;
     for (let i = 0; i < records.length; i += 1) {
       const record = records[i]!;
-      const attempt = attempts.size === 0 ? 1 : (attempts.get(`${partition}:${record.offset}`) ?? 1);
+      const at = Number(record.offset);
+      let attempt = attempts.size === 0 ? 1 : (attempts.get(`${partition}:${record.offset}`) ?? 1);
+      let done = false;
+      if (log && at <= log.end) {
+        const prior = log.prior(at);
+        if (prior === 'done') done = true;
+        else attempt = Math.max(attempt, prior + 1);
+      }
       // Only what placement needs is read now (delay, and the key for ordered lanes).
-      const lane = ordered && record.key && record.key.length > 0 ? record.key.toString() : undefined;
-      const held = new Held(record, state, lane, attempt, deliverAtOf(record));
+      const lane = !done && ordered && record.key && record.key.length > 0 ? record.key.toString() : undefined;
+      const held = new Held(record, at, state, lane, attempt, done ? 0 : deliverAtOf(record, now));
       if (!state.offsets.add(held)) continue;
+      state.start ??= record.offset;
+      if (at > state.lastFetched) state.lastFetched = at;
+      if (done) {
+        // Acked by the previous owner, only held back by an earlier unfinished offset.
+        held.done = true;
+        held.record = undefined;
+        skipped = true;
+        continue;
+      }
+      if (attempt > state.maxAttempt) state.maxAttempt = attempt;
       this.#outstanding += 1;
       if (lane === undefined) {
         this.#schedule(held);
@@ -278,9 +416,7 @@ export class KafkaSubscription implements DriverSubscription {
         }
       }
     }
-    this.#drain();
-    this.#checkBuffer();
-    return this.#room?.promise;
+    if (skipped) this.#complete(state);
   }
 
   /** Queues `held` for core now, or when it is due. */
@@ -307,11 +443,22 @@ export class KafkaSubscription implements DriverSubscription {
     this.#draining = true;
     try {
       const ready = this.#ready;
+      const lookAhead = this.#lookAhead;
       while (this.#readyHead < ready.length && !this.#corePaused && this.#open) {
         const held = ready[this.#readyHead]!;
         ready[this.#readyHead] = undefined;
         this.#readyHead += 1;
-        if (!held.done) this.#hand(held);
+        if (held.done) continue;
+        const state = held.state;
+        if (held.at > state.recordedEnd) {
+          // Not recorded as taken yet: wait for the commit that records it.
+          state.gated.push(held);
+          this.#requestRecord(state, held.at);
+          continue;
+        }
+        // Record the next stretch before the hand-over gets there.
+        if (held.at + lookAhead / 2 > state.wantEnd) this.#requestRecord(state, held.at);
+        this.#hand(held);
       }
       const head = this.#readyHead;
       if (head >= ready.length) {
@@ -339,7 +486,35 @@ export class KafkaSubscription implements DriverSubscription {
       held.envelope = envelope;
       held.record = undefined;
     }
+    held.handed = true;
     this.#sink.deliver(new KafkaDelivery(this, held, envelope));
+  }
+
+  /** Asks for a commit recording `state`'s records up to `at` + look-ahead (as far as fetched) as taken. */
+  #requestRecord(state: PartitionState, at: number): void {
+    const target = Math.min(state.lastFetched, at + this.#lookAhead);
+    if (target <= state.wantEnd || !state.live) return;
+    state.wantEnd = target;
+    this.#dirty.add(state);
+    this.#urgent = true;
+    if (this.#commitLoop) return; // the loop starts the next one as soon as it is done
+    clearTimeout(this.#commitTimer);
+    this.#commitTimer = undefined;
+    this.#startCommit();
+  }
+
+  /** After a commit recorded more of `state` as taken: hand over what waited for it. */
+  #release(state: PartitionState): void {
+    const gated = state.gated;
+    if (gated.length === 0) return;
+    const end = state.recordedEnd;
+    let i = 0;
+    while (i < gated.length && gated[i]!.at <= end) {
+      this.#ready.push(gated[i]!);
+      i += 1;
+    }
+    state.gated = i === gated.length ? [] : gated.slice(i);
+    this.#drain();
   }
 
   /** Whether settles are still accepted (not closed). @internal for {@link KafkaDelivery} */
@@ -349,11 +524,29 @@ export class KafkaSubscription implements DriverSubscription {
 
   /** A nack: hold the record uncommitted and hand it over again after `delayMs`. @internal */
   redeliver(held: Held, delayMs: number): void {
+    const state = held.state;
     held.attempt += 1;
-    this.#attempts.set(`${held.state.partition}:${held.offset}`, held.attempt);
-    held.dueAt = Date.now() + delayMs;
-    this.#schedule(held);
-    this.#drain();
+    held.handed = false;
+    if (held.attempt > state.maxAttempt) state.maxAttempt = held.attempt;
+    this.#attempts.set(`${state.partition}:${held.offset}`, held.attempt);
+    this.#dirty.add(state); // the attempt log records the new count with the next commit
+    this.#scheduleCommit();
+    if (delayMs > 0) {
+      held.dueAt = Date.now() + delayMs;
+      this.#schedule(held);
+      return;
+    }
+    // Never straight back into core: a handler that always nacks would run in one endless chain
+    // of microtasks and starve timers, I/O (heartbeats) and close(). One macrotask per wave.
+    held.dueAt = 0;
+    this.#immediate.push(held);
+    this.#immediateHandle ??= setImmediate(() => {
+      this.#immediateHandle = undefined;
+      const wave = this.#immediate;
+      this.#immediate = [];
+      for (const h of wave) if (!h.done) this.#ready.push(h);
+      this.#drain();
+    });
   }
 
   /** An ack: the record joins its partition's settled prefix. @internal for {@link KafkaDelivery} */
@@ -377,9 +570,11 @@ export class KafkaSubscription implements DriverSubscription {
   }
 
   #complete(state: PartitionState): void {
+    if (!state.live) return;
     const last = state.offsets.advance();
-    if (last === undefined || !state.live) return;
-    this.#toCommit.set(state.partition, last);
+    if (last !== undefined) state.lastDone = last;
+    // Even without an advance the log changed: this record need not come again after a crash.
+    this.#dirty.add(state);
     this.#scheduleCommit();
   }
 
@@ -404,26 +599,45 @@ export class KafkaSubscription implements DriverSubscription {
   #startCommit(): void {
     this.#commitLoop ??= this.#commitOnce().finally(() => {
       this.#commitLoop = undefined;
-      if (this.#toCommit.size > 0) this.#scheduleCommit();
+      if (this.#dirty.size === 0) return;
+      if (this.#urgent && this.#open) this.#startCommit();
+      else this.#scheduleCommit();
     });
   }
 
-  /** Commits the latest positions; on failure keeps them (unless newer ones arrived) and waits a little. */
-  async #commitOnce(): Promise<void> {
-    if (this.#toCommit.size === 0) return;
-    const batch = [...this.#toCommit];
-    this.#toCommit.clear();
+  /**
+   * Commits the changed partitions: position and attempt log. `exact` (on close): the log counts
+   * only deliveries actually handed over. On failure keeps them dirty and waits a little.
+   */
+  async #commitOnce(exact = false): Promise<void> {
+    this.#urgent = false;
+    if (this.#dirty.size === 0) return;
+    const parts: Array<{ state: PartitionState; end: number; partition: number; offset: string; metadata: string }> = [];
+    for (const state of this.#dirty) {
+      // Not before the previous owner's log was read: it would be overwritten unread.
+      if (!state.live || state.log === undefined) continue;
+      const offset = positionOf(state);
+      if (offset === undefined) continue;
+      const end = state.wantEnd;
+      const metadata = encodeAttemptLog(Number(offset), end, state.offsets.unsettled(), state.maxAttempt, exact);
+      parts.push({ state, end, partition: state.partition, offset, metadata });
+    }
+    this.#dirty.clear();
+    if (parts.length === 0) return;
     try {
       await this.#consumer.commit({
         topic: this.#spec.topic,
-        partitions: batch.map(([partition, last]) => ({ partition, offset: nextOffset(last) })),
+        partitions: parts.map(({ partition, offset, metadata }) => ({ partition, offset, metadata })),
       });
-    } catch (err) {
-      // Rebalancing or reconnecting: keep the newest position and try again shortly. If the
-      // partition moved away, the next assignment drops it; redelivery covers the rest.
-      for (const [partition, last] of batch) {
-        if (!this.#toCommit.has(partition)) this.#toCommit.set(partition, last);
+      for (const { state, end } of parts) {
+        if (!state.live || end <= state.recordedEnd) continue;
+        state.recordedEnd = end;
+        this.#release(state);
       }
+    } catch (err) {
+      // Rebalancing or reconnecting: try again shortly. If the partition moved away, the next
+      // assignment drops it; redelivery covers the rest.
+      for (const { state } of parts) if (state.live) this.#dirty.add(state);
       this.#logger.debug({ err: this.#seam.classify(err), topic: this.#spec.topic }, 'kafka commit failed; retrying');
       if (!this.#open) return;
       await new Promise((r) => setTimeout(r, COMMIT_RETRY_MS));
@@ -496,9 +710,15 @@ export class KafkaSubscription implements DriverSubscription {
     this.#consumer.pause();
     clearTimeout(this.#commitTimer);
     this.#commitTimer = undefined;
+    clearImmediate(this.#immediateHandle);
+    this.#immediateHandle = undefined;
+    this.#immediate = [];
     this.#checkBuffer(); // a fetch loop waiting for room returns now
     if (this.#commitLoop) await this.#commitLoop;
-    if (this.#toCommit.size > 0) await this.#commitOnce();
+    // The last word on each partition: what was acked, and exactly which records were handed over
+    // and not settled (abandoned handlers count an attempt; records never handed over do not).
+    for (const state of this.#partitions.values()) if (state.wantEnd >= 0 || state.lastDone !== undefined) this.#dirty.add(state);
+    await this.#commitOnce(true);
     for (const state of this.#partitions.values()) this.#dropPartition(state);
     this.#partitions.clear();
     this.#ready = [];

@@ -21,6 +21,7 @@ import { classifyKafkaError } from './kafkajs-errors.ts';
 import { SerialIdempotentProducer, stablePartitioner, toKafkajsMessage } from './kafkajs-producer.ts';
 import type {
   AdminSeam,
+  CommittedOffset,
   ConsumerListener,
   ConsumerSeam,
   ConsumerSettings,
@@ -167,7 +168,7 @@ class KafkajsConsumer implements ConsumerSeam {
   #stopped = false;
   #restartTimer: NodeJS.Timeout | undefined;
   #checkTimer: NodeJS.Timeout | undefined;
-  #admin: Admin | undefined;
+  #admin: Promise<Admin> | undefined;
 
   constructor(kafka: Kafka, settings: ConsumerSettings, logger: Logger) {
     this.#kafka = kafka;
@@ -278,16 +279,25 @@ class KafkajsConsumer implements ConsumerSeam {
     this.#checkTimer.unref?.();
   }
 
-  async #assignmentCovered(): Promise<boolean> {
-    const { topic, groupId } = this.#settings;
-    if (!this.#admin) {
+  /** One admin client per member, made on first use (assignment checks, committed offsets). */
+  #adminClient(): Promise<Admin> {
+    this.#admin ??= (async () => {
       const admin = this.#kafka.admin();
       await admin.connect();
-      this.#admin = admin;
-    }
-    const metadata = await this.#admin.fetchTopicMetadata({ topics: [topic] });
+      return admin;
+    })().catch((err: unknown) => {
+      this.#admin = undefined;
+      throw err;
+    });
+    return this.#admin;
+  }
+
+  async #assignmentCovered(): Promise<boolean> {
+    const { topic, groupId } = this.#settings;
+    const admin = await this.#adminClient();
+    const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
     const partitions = metadata.topics[0]?.partitions.length ?? 0;
-    const { groups } = await this.#admin.describeGroups([groupId]);
+    const { groups } = await admin.describeGroups([groupId]);
     const group = groups[0];
     if (!group || group.state !== 'Stable') throw new Error(`group ${groupId} is ${group?.state ?? 'unknown'}`);
     const assigned = new Set<number>();
@@ -337,14 +347,23 @@ class KafkajsConsumer implements ConsumerSeam {
   async commit(offsets: TopicOffsets): Promise<void> {
     const consumer = this.#consumer;
     if (!consumer) throw new Error('kafka consumer is restarting; commit skipped');
-    await consumer.commitOffsets(offsets.partitions.map((p) => ({ topic: offsets.topic, partition: p.partition, offset: p.offset })));
+    await consumer.commitOffsets(
+      offsets.partitions.map((p) => ({ topic: offsets.topic, partition: p.partition, offset: p.offset, metadata: p.metadata ?? null })),
+    );
+  }
+
+  async committed(): Promise<readonly CommittedOffset[]> {
+    const { topic, groupId } = this.#settings;
+    const admin = await this.#adminClient();
+    const [result] = await admin.fetchOffsets({ groupId, topics: [topic] });
+    return (result?.partitions ?? []).map((p) => ({ partition: p.partition, offset: p.offset, metadata: p.metadata ?? null }));
   }
 
   async disconnect(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#restartTimer);
     clearTimeout(this.#checkTimer);
-    await this.#admin?.disconnect().catch(() => {});
+    await this.#admin?.then((admin) => admin.disconnect()).catch(() => {});
     const consumer = this.#consumer;
     this.#consumer = undefined;
     if (consumer) {

@@ -47,7 +47,15 @@ export interface ProducerSeam {
 /** Offsets to commit: the next offset to read (last processed + 1) per partition. */
 export interface TopicOffsets {
   readonly topic: string;
-  readonly partitions: ReadonlyArray<{ readonly partition: number; readonly offset: string }>;
+  /** `metadata`: the group's own string stored with the offset (the adapter's attempt log). */
+  readonly partitions: ReadonlyArray<{ readonly partition: number; readonly offset: string; readonly metadata?: string }>;
+}
+
+/** A partition's committed position and metadata; offset `-1` = nothing committed yet. */
+export interface CommittedOffset {
+  readonly partition: number;
+  readonly offset: string;
+  readonly metadata: string | null;
 }
 
 /** One open transaction of a {@link TransactionalProducerSeam}. */
@@ -120,8 +128,10 @@ export interface ConsumerSeam {
   /** Stops fetching until {@link resume} (used on close; backpressure goes through onBatch). */
   pause(): void;
   resume(): void;
-  /** Commits the next offsets to read (processed + 1). */
+  /** Commits the next offsets to read (processed + 1), with their metadata. */
   commit(offsets: TopicOffsets): Promise<void>;
+  /** The group's committed offsets and metadata for every partition of the topic. */
+  committed(): Promise<readonly CommittedOffset[]>;
   disconnect(): Promise<void>;
 }
 
