@@ -15,18 +15,16 @@ import {
   type SubscriptionSpec,
 } from '@mqkit/core/driver';
 import type { ChannelModel } from 'amqplib';
-import { z } from 'zod';
 import { ConnectionManager } from './connection.ts';
 import { classifyError } from './errors.ts';
-import { delayBucket, fitsName, groupQueueName, publishDelayQueueName, retryDelayQueueName, TOPIC_PATTERN } from './names.ts';
-import { DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_MESSAGE_BYTES, type ConnectionSettings } from './options.ts';
+import { fitsName, groupQueueName, retryDelayQueueName, TOPIC_PATTERN } from './names.ts';
+import { DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_MESSAGE_BYTES, parseSubscribeOptions, prefetchCount, type ConnectionSettings } from './options.ts';
 import { Publisher, type Outgoing } from './publisher.ts';
 import { RabbitSubscription } from './subscription.ts';
 import { Topology } from './topology.ts';
-import { toPublishOptions } from './wire.ts';
+import { MAX_DELAY_MS, toPublishOptions } from './wire.ts';
 
-/** Longest delay: per-message TTL is an unsigned 32-bit ms value; a day keeps queues short-lived. */
-export const MAX_DELAY_MS = 24 * 3600_000;
+export { MAX_DELAY_MS };
 
 /**
  * What the adapter claims, for the given options (only the size limits depend on them).
@@ -45,12 +43,6 @@ export function rabbitmqCapabilities(options: { maxMessageBytes?: number; maxBat
     maxHeaders: Number.POSITIVE_INFINITY,
   };
 }
-
-const subscribeOptionsSchema = z
-  .object({
-    queue: z.string().min(1).max(255).optional(),
-  })
-  .strict();
 
 /** The escape hatch: `client.native` (or the driver's `native`) for what mqkit does not cover. */
 export interface RabbitmqNative {
@@ -122,7 +114,7 @@ export class RabbitmqDriver implements Driver {
       const kept: Envelope[] = [];
       index = [];
       for (let i = 0; i < envelopes.length; i += 1) {
-        const failure = declared.get(declareKey(envelopes[i]!));
+        const failure = declared.get(envelopes[i]!.topic);
         if (failure) {
           outcomes[i] = { ok: false, error: failure };
         } else {
@@ -138,24 +130,19 @@ export class RabbitmqDriver implements Driver {
     return outcomes;
   }
 
-  /** Declares the exchanges / delay queues a batch needs; returns failures by {@link declareKey}. */
+  /** Declares the topic exchanges a batch needs; returns failures by topic. */
   async #declareFor(envelopes: readonly Envelope[]): Promise<Map<string, MqError>> {
     const failures = new Map<string, MqError>();
     if (!this.#topology.enabled) return failures;
-    if (envelopes.every((e) => !e.delayMs && this.#topology.isExchangeDeclared(e.topic))) return failures;
-    const wanted = new Map<string, () => Promise<unknown>>();
-    for (const envelope of envelopes) {
-      const k = declareKey(envelope);
-      if (wanted.has(k)) continue;
-      const { topic, delayMs } = envelope;
-      wanted.set(k, delayMs ? () => this.#topology.publishDelay(topic, delayBucket(delayMs)) : () => this.#topology.exchange(topic));
-    }
+    if (envelopes.every((e) => this.#topology.isExchangeDeclared(e.topic))) return failures;
+    const wanted = new Set<string>();
+    for (const envelope of envelopes) wanted.add(envelope.topic);
     await Promise.all(
-      [...wanted].map(async ([k, declare]) => {
+      [...wanted].map(async (topic) => {
         try {
-          await declare();
+          await this.#topology.exchange(topic);
         } catch (err) {
-          failures.set(k, classifyError(err, 'declaring the topic exchange'));
+          failures.set(topic, classifyError(err, 'declaring the topic exchange'));
         }
       }),
     );
@@ -164,28 +151,29 @@ export class RabbitmqDriver implements Driver {
 
   async subscribe(spec: SubscriptionSpec, sink: DeliverySink): Promise<DriverSubscription> {
     if (this.#closed) throw new MqError('CLOSED', 'rabbitmq driver is closed');
-    const parsed = subscribeOptionsSchema.safeParse(spec.options);
-    if (!parsed.success) {
-      throw new MqError('CONFIG', `invalid rabbitmq subscription options: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(options)'}: ${i.message}`).join('; ')}`);
-    }
-    const queue = parsed.data.queue ?? groupQueueName(spec.topic, spec.group);
+    const options = parseSubscribeOptions(spec.options);
+    prefetchCount(spec.maxInFlight); // CONFIG before anything is declared
+    const queue = options.queue ?? groupQueueName(spec.topic, spec.group);
     if (!fitsName(retryDelayQueueName(queue, 99_000_000))) {
       throw new MqError('CONFIG', `group queue name "${queue}" is too long for RabbitMQ (255 bytes including the delay-queue suffix)`);
     }
     if (!TOPIC_PATTERN.test(spec.deadLetterTopic)) {
       throw new MqError('CONFIG', `dead-letter topic "${spec.deadLetterTopic}" is not a valid rabbitmq topic name`);
     }
-    if (this.#settings.options.declare && spec.maxAttempts > this.#settings.options.deliveryLimit) {
-      this.#logger.warn(
-        { topic: spec.topic, group: spec.group, maxAttempts: spec.maxAttempts, deliveryLimit: this.#settings.options.deliveryLimit },
-        'retry.maxAttempts exceeds the queue delivery limit: immediate redeliveries may be dead-lettered by RabbitMQ before mqkit does (raise the deliveryLimit option)',
+    const { declare, deliveryLimit } = this.#settings.options;
+    if (declare && spec.maxAttempts > deliveryLimit) {
+      // RabbitMQ must never dead-letter before mqkit: no silent cap.
+      throw new MqError(
+        'CONFIG',
+        `retry.maxAttempts ${spec.maxAttempts} exceeds the rabbitmq deliveryLimit option ${deliveryLimit}: RabbitMQ would dead-letter first (raise deliveryLimit or leave it unlimited)`,
+        { details: { maxAttempts: spec.maxAttempts, deliveryLimit } },
       );
     }
     const subscription = new RabbitSubscription(
       { manager: this.#manager, topology: this.#topology, publisher: this.#publisher, logger: this.#logger },
       spec,
       sink,
-      parsed.data,
+      options,
     );
     await subscription.start();
     this.#subscriptions.add(subscription);
@@ -210,23 +198,20 @@ export class RabbitmqDriver implements Driver {
   }
 }
 
-/** The AMQP message for `envelope`: to its topic's exchange, or to a delay queue. */
+/**
+ * The AMQP message for `envelope`, always to its topic's exchange (mandatory: UNROUTABLE when no
+ * group queue is bound, delayed or not). A delayed one carries its due time; each group's
+ * consumer parks it in the group's delay queue until then (see subscription.ts).
+ */
 function toOutgoing(envelope: Envelope): Outgoing {
-  const options = toPublishOptions(envelope);
-  if (envelope.delayMs !== undefined && envelope.delayMs > 0) {
-    options.expiration = String(Math.ceil(envelope.delayMs));
-    return { exchange: '', routingKey: publishDelayQueueName(envelope.topic, delayBucket(envelope.delayMs)), content: toBuffer(envelope.body), options };
-  }
+  const delayed = envelope.delayMs !== undefined && envelope.delayMs > 0;
+  const options = toPublishOptions(envelope, undefined, delayed ? Date.now() + Math.ceil(envelope.delayMs!) : undefined);
   const routingKey = envelope.key !== undefined && fitsName(envelope.key) ? envelope.key : '';
   return { exchange: envelope.topic, routingKey, content: toBuffer(envelope.body), options };
 }
 
 /** Shared: a confirmed send's outcome carries nothing per message. */
 const OK: SendOutcome = Object.freeze({ ok: true });
-
-function declareKey(envelope: Envelope): string {
-  return envelope.delayMs ? `${envelope.topic}\u0000${delayBucket(envelope.delayMs)}` : envelope.topic;
-}
 
 function toBuffer(body: Uint8Array): Buffer {
   return Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);

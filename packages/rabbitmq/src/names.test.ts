@@ -1,11 +1,20 @@
 import { describe, expect, it } from 'vitest';
-import { delayBucket, groupQueueName, publishDelayQueueName, retryDelayQueueName, TOPIC_PATTERN } from './names.ts';
+import { delayBucket, groupQueueName, isDelayQueueOf, publishDelayQueueName, retryDelayQueueName, TOPIC_PATTERN } from './names.ts';
 
 describe('names', () => {
   it('derives queue names from topic and group', () => {
     expect(groupQueueName('orders', 'billing')).toBe('orders.billing');
     expect(publishDelayQueueName('orders', 1000)).toBe('orders~delay~1000');
-    expect(retryDelayQueueName('orders.billing', 200)).toBe('orders.billing~delay~200');
+    expect(retryDelayQueueName('orders.billing', 200)).toBe('orders.billing~retry~200');
+  });
+
+  it('recognises a group queue\'s own delay queues only (this version\'s and the classic ones before it)', () => {
+    expect(isDelayQueueOf('orders.billing~retry~200', 'orders.billing')).toBe(true);
+    expect(isDelayQueueOf('orders.billing~delay~200', 'orders.billing')).toBe(true);
+    expect(isDelayQueueOf('orders.billingx~retry~200', 'orders.billing')).toBe(false);
+    expect(isDelayQueueOf('orders.other~retry~200', 'orders.billing')).toBe(false);
+    expect(isDelayQueueOf('orders.billing~retry~', 'orders.billing')).toBe(false);
+    expect(isDelayQueueOf('orders.billing', 'orders.billing')).toBe(false);
   });
 
   it('accepts ordinary topic names and refuses the amq. namespace and oddities', () => {

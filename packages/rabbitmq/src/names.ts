@@ -5,8 +5,12 @@
  * - topic `T`                  → durable topic exchange `T`
  * - group `G` on topic `T`     → durable quorum queue `T.G`, bound to `T` with `#`
  * - dead-letter topic `D`      → exchange `D` and (by default) a quorum queue `D` keeping every dead letter
- * - delayed publish to `T`     → queue `T~delay~<ms>` dead-lettering into exchange `T`
- * - delayed retry in `T.G`     → queue `T.G~delay~<ms>` dead-lettering into queue `T.G` only
+ * - delayed retry in `T.G`, and a delayed publish once it reached `T.G`
+ *                              → quorum queue `T.G~retry~<ms>` dead-lettering (at least once) into queue `T.G` only
+ *
+ * Earlier versions used classic queues named `T~delay~<ms>` and `T.G~delay~<ms>` (at-most-once
+ * dead-lettering); they are no longer declared or published to, but what they still hold keeps
+ * flowing into the topic or group as before.
  */
 
 /** Exchange, queue and routing-key names are AMQP short strings: at most 255 bytes. */
@@ -18,21 +22,39 @@ export const MAX_NAME_BYTES = 255;
  */
 export const TOPIC_PATTERN = /^(?!amq\.)[A-Za-z0-9][A-Za-z0-9_.:-]{0,119}$/;
 
+/** Separator of the classic delay queues of earlier versions (no longer declared). */
 export const DELAY_SEPARATOR = '~delay~';
+/** Separator of the quorum retry/delay queues (a new name: a queue's type cannot change in place). */
+export const RETRY_SEPARATOR = '~retry~';
 
 /** The queue of consumer group `group` on `topic`. */
 export function groupQueueName(topic: string, group: string): string {
   return `${topic}.${group}`;
 }
 
-/** The TTL queue holding messages published to `topic` with a delay in `bucketMs`'s bucket. */
+/**
+ * The classic TTL queue earlier versions used for publishes to `topic` delayed in `bucketMs`'s
+ * bucket (dead-lettering into the topic's exchange). No longer declared or published to.
+ * @deprecated delayed publishes now go through the topic's exchange (see the README).
+ */
 export function publishDelayQueueName(topic: string, bucketMs: number): string {
   return `${topic}${DELAY_SEPARATOR}${bucketMs}`;
 }
 
-/** The TTL queue holding retries of `queue` whose delay falls in `bucketMs`'s bucket. */
+/**
+ * The quorum TTL queue holding delayed retries (and delayed publishes that reached the group) of
+ * `queue` whose delay falls in `bucketMs`'s bucket.
+ */
 export function retryDelayQueueName(queue: string, bucketMs: number): string {
-  return `${queue}${DELAY_SEPARATOR}${bucketMs}`;
+  return `${queue}${RETRY_SEPARATOR}${bucketMs}`;
+}
+
+/** True when `name` is one of `queue`'s delay queues (this version's or an earlier one's). */
+export function isDelayQueueOf(name: string, queue: string): boolean {
+  if (!name.startsWith(queue)) return false;
+  const rest = name.slice(queue.length);
+  const sep = rest.startsWith(RETRY_SEPARATOR) ? RETRY_SEPARATOR : rest.startsWith(DELAY_SEPARATOR) ? DELAY_SEPARATOR : undefined;
+  return sep !== undefined && /^[0-9]+$/.test(rest.slice(sep.length));
 }
 
 /**

@@ -1,6 +1,6 @@
 import { thrownMqError } from '@mqkit/testing/conformance';
 import { describe, expect, it } from 'vitest';
-import { parseConnection } from './options.ts';
+import { parseConnection, parseSubscribeOptions, prefetchCount } from './options.ts';
 
 const configErrorOf = (fn: () => unknown) => thrownMqError(fn, 'CONFIG');
 
@@ -10,8 +10,7 @@ describe('parseConnection', () => {
     expect(s.tls).toBe(false);
     expect(s.options).toMatchObject({
       declare: true,
-      deliveryLimit: 20,
-      delayQueueType: 'classic',
+      deliveryLimit: Number.POSITIVE_INFINITY,
       deadLetterQueue: true,
       maxMessageBytes: 16 * 1024 * 1024,
       maxBatchSize: 1000,
@@ -68,5 +67,35 @@ describe('parseConnection', () => {
     const err2 = configErrorOf(() => parseConnection(`amqp://app:${secret}@h/v`, { key: 'PEM' }));
     expect(err2.message).not.toContain(secret);
     expect(err2.message).toContain('***');
+  });
+});
+
+describe('issue #16: delivery limit, delay queues, subscription options', () => {
+  it('the native delivery limit is unlimited by default; a finite one and "unlimited" are accepted', () => {
+    expect(parseConnection('amqp://h', {}).options.deliveryLimit).toBe(Number.POSITIVE_INFINITY);
+    expect(parseConnection('amqp://h?deliveryLimit=unlimited', {}).options.deliveryLimit).toBe(Number.POSITIVE_INFINITY);
+    expect(parseConnection('amqp://h', { deliveryLimit: Number.POSITIVE_INFINITY }).options.deliveryLimit).toBe(Number.POSITIVE_INFINITY);
+    expect(parseConnection('amqp://h?deliveryLimit=50', {}).options.deliveryLimit).toBe(50);
+    configErrorOf(() => parseConnection('amqp://h', { deliveryLimit: Number.NaN }));
+    configErrorOf(() => parseConnection('amqp://h', { deliveryLimit: 2.5 }));
+  });
+
+  it('classic (at-most-once) delay queues are refused: delayed messages must not be droppable', () => {
+    expect(configErrorOf(() => parseConnection('amqp://h', { delayQueueType: 'classic' })).message).toContain('delayQueueType');
+    expect(parseConnection('amqp://h?delayQueueType=quorum', {}).options).toBeDefined();
+  });
+
+  it('subscription options: strict, CONFIG naming the field', () => {
+    expect(parseSubscribeOptions({ queue: 'q' })).toEqual({ queue: 'q' });
+    expect(parseSubscribeOptions({})).toEqual({});
+    expect(configErrorOf(() => parseSubscribeOptions({ queu: 'typo' })).message).toMatch(/queu/);
+    expect(configErrorOf(() => parseSubscribeOptions({ queue: '' })).message).toMatch(/queue/);
+  });
+
+  it('prefetch: NaN, negative or fractional never reaches channel.prefetch()', () => {
+    expect(prefetchCount(10)).toBe(10);
+    expect(prefetchCount(1_000_000)).toBe(65_535);
+    expect(prefetchCount(Number.POSITIVE_INFINITY)).toBe(65_535);
+    for (const bad of [Number.NaN, -100, 0, 1.5]) configErrorOf(() => prefetchCount(bad));
   });
 });

@@ -3,7 +3,7 @@
  * TypeScript type and the runtime check; URL query parameters merge under explicit options.
  */
 import { z } from 'zod';
-import { configError, parseUrlOptions, redactUrl } from '@mqkit/core/driver';
+import { configError, parseOptions, parseUrlOptions, redactUrl } from '@mqkit/core/driver';
 
 const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]);
 
@@ -21,18 +21,26 @@ const optionsSchema = z
      */
     declare: bool.default(true),
     /**
-     * `x-delivery-limit` of each group's quorum queue: the broker's own poison guard for messages
-     * that keep coming back without a settle (e.g. a consumer that crashes on them). Keep it above
-     * the subscriptions' `retry.maxAttempts`; mqkit's retries through delay queues do not count.
-     * @default 20
+     * `x-delivery-limit` of each new group queue: a native poison guard on top of mqkit's own count.
+     * Unlimited by default: mqkit counts attempts from the queue's `x-delivery-count` and
+     * dead-letters after `retry.maxAttempts` itself, also a message that crashes its consumer
+     * every time. A finite value must be at least every subscription's `retry.maxAttempts`
+     * (otherwise `subscribe()` fails with CONFIG), since RabbitMQ must never dead-letter first.
+     * `unlimited` (or `Infinity`) in a URL.
+     * @default Infinity
      */
-    deliveryLimit: z.coerce.number().int().min(1).max(1_000_000).default(20),
+    deliveryLimit: z
+      .union([
+        z.literal(Number.POSITIVE_INFINITY),
+        z.enum(['unlimited', 'Infinity']).transform(() => Number.POSITIVE_INFINITY),
+        z.coerce.number().int().min(1).max(1_000_000_000),
+      ])
+      .default(Number.POSITIVE_INFINITY),
     /**
-     * Queue type of the per-delay-bucket TTL queues. `classic` is light (one Erlang process, no
-     * Raft log); choose `quorum` on a cluster where a delayed message must survive a node loss.
-     * @default 'classic'
+     * Deprecated: delay queues are always quorum queues with at-least-once dead-lettering (a
+     * classic one could drop a confirmed delayed message). Only `quorum` is accepted.
      */
-    delayQueueType: z.enum(['classic', 'quorum']).default('classic'),
+    delayQueueType: z.literal('quorum').optional(),
     /**
      * Keep every dead letter in a durable quorum queue named after the dead-letter topic, bound to
      * its exchange, so that dead-lettering is never unroutable and no dead letter is dropped.
@@ -134,4 +142,37 @@ export function parseConnection(url: string, options: Readonly<Record<string, un
     throw configError('TLS options (ca, cert, key) need an amqps:// URL', parsed);
   }
   return { amqpUrl: amqp.href, safeUrl: redactUrl(parsed), tls, socketOptions, options: resolved };
+}
+
+const subscribeOptionsSchema = z
+  .object({
+    /**
+     * Consume this queue instead of `<topic>.<group>` (for topology managed outside mqkit).
+     * With `declare: true` it is declared with mqkit's arguments.
+     */
+    queue: z.string().min(1).max(255).optional(),
+  })
+  .strict();
+
+/** Per-subscription options (`subscribe(topic, { options })`). */
+export type RabbitmqSubscribeOptions = z.input<typeof subscribeOptionsSchema>;
+
+/** Validates a subscription's `options` (strict: a typo is a CONFIG error naming it). */
+export function parseSubscribeOptions(value: unknown): z.output<typeof subscribeOptionsSchema> {
+  return parseOptions(subscribeOptionsSchema, value ?? {}, 'rabbitmq subscribe options');
+}
+
+/** AMQP's prefetch count is an unsigned 16-bit number (0 would mean unlimited: never sent). */
+const MAX_PREFETCH = 65_535;
+
+const inFlightSchema = z.union([z.literal(Number.POSITIVE_INFINITY), z.number().int().min(1)]);
+
+/**
+ * The `basic.qos` prefetch count for a subscription's in-flight bound. NaN, negative, 0 or
+ * fractional bounds are CONFIG errors: they must never reach `channel.prefetch()` (NaN there
+ * disables backpressure, a negative one stalls the consumer).
+ */
+export function prefetchCount(maxInFlight: number): number {
+  const n = parseOptions(inFlightSchema, maxInFlight, 'rabbitmq prefetch (concurrency + prefetch)');
+  return Math.min(MAX_PREFETCH, n);
 }

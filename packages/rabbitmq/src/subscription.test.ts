@@ -42,12 +42,12 @@ function message(id: string, key: string | undefined, extraHeaders: Record<strin
   tag += 1;
   return {
     content: Buffer.from([1]),
-    fields: { deliveryTag: tag, redelivered: false, exchange: 't', routingKey: key ?? '', consumerTag: 'ctag' },
+    fields: { deliveryTag: tag, redelivered: 'x-delivery-count' in extraHeaders, exchange: 't', routingKey: key ?? '', consumerTag: 'ctag' },
     properties: { ...options, headers: { ...options.headers, ...extraHeaders } },
   };
 }
 
-async function start(ordered: boolean) {
+async function start(ordered: boolean, overrides: Partial<SubscriptionSpec> = {}, publisher: Partial<Publisher> = {}) {
   const channels: FakeChannel[] = [];
   const users: LinkUser[] = [];
   const link: Link = {
@@ -70,8 +70,8 @@ async function start(ordered: boolean) {
   const topology = { enabled: false, forgetQueue: () => {} } as unknown as Topology;
   const logger = { debug() {}, info() {}, warn() {}, error() {} };
   const delivered: DriverDelivery[] = [];
-  const spec: SubscriptionSpec = { topic: 't', group: 'g', maxInFlight: 10, ordered, maxAttempts: 5, deadLetterTopic: 't-dlq', options: {} };
-  const sub = new RabbitSubscription({ manager, topology, publisher: {} as Publisher, logger }, spec, { deliver: (d) => delivered.push(d), error: () => {} }, {});
+  const spec: SubscriptionSpec = { topic: 't', group: 'g', maxInFlight: 10, ordered, maxAttempts: 5, deadLetterTopic: 't-dlq', options: {}, ...overrides };
+  const sub = new RabbitSubscription({ manager, topology, publisher: publisher as Publisher, logger }, spec, { deliver: (d) => delivered.push(d), error: () => {} }, {});
   await sub.start();
   const ch = channels[0]!;
   return { sub, ch, delivered, users, push: (m: unknown) => ch.onMessage!(m) };
@@ -80,11 +80,41 @@ async function start(ordered: boolean) {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('RabbitSubscription', () => {
+  it('prefetch NaN or negative is CONFIG and never reaches channel.prefetch()', async () => {
+    for (const maxInFlight of [Number.NaN, -100]) {
+      const err = await start(false, { maxInFlight }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(MqError.is(err) && err.code).toBe('CONFIG');
+    }
+  });
+
+  it('a delayed publish not due yet is parked in the group\'s delay queue (not handed to core), then acked', async () => {
+    const sent: Array<{ exchange: string; routingKey: string; options: { expiration?: string | number; headers?: Record<string, unknown> } }> = [];
+    const publishAll = async (items: typeof sent) => {
+      sent.push(...items);
+      return items.map(() => undefined);
+    };
+    const { delivered, push, ch } = await start(false, {}, { publishAll } as unknown as Partial<Publisher>);
+    push(message('later', undefined, { 'x-mqkit-deliver-at': Date.now() + 5_000 }));
+    push(message('forged', undefined, { 'x-mqkit-deliver-at': Date.now() + 30 * 24 * 3600_000 }));
+    await sleep(10);
+    expect(delivered.map((d) => d.envelope.id)).toEqual(['forged']); // beyond the longest delay: not honoured
+    expect(sent).toHaveLength(1);
+    expect(sent[0]!.exchange).toBe('');
+    expect(sent[0]!.routingKey).toBe('t.g~retry~5000');
+    expect(Number(sent[0]!.options.expiration)).toBeGreaterThan(4_900);
+    expect(Number(sent[0]!.options.expiration)).toBeLessThanOrEqual(5_000);
+    expect(sent[0]!.options.headers?.['x-mqkit-deliver-at']).toBeUndefined();
+    expect(ch.acked).toHaveLength(1);
+  });
+
   it('computes attempt from the quorum delivery count and the attempts carried over a delayed retry', async () => {
     const { delivered, push } = await start(false);
     push(message('a', undefined));
     push(message('b', undefined, { 'x-delivery-count': 2 }));
-    push(message('c', undefined, { 'x-delivery-count': 1 }, 3));
+    push(message('c', undefined, { 'x-delivery-count': 1, 'x-death': [{ queue: 't.g~retry~1000', reason: 'expired', count: 1 }] }, 3));
     expect(delivered.map((d) => [d.envelope.id, d.attempt])).toEqual([
       ['a', 1],
       ['b', 3],

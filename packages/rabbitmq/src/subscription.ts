@@ -17,19 +17,13 @@ import {
 import { AckBatcher } from './acks.ts';
 import type { ConnectionManager, Link, LinkUser } from './connection.ts';
 import { classifyError } from './errors.ts';
-import { delayBucket, groupQueueName } from './names.ts';
+import { delayBucket, groupQueueName, retryDelayQueueName } from './names.ts';
+import { prefetchCount, type RabbitmqSubscribeOptions } from './options.ts';
 import type { Publisher } from './publisher.ts';
 import type { Topology } from './topology.ts';
 import { fromDelivery, toPublishOptions, type Received } from './wire.ts';
 
-/** Per-subscription options (`subscribe(topic, { options })`). */
-export interface RabbitmqSubscribeOptions {
-  /**
-   * Consume this queue instead of `<topic>.<group>` (for topology managed outside mqkit).
-   * With `declare: true` it is declared with mqkit's arguments.
-   */
-  readonly queue?: string;
-}
+export type { RabbitmqSubscribeOptions };
 
 /** One message held by this consumer, unsettled. */
 interface Held {
@@ -104,6 +98,9 @@ export interface SubscriptionDeps {
 const RETRY_CONFIRM_TIMEOUT_MS = 10_000;
 
 const REBUILD_POLICY = { initialDelayMs: 100, maxDelayMs: 5_000, multiplier: 2, jitter: true };
+
+/** A delayed publish that cannot be parked in the delay queue is tried again after this backoff. */
+const DEFER_RETRY_POLICY = { initialDelayMs: 500, maxDelayMs: 30_000, multiplier: 2, jitter: true };
 
 export class RabbitSubscription implements DriverSubscription, LinkUser {
   readonly #deps: SubscriptionDeps;
@@ -194,6 +191,7 @@ export class RabbitSubscription implements DriverSubscription, LinkUser {
         deadLetterTopic: this.#spec.deadLetterTopic,
         singleActiveConsumer: this.#spec.ordered,
         queue: this.#queue,
+        maxAttempts: this.#spec.maxAttempts,
       });
     }
     let channel: Channel;
@@ -212,7 +210,7 @@ export class RabbitSubscription implements DriverSubscription, LinkUser {
     // consume promise settles.
     this.#consumer = consumer;
     try {
-      await channel.prefetch(Math.max(1, Math.min(65_535, this.#spec.maxInFlight)));
+      await channel.prefetch(prefetchCount(this.#spec.maxInFlight));
       const { consumerTag } = await channel.consume(
         this.#queue,
         (message) => {
@@ -284,8 +282,14 @@ export class RabbitSubscription implements DriverSubscription, LinkUser {
   #onMessage(consumer: Consumer, message: ConsumeMessage): void {
     if (this.#consumer !== consumer || !this.#open) return; // unacked: the broker takes it back on close
     consumer.acks.delivered(message.fields.deliveryTag);
-    const received = fromDelivery(this.#spec.topic, message.content, message.properties, message.fields.redelivered);
+    const { fields } = message;
+    const received = fromDelivery(this.#spec.topic, message.content, message.properties, fields.redelivered, this.#queue, fields.routingKey);
     const held: Held = { message, generation: consumer.generation, consumer, received, localRetries: 0 };
+    if (received.deliverAt !== undefined) {
+      // A delayed publish, not due yet: parked in this group's delay queue, not handed to core.
+      void this.#defer(held, 1);
+      return;
+    }
     const key = this.#laneKey(held);
     if (key !== undefined) {
       const lane = this.#lanes.get(key);
@@ -380,7 +384,7 @@ export class RabbitSubscription implements DriverSubscription, LinkUser {
     let error: MqError | undefined;
     try {
       const bucket = delayBucket(delayMs);
-      const queue = topology.enabled ? await topology.retryDelay(this.#queue, bucket) : `${this.#queue}~delay~${bucket}`;
+      const queue = topology.enabled ? await topology.retryDelay(this.#queue, bucket) : retryDelayQueueName(this.#queue, bucket);
       const options = toPublishOptions(envelope, attempt);
       options.expiration = String(Math.ceil(delayMs));
       const routingKey = queue;
@@ -401,6 +405,49 @@ export class RabbitSubscription implements DriverSubscription, LinkUser {
       return;
     }
     settleOn(held, (ch) => ch.ack(held.message));
+  }
+
+  /**
+   * A delayed publish reached this group before its time: a copy goes to the group's delay queue
+   * for the rest of the delay (at-least-once dead-lettering back into this queue), then the
+   * original is acked. If the copy cannot be stored, the original stays unacked and the copy is
+   * tried again after a backoff: never delivered early, never dropped (a lost channel hands it
+   * back to the broker).
+   */
+  async #defer(held: Held, attempt: number): Promise<void> {
+    const { topology, publisher, logger } = this.#deps;
+    const { envelope, priorAttempts, deliverAt } = held.received;
+    const remaining = Math.ceil((deliverAt ?? 0) - Date.now());
+    let error: MqError | undefined;
+    if (remaining > 0) {
+      try {
+        const bucket = delayBucket(remaining);
+        const queue = topology.enabled ? await topology.retryDelay(this.#queue, bucket) : retryDelayQueueName(this.#queue, bucket);
+        const options = toPublishOptions(envelope, priorAttempts);
+        options.expiration = String(remaining);
+        [error] = await publisher.publishAll(
+          [{ exchange: '', routingKey: queue, content: Buffer.from(envelope.body.buffer, envelope.body.byteOffset, envelope.body.byteLength), options }],
+          RETRY_CONFIRM_TIMEOUT_MS,
+        );
+      } catch (err) {
+        error = classifyError(err, `delaying a message of "${this.#queue}"`);
+      }
+    }
+    if (held.generation !== this.#generation || !this.#open) return; // the broker redelivers the original
+    if (error) {
+      logger.warn({ err: error, id: envelope.id, queue: this.#queue }, 'cannot park a delayed message in its delay queue; trying again');
+      const timer = setTimeout(() => {
+        this.#timers.delete(timer);
+        if (held.generation === this.#generation && this.#open) void this.#defer(held, attempt + 1);
+      }, backoffDelay(DEFER_RETRY_POLICY, attempt));
+      this.#timers.add(timer);
+      return;
+    }
+    try {
+      settleOn(held, (ch) => ch.ack(held.message));
+    } catch {
+      // channel gone: the broker redelivers the original; the stored copy makes it a duplicate at worst
+    }
   }
 }
 
