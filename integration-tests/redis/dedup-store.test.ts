@@ -162,7 +162,7 @@ describe('RedisDedupStore', () => {
 
   it('with idempotent(store), a handler slower than leaseMs keeps its lease: a concurrent redelivery sees busy', async () => {
     const store = new RedisDedupStore(redis, { prefix });
-    const mw = idempotent(store, { leaseMs: 200 });
+    const mw = idempotent(store, { leaseMs: 300 });
     const key = uniqueName('slow');
     const delivery = (id: string) => {
       const calls: string[] = [];
@@ -180,8 +180,8 @@ describe('RedisDedupStore', () => {
     let finish!: () => void;
     let runs = 0;
     const slow = mw(delivery(key).d, () => new Promise<void>((r) => { runs += 1; finish = r; }));
-    await sleep(700); // more than three leases
-    expect((await store.begin(`g:${key}`, 200)).state).toBe('busy');
+    await sleep(1_000); // more than three leases
+    expect((await store.begin(`g:${key}`, 300)).state).toBe('busy');
     const concurrent = delivery(key);
     await mw(concurrent.d, async () => void (runs += 1));
     expect(concurrent.calls).toEqual(['nack:1000']);

@@ -169,11 +169,11 @@ describe('idempotent() middleware', () => {
 
   it('renews the lease while a slow handler runs: a concurrent redelivery past leaseMs sees busy', async () => {
     const store = new MemoryDedupStore();
-    const mw = idempotent(store, { leaseMs: 150 });
+    const mw = idempotent(store, { leaseMs: 300 });
     let release!: () => void;
     const slow = mw(fakeDelivery('m6').delivery, () => new Promise<void>((r) => (release = r)));
-    await pause(500); // more than three leases
-    expect((await store.begin('g:m6', 150)).state).toBe('busy');
+    await pause(1_000); // more than three leases
+    expect((await store.begin('g:m6', 300)).state).toBe('busy');
     const concurrent = fakeDelivery('m6');
     let ranTwice = false;
     await mw(concurrent.delivery, async () => void (ranTwice = true));
@@ -181,7 +181,7 @@ describe('idempotent() middleware', () => {
     expect(concurrent.calls).toEqual(['nack:1000']);
     release();
     await slow;
-    expect((await store.begin('g:m6', 150)).state).toBe('duplicate');
+    expect((await store.begin('g:m6', 300)).state).toBe('duplicate');
   });
 
   it('stops renewing once the handler is done', async () => {
@@ -193,11 +193,24 @@ describe('idempotent() middleware', () => {
       return renew(...args);
     };
     const mw = idempotent(store, { leaseMs: 60 });
-    await mw(fakeDelivery('m7').delivery, () => pause(100));
+    await mw(fakeDelivery('m7').delivery, () => pause(200));
     const seen = renewals;
     expect(seen).toBeGreaterThanOrEqual(2);
     await pause(150);
     expect(renewals).toBe(seen);
+  });
+
+  it('warns once when a renewal finds the lease lost, and stops renewing', async () => {
+    let renewals = 0;
+    const store = new MemoryDedupStore();
+    store.renew = async () => {
+      renewals += 1;
+      return false;
+    };
+    const logger = recordingLogger();
+    await idempotent(store, { leaseMs: 60, logger })(fakeDelivery('m9').delivery, () => pause(200));
+    expect(renewals).toBe(1);
+    expect(logger.warnings.filter((w) => /lapsed while the handler runs/.test(w))).toHaveLength(1);
   });
 
   it('reports a holder whose lease was taken over, and does not overwrite the new holder', async () => {
