@@ -21,7 +21,7 @@ async function list(what: 'list_queues' | 'list_exchanges'): Promise<string[]> {
     .filter((l) => l && l !== 'name');
 }
 
-/** Removes every queue and exchange named after one of `topics` (`T`, `T.*`, `T-dlq*`, `T~delay~*`). */
+/** Removes every queue and exchange named after one of `topics` (`T`, `T.*` including the delay queues `T.G~retry~*`, `T-dlq*`, and the `T~delay~*` of earlier versions). */
 export async function deleteTopicResources(url: string, topics: Iterable<string>): Promise<number> {
   const prefixes = [...topics];
   if (prefixes.length === 0) return 0;
