@@ -1,5 +1,7 @@
 import { context as otelContext, type Attributes } from '@opentelemetry/api';
-import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.ts';
+import { z } from 'zod';
+import { backoffDelay, DEFAULT_BACKOFF, sleep, type BackoffPolicy } from './backoff.ts';
+import { parseOptions, unlimitedInt } from './config.ts';
 import { jsonCodec, type Codec } from './codec.ts';
 import type { Delivery, Handler, Middleware, NackOptions, Settlement as SettlementKind } from './delivery.ts';
 import type { Driver, DriverDelivery, DriverSubscription, SubscriptionSpec } from './driver/driver.ts';
@@ -11,7 +13,11 @@ import { Telemetry } from './telemetry.ts';
 
 /** Retry policy for failing handlers. */
 export interface RetryPolicy extends BackoffPolicy {
-  /** Deliveries before the message is dead-lettered (1 = no retry). @default 5 */
+  /**
+   * Deliveries before the message is dead-lettered (1 = no retry; `Infinity` = never). Every
+   * delivery counts, however it ended: a throw, a `nack()`, or a crash or close before it was
+   * settled (where the broker counts deliveries). @default 5
+   */
   readonly maxAttempts: number;
 }
 
@@ -50,7 +56,51 @@ export interface CloseOptions {
   timeoutMs?: number;
 }
 
+const retrySchema = z
+  .object({
+    maxAttempts: unlimitedInt(1).optional(),
+    initialDelayMs: z.number().int().min(0).optional(),
+    maxDelayMs: z.number().int().min(0).optional(),
+    multiplier: z.number().min(1).refine(Number.isFinite, 'must be finite').optional(),
+    jitter: z.boolean().optional(),
+  })
+  .strict()
+  .transform((retry, ctx): RetryPolicy => {
+    const policy = { ...DEFAULT_RETRY, ...retry };
+    if (policy.maxDelayMs < policy.initialDelayMs) {
+      ctx.addIssue({ code: 'custom', path: ['maxDelayMs'], message: `must be >= initialDelayMs (${policy.initialDelayMs})` });
+    }
+    return policy;
+  });
+
+const isFunction = (v: unknown): boolean => typeof v === 'function';
+
+/** Every field of {@link SubscribeOptions}, checked once at subscribe: a typo or NaN never passes. */
+const subscribeSchema = z
+  .object({
+    group: z.string().min(1),
+    handler: z.custom<Handler<unknown>>(isFunction, 'must be a function'),
+    concurrency: z.number().int().min(1).optional(),
+    ordered: z.boolean().optional(),
+    retry: retrySchema.optional(),
+    deadLetterTopic: z.string().min(1).optional(),
+    codec: z
+      .object({ contentType: z.string(), encode: z.custom(isFunction, 'must be a function'), decode: z.custom(isFunction, 'must be a function') })
+      .passthrough()
+      .optional(),
+    middleware: z.array(z.custom<Middleware<unknown>>(isFunction, 'must be a function')).optional(),
+    prefetch: z.number().int().min(0).optional(),
+    options: z.record(z.string(), z.unknown()).optional(),
+  })
+  .strict();
+
+const closeSchema = z.object({ timeoutMs: z.number().int().min(0).optional() }).strict();
+
 const MAX_ERROR_HEADER = 1024;
+
+/** How long a dead-letter publish is retried before the delivery is handed back instead. */
+const DEAD_LETTER_RETRY: BackoffPolicy = { initialDelayMs: 50, maxDelayMs: 1_000, multiplier: 2, jitter: true };
+const DEAD_LETTER_TRIES = 3;
 
 /** How a delivery is settled. */
 type Settlement = { readonly kind: 'ack' } | { readonly kind: 'nack'; readonly delayMs: number } | { readonly kind: 'dead'; readonly reason: string; readonly error?: unknown };
@@ -185,12 +235,12 @@ export class SubscriptionRuntime<T> implements Subscription {
   #paused = false;
   #closing: Promise<void> | undefined;
 
-  constructor(topic: string, options: SubscribeOptions<T>, deps: SubscriptionDeps) {
+  constructor(topic: string, options: SubscribeOptions<T>, retry: RetryPolicy, deps: SubscriptionDeps) {
     this.topic = topic;
     this.group = options.group;
     this.#deps = deps;
     this.#codec = (options.codec ?? jsonCodec) as Codec<T>;
-    this.#retry = { ...DEFAULT_RETRY, ...options.retry };
+    this.#retry = retry;
     this.#concurrency = options.concurrency ?? 8;
     this.#maxBuffered = this.#concurrency + (options.prefetch ?? this.#concurrency);
     this.#ordered = options.ordered ?? false;
@@ -217,8 +267,8 @@ export class SubscriptionRuntime<T> implements Subscription {
 
   /** @internal validates options and starts the driver subscription. */
   static async start<T>(topic: string, options: SubscribeOptions<T>, deps: SubscriptionDeps): Promise<SubscriptionRuntime<T>> {
-    validate(topic, options, deps.driver);
-    const runtime = new SubscriptionRuntime(topic, options, deps);
+    const retry = validate(topic, options, deps.driver);
+    const runtime = new SubscriptionRuntime(topic, options, retry, deps);
     const spec: SubscriptionSpec = {
       topic,
       group: options.group,
@@ -308,6 +358,12 @@ export class SubscriptionRuntime<T> implements Subscription {
   async #process(entry: Entry<T>): Promise<void> {
     const { envelope, attempt } = entry.driverDelivery;
     const { telemetry, logger } = this.#deps;
+    if (attempt > this.#retry.maxAttempts) {
+      // Earlier deliveries ended without a settle (a crash, a close deadline): the limit still holds.
+      logger.warn({ topic: this.topic, group: this.group, id: envelope.id, attempt }, 'delivery is past retry.maxAttempts; dead-lettering it unhandled');
+      await this.#settleSafely(entry, { kind: 'dead', reason: 'max-attempts' });
+      return;
+    }
     try {
       entry.payload = this.#codec.decode(envelope.body);
     } catch (err) {
@@ -360,6 +416,10 @@ export class SubscriptionRuntime<T> implements Subscription {
     if (entry.abandoned) return Promise.reject(new MqError('CLOSED', 'delivery was abandoned when its subscription closed; it will be redelivered'));
     if (entry.settled) return Promise.reject(new MqError('INVALID_MESSAGE', 'delivery was already settled'));
     entry.settled = true;
+    if (settlement.kind === 'nack' && entry.attempt >= this.#retry.maxAttempts) {
+      // Every delivery counts: a handed-back message at its last attempt goes to the DLQ.
+      settlement = { kind: 'dead', reason: 'max-attempts' };
+    }
     entry.settlement = settlement.kind === 'dead' ? 'dead-letter' : settlement.kind;
     switch (settlement.kind) {
       case 'ack':
@@ -387,11 +447,58 @@ export class SubscriptionRuntime<T> implements Subscription {
   }
 
   async #nack(entry: Entry<T>, delayMs: number): Promise<void> {
+    // A handler that hands back every delivery at once must not starve timers, heartbeats and
+    // close(): each immediate redelivery waits one turn of the event loop.
+    if (delayMs === 0) await new Promise<void>((resolve) => setImmediate(resolve));
     await entry.driverDelivery.nack(delayMs);
     this.#deps.telemetry.retried.add(1, this.#attributes);
   }
 
+  /**
+   * Moves the delivery to the dead-letter topic. When that publish fails it is tried again with
+   * backoff; if it still fails the delivery is handed back with a delay (so it comes back past
+   * its limit and is dead-lettered again), never left unsettled: an unsettled delivery would hold
+   * a partition's offset, a prefetch slot or an ordered key for good. The failure is logged as
+   * an error and counted; a handler that dead-lettered the message itself gets the rejection.
+   */
   async #deadLetter(entry: Entry<T>, reason: string, error?: unknown): Promise<void> {
+    const { driverDelivery } = entry;
+    const dead = this.#deadEnvelope(entry, reason, error);
+    let failure: unknown;
+    for (let tries = 1; tries <= DEAD_LETTER_TRIES; tries++) {
+      try {
+        await this.#sendDead(driverDelivery, dead);
+        this.#deps.telemetry.deadLettered.add(1, this.#attributes);
+        return;
+      } catch (err) {
+        failure = err;
+        if (MqError.is(err, 'CLOSED') || tries === DEAD_LETTER_TRIES) break;
+        await sleep(backoffDelay(DEAD_LETTER_RETRY, tries));
+      }
+    }
+    this.#deps.telemetry.deadLetterFailed.add(1, this.#attributes);
+    const delayMs = this.#clampDelay(backoffDelay(this.#retry, Math.min(driverDelivery.attempt, 64)));
+    this.#deps.logger.error(
+      { err: failure, id: entry.id, topic: this.topic, group: this.group, deadLetterTopic: this.#deadLetterTopic, retryInMs: delayMs },
+      'dead-letter publish failed; the message is handed back and will be dead-lettered again',
+    );
+    await driverDelivery.nack(delayMs);
+    throw failure;
+  }
+
+  async #sendDead(driverDelivery: DriverDelivery, dead: Envelope): Promise<void> {
+    if (driverDelivery.deadLetter) {
+      await driverDelivery.deadLetter(dead);
+      return;
+    }
+    const [outcome] = await this.#deps.sender.send([dead], false);
+    if (!outcome?.ok) {
+      throw outcome?.error ?? new MqError('INTERNAL', 'dead-letter publish returned no outcome');
+    }
+    await driverDelivery.ack();
+  }
+
+  #deadEnvelope(entry: Entry<T>, reason: string, error?: unknown): Envelope {
     const { driverDelivery } = entry;
     const { envelope, attempt } = driverDelivery;
     const headers: Record<string, string> = {
@@ -407,21 +514,17 @@ export class SubscriptionRuntime<T> implements Subscription {
       const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
       headers[HEADERS.deadLetterError] = text.slice(0, MAX_ERROR_HEADER);
     }
-    const dead: Envelope = { ...envelope, topic: this.#deadLetterTopic, headers, delayMs: undefined };
-    if (driverDelivery.deadLetter) {
-      await driverDelivery.deadLetter(dead);
-    } else {
-      const [outcome] = await this.#deps.sender.send([dead], false);
-      if (!outcome?.ok) {
-        throw outcome?.error ?? new MqError('INTERNAL', 'dead-letter publish returned no outcome');
-      }
-      await driverDelivery.ack();
-    }
-    this.#deps.telemetry.deadLettered.add(1, this.#attributes);
+    return { ...envelope, topic: this.#deadLetterTopic, headers, delayMs: undefined };
   }
 
   close(options: CloseOptions = {}): Promise<void> {
-    this.#closing ??= this.#close(options.timeoutMs ?? 10_000);
+    let timeoutMs: number;
+    try {
+      timeoutMs = parseOptions(closeSchema, options ?? {}, 'close').timeoutMs ?? 10_000;
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    this.#closing ??= this.#close(timeoutMs);
     return this.#closing;
   }
 
@@ -448,20 +551,17 @@ export class SubscriptionRuntime<T> implements Subscription {
   }
 }
 
-function validate<T>(topic: string, options: SubscribeOptions<T>, driver: Driver): void {
+/** Checks the topic and every option; returns the full retry policy. Throws CONFIG / UNSUPPORTED / INVALID_MESSAGE. */
+function validate<T>(topic: string, options: SubscribeOptions<T>, driver: Driver): RetryPolicy {
   if (typeof topic !== 'string' || topic.length === 0) throw new MqError('INVALID_MESSAGE', 'topic must be a non-empty string');
   if (!driver.capabilities.topicPattern.test(topic)) {
     throw new MqError('INVALID_MESSAGE', `topic "${topic}" is not a valid ${driver.name} topic name`);
   }
-  if (typeof options.group !== 'string' || options.group.length === 0) throw new MqError('CONFIG', 'subscribe: group must be a non-empty string');
-  if (typeof options.handler !== 'function') throw new MqError('CONFIG', 'subscribe: handler must be a function');
-  const c = options.concurrency ?? 8;
-  if (!Number.isInteger(c) || c < 1) throw new MqError('CONFIG', 'subscribe: concurrency must be an integer >= 1');
-  const attempts = options.retry?.maxAttempts ?? DEFAULT_RETRY.maxAttempts;
-  if (!Number.isInteger(attempts) || attempts < 1) throw new MqError('CONFIG', 'subscribe: retry.maxAttempts must be an integer >= 1');
-  if (options.ordered && driver.capabilities.ordering !== 'key') {
+  const parsed = parseOptions(subscribeSchema, options, 'subscribe');
+  if (parsed.ordered && driver.capabilities.ordering !== 'key') {
     throw new MqError('UNSUPPORTED', `${driver.name} does not keep per-key order; subscribe without ordered: true`);
   }
-  const dlq = options.deadLetterTopic ?? `${topic}-dlq`;
+  const dlq = parsed.deadLetterTopic ?? `${topic}-dlq`;
   if (!driver.capabilities.topicPattern.test(dlq)) throw new MqError('CONFIG', `dead-letter topic "${dlq}" is not a valid ${driver.name} topic name`);
+  return parsed.retry ?? DEFAULT_RETRY;
 }

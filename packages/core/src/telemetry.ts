@@ -59,6 +59,7 @@ export class Telemetry {
   readonly acked: Counter;
   readonly retried: Counter;
   readonly deadLettered: Counter;
+  readonly deadLetterFailed: Counter;
   readonly handlerDuration: Histogram;
 
   constructor(system: string, options: TelemetryOptions) {
@@ -72,6 +73,9 @@ export class Telemetry {
     this.acked = meter.createCounter('mqkit.messages.acked', { description: 'Deliveries acknowledged' });
     this.retried = meter.createCounter('mqkit.messages.retried', { description: 'Deliveries handed back for another attempt' });
     this.deadLettered = meter.createCounter('mqkit.messages.dead_lettered', { description: 'Deliveries dead-lettered' });
+    this.deadLetterFailed = meter.createCounter('mqkit.messages.dead_letter_failed', {
+      description: 'Dead-letter publishes that failed; the delivery was handed back to be dead-lettered again',
+    });
     this.handlerDuration = meter.createHistogram('mqkit.handler.duration', { description: 'Handler run time', unit: 'ms' });
   }
 
