@@ -148,6 +148,24 @@ describe('defect 4: retry.maxAttempts is honoured whatever the native delivery l
     expect(attempts).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));
   }, 60_000);
 
+  it('through core: retry.maxAttempts Infinity subscribes, and the 25th immediate redelivery still reaches the handler', async () => {
+    const topic = track(uniqueTopic('coreinf'));
+    const c = await client();
+    const attempts: number[] = [];
+    await c.subscribe(topic, {
+      group: 'g',
+      retry: { maxAttempts: Number.POSITIVE_INFINITY },
+      handler: async (d) => {
+        attempts.push(d.attempt);
+        if (d.attempt < 25) await d.nack();
+      },
+    });
+    await c.publish(topic, { n: 1 });
+    await waitFor('25 attempts', () => attempts.length >= 25, { timeoutMs: 30_000 });
+    await sleep(300);
+    expect(attempts).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));
+  }, 60_000);
+
   it('a group queue an older mqkit declared with x-delivery-limit 20: kept for maxAttempts <= 20, CONFIG naming the limit above it', async () => {
     const topic = track(uniqueTopic('legacy'));
     const ch = await raw.createChannel();
@@ -270,12 +288,13 @@ describe('defect 12: internal headers forged by a raw producer', () => {
 });
 
 describe('defect 1: an always-nacking handler does not starve the event loop', () => {
-  it('50 messages nacked without delay: a 100 ms timer keeps >= 90 % of its ticks over 3 s; close() returns', async () => {
+  it.each([false, true])('50 messages nacked without delay (ordered: %s): a 100 ms timer keeps >= 90 %% of its ticks over 3 s; close() returns', async (ordered) => {
     const topic = track(uniqueTopic('nackloop'));
     const c = await connect(url, { adapters: [rabbitmq()] });
     let handled = 0;
     await c.subscribe(topic, {
       group: 'g',
+      ordered,
       concurrency: 16,
       retry: { maxAttempts: 1_000_000 },
       handler: async (d) => {
@@ -283,7 +302,7 @@ describe('defect 1: an always-nacking handler does not starve the event loop', (
         await d.nack();
       },
     });
-    await Promise.all(Array.from({ length: 50 }, (_, n) => c.publish(topic, { n })));
+    await Promise.all(Array.from({ length: 50 }, (_, n) => c.publish(topic, { n }, { key: `k${n % 10}` })));
     await waitFor('the nack loop', () => handled >= 100, { timeoutMs: 10_000 });
     let ticks = 0;
     const timer = setInterval(() => (ticks += 1), 100);

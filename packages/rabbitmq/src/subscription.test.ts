@@ -110,6 +110,24 @@ describe('RabbitSubscription', () => {
     expect(ch.acked).toHaveLength(1);
   });
 
+  it('a delayed publish whose parking copy is refused stays unacked and is parked again after a backoff, never handed over early', async () => {
+    let calls = 0;
+    const publishAll = async (items: unknown[]) => {
+      calls += 1;
+      return items.map(() => (calls === 1 ? new MqError('UNROUTABLE', 'no such delay queue') : undefined));
+    };
+    const { delivered, push, ch } = await start(false, {}, { publishAll } as unknown as Partial<Publisher>);
+    push(message('later', undefined, { 'x-mqkit-deliver-at': Date.now() + 60_000 }));
+    await sleep(20);
+    expect(calls).toBe(1);
+    expect(ch.acked).toHaveLength(0);
+    expect(ch.nacked).toHaveLength(0);
+    await sleep(600); // backoff: 250-500 ms
+    expect(calls).toBe(2);
+    expect(ch.acked).toHaveLength(1);
+    expect(delivered).toHaveLength(0);
+  });
+
   it('computes attempt from the quorum delivery count and the attempts carried over a delayed retry', async () => {
     const { delivered, push } = await start(false);
     push(message('a', undefined));
