@@ -15,6 +15,8 @@ export interface Codec<T = unknown> {
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
+/** Keeps a leading U+FEFF: text must come back exactly as it was published. */
+const exactDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** JSON in UTF-8: the default codec. `undefined`, functions, BigInt and cycles are rejected. */
 export const jsonCodec: Codec<unknown> = {
@@ -49,7 +51,7 @@ export const textCodec: Codec<string> = {
     return encoder.encode(payload);
   },
   decode(bytes) {
-    return decoder.decode(bytes);
+    return exactDecoder.decode(bytes);
   },
 };
 
