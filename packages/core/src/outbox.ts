@@ -244,13 +244,13 @@ export class OutboxRelay<Tx> {
 
   /** Throws {@link MqError} CONFIG for an invalid option, or a `leaseMs` not above the client's publish timeout. */
   constructor(store: OutboxStore<Tx>, client: Client, options: OutboxRelayOptions = {}) {
-    const o = parseOptions(relayOptionsSchema, options, 'OutboxRelay options');
+    const o = parseOptions(relayOptionsSchema, options, 'OutboxRelay');
     const publishTimeoutMs = client.publishTimeoutMs;
     if (o.leaseMs !== undefined && o.leaseMs <= publishTimeoutMs) {
       // A lease that ends while its publish may still be running lets a second relay publish
       // the same records concurrently, out of order with the first.
       throw configError(
-        `OutboxRelay options: leaseMs (${o.leaseMs}) must be greater than the client's publish.timeoutMs (${publishTimeoutMs}), so that a claim outlasts its publish`,
+        `OutboxRelay: leaseMs (${o.leaseMs}) must be greater than the client's publish.timeoutMs (${publishTimeoutMs}), so that a claim outlasts its publish`,
       );
     }
     this.#store = store;

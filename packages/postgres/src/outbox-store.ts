@@ -90,7 +90,7 @@ export class PostgresOutboxStore implements OutboxStore<SqlExecutor> {
 
   /** Throws {@link MqError} CONFIG for an unknown or invalid option, naming it. */
   constructor(pool: pg.Pool, options: PostgresOutboxStoreOptions = {}) {
-    parseOptions(storeOptionsSchema, options, 'PostgresOutboxStore options');
+    parseOptions(storeOptionsSchema, options, 'PostgresOutboxStore');
     const { logger, ...rest } = options;
     this.#pool = pool;
     this.#options = parseOutboxOptions(rest);
