@@ -100,6 +100,30 @@ describe('transactional outbox', () => {
     await client.close();
   });
 
+  it('logs a later row of a key accepted in the same send as an earlier one refused (the remaining reorder), not when that one went dead', async () => {
+    const { client, store, broker, outbox } = await setup();
+    const warnings: string[] = [];
+    const logger = { ...silentLogger, warn: (_: object, msg: string) => void warnings.push(msg) };
+    await store.transaction(async (tx) => {
+      await outbox.enqueue(tx, 'orders', { seq: 0 }, { key: 'k' });
+      await outbox.enqueue(tx, 'orders', { seq: 1 }, { key: 'k' });
+    });
+    broker.injectSendFailures(new MqError('REJECTED', 'this one only'));
+    expect(await new OutboxRelay(store, client, { logger }).relayOnce()).toBe(1);
+    expect(warnings.filter((w) => /ahead of an earlier record of its key/.test(w))).toHaveLength(1);
+    warnings.length = 0;
+    const fresh = await setup();
+    await fresh.store.transaction(async (tx) => {
+      await fresh.outbox.enqueue(tx, 'orders', { seq: 0 }, { key: 'k' });
+      await fresh.outbox.enqueue(tx, 'orders', { seq: 1 }, { key: 'k' });
+    });
+    fresh.broker.injectSendFailures(new MqError('TOO_LARGE', 'dead at once'));
+    expect(await new OutboxRelay(fresh.store, fresh.client, { logger, maxAttempts: 1 }).relayOnce()).toBe(1);
+    expect(warnings.filter((w) => /ahead of an earlier record of its key/.test(w))).toEqual([]);
+    await fresh.client.close();
+    await client.close();
+  });
+
   it('a TOO_LARGE row is dead after maxAttempts, does not block its key, and is replayable', async () => {
     const { client, store, broker, outbox } = await setup();
     const relay = new OutboxRelay(store, client, { maxAttempts: 3, backoff: { initialDelayMs: 1, maxDelayMs: 1 } });

@@ -311,22 +311,22 @@ export class OutboxRelay<Tx> {
     // Records go out in claim order in one reliable send, so a key's records reach the broker in
     // order, and a key's retry is claimed alone. Only if the broker refuses one record and accepts
     // a later one of its key in the same driver call (a per-message failure) is the later one
-    // ahead: it is logged below.
+    // ahead of a record that will be retried: it is logged below.
     const published: OutboxRecord[] = [];
-    const failedKeys = new Set<string>();
+    const retriedKeys = new Set<string>();
     for (let i = 0; i < records.length; i += 1) {
       const record = records[i]!;
       const outcome = outcomes[i]!;
       const key = record.envelope.key;
       if (outcome.ok) {
-        if (key !== undefined && failedKeys.has(key)) {
+        if (key !== undefined && retriedKeys.has(key)) {
           this.#logger.warn({ id: record.envelope.id, topic: record.envelope.topic }, 'outbox record published ahead of an earlier record of its key that failed in the same send');
         }
         published.push(record);
         continue;
       }
-      if (key !== undefined) failedKeys.add(key);
-      await this.#fail(record, outcome.error);
+      // A record that went dead does not hold its key back: the later ones are not out of order.
+      if ((await this.#fail(record, outcome.error)) === 'retry' && key !== undefined) retriedKeys.add(key);
     }
     if (published.length === 0) return 0;
     const marked = await this.#store.markPublished(published);
@@ -335,7 +335,8 @@ export class OutboxRelay<Tx> {
     return marked;
   }
 
-  async #fail(record: OutboxRecord, error: MqError): Promise<void> {
+  /** Books a failed publish: dead at the cap for a failure of the record's own, else a retry. */
+  async #fail(record: OutboxRecord, error: MqError): Promise<'dead' | 'retry'> {
     const attempt = record.attempts + 1;
     const { topic, id } = record.envelope;
     this.#failures.add(1, { 'messaging.destination.name': topic, 'error.type': error.code });
@@ -344,11 +345,12 @@ export class OutboxRelay<Tx> {
       const moved = await this.#store.markDead(record, error);
       if (moved === 1) this.#deadLettered.add(1, { 'messaging.destination.name': topic, 'error.type': error.code });
       else this.#lost(1, 'dead');
-      return;
+      return 'dead';
     }
     const retryAt = new Date(Date.now() + backoffDelay(this.#backoff, attempt));
     this.#logger.warn({ id, topic, code: error.code, attempts: attempt }, 'outbox publish failed; will retry');
     if ((await this.#store.markFailed(record, error, retryAt)) === 0) this.#lost(1, 'failed');
+    return 'retry';
   }
 
   /** Marks that found the claim taken over: the new owner publishes and marks those records. */
