@@ -4,7 +4,7 @@ import { pathToFileURL } from 'node:url';
 import type { MeterProvider, TracerProvider } from '@opentelemetry/api';
 import { z } from 'zod';
 import { Client } from './client.ts';
-import { configError, redactUrl } from './config.ts';
+import { configError, parseOptions, redactUrl, unlimitedInt } from './config.ts';
 import type { Adapter } from './driver/driver.ts';
 import { MqError } from './errors.ts';
 import { silentLogger, type Logger } from './logger.ts';
@@ -26,9 +26,18 @@ export interface ConnectOptions {
   meterProvider?: MeterProvider;
   /** OpenTelemetry tracer provider. @default the global one (no-op without an SDK) */
   tracerProvider?: TracerProvider;
-  /** Reliable-send policy: how long publish() retries retryable failures, and the backoff. */
-  publish?: { timeoutMs?: number; initialDelayMs?: number; maxDelayMs?: number };
+  /** Reliable-send policy: each publish's deadline, the retry backoff, and the pending bounds. */
+  publish?: PublishConnectOptions;
 }
+
+/**
+ * `connect({ publish })`: validated by a strict schema (unknown keys are a CONFIG error).
+ * - `timeoutMs`: hard deadline of each publish (retries included); TIMEOUT at the latest then. @default 30000
+ * - `initialDelayMs`, `maxDelayMs`: backoff between retries. @default 100, 2000
+ * - `maxPending`, `maxPendingBytes`: most messages / encoded payload bytes pending at once (may be
+ *   `Infinity`); beyond them publish() waits for room up to its deadline. @default 10000, 64 MiB
+ */
+export type PublishConnectOptions = z.input<typeof publishSchema>;
 
 /** {@link connect} options with the URL inside. */
 export interface ConnectConfig extends ConnectOptions {
@@ -51,9 +60,10 @@ const publishSchema = z
     timeoutMs: z.number().int().positive().optional(),
     initialDelayMs: z.number().int().positive().optional(),
     maxDelayMs: z.number().int().positive().optional(),
+    maxPending: unlimitedInt(1).optional(),
+    maxPendingBytes: unlimitedInt(1).optional(),
   })
-  .strict()
-  .optional();
+  .strict();
 
 /**
  * Connects to the broker named by the URL's scheme, e.g.
@@ -67,15 +77,17 @@ export async function connect(target: string | ConnectConfig, options: ConnectOp
   if (typeof url !== 'string' || url.length === 0) throw configError('connect: a broker URL is required (e.g. memory://)');
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1]?.toLowerCase();
   if (!scheme) throw configError('connect: the URL must start with a scheme such as kafka:// or amqp://', url);
-  const parsedPublish = publishSchema.safeParse(config.publish);
-  if (!parsedPublish.success) throw configError(`connect: invalid publish options: ${parsedPublish.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  const publish = parseOptions(publishSchema, config.publish ?? {}, 'connect.publish');
+  const defaults = DEFAULT_PUBLISH_POLICY;
   const publishPolicy: PublishPolicy = {
-    timeoutMs: parsedPublish.data?.timeoutMs ?? DEFAULT_PUBLISH_POLICY.timeoutMs,
+    timeoutMs: publish.timeoutMs ?? defaults.timeoutMs,
     backoff: {
-      ...DEFAULT_PUBLISH_POLICY.backoff,
-      ...(parsedPublish.data?.initialDelayMs ? { initialDelayMs: parsedPublish.data.initialDelayMs } : {}),
-      ...(parsedPublish.data?.maxDelayMs ? { maxDelayMs: parsedPublish.data.maxDelayMs } : {}),
+      ...defaults.backoff,
+      initialDelayMs: publish.initialDelayMs ?? defaults.backoff.initialDelayMs,
+      maxDelayMs: publish.maxDelayMs ?? defaults.backoff.maxDelayMs,
     },
+    maxPending: publish.maxPending ?? defaults.maxPending,
+    maxPendingBytes: publish.maxPendingBytes ?? defaults.maxPendingBytes,
   };
   const adapter = await findAdapter(scheme, config.adapters ?? [], url);
   const logger = config.logger ?? silentLogger;

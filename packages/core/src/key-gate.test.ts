@@ -30,4 +30,15 @@ describe('KeyGate', () => {
     gate.sent('k', 39);
     expect(gate.admits('k', 40, true)).toBe(true);
   });
+
+  it('lets the later messages of a key go once the message they waited behind is abandoned', () => {
+    const gate = new KeyGate();
+    gate.sent('k', 1);
+    gate.settled('k', 1, true);
+    expect(gate.admits('k', 2, true)).toBe(false);
+    gate.abandon('k', 1);
+    expect(gate.admits('k', 2)).toBe(true);
+    gate.abandon('k', 7); // unknown: no effect
+    expect(gate.admits('k', 3)).toBe(true);
+  });
 });

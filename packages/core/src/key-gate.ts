@@ -3,6 +3,11 @@
  * message is sent only when no earlier message of its key is waiting to be retried, nor (unless
  * the driver's calls are ordered) inside an earlier driver call. Messages are numbered in publish
  * order (`seq`).
+ *
+ * A message whose caller was answered early (its publish deadline passed) keeps its place here
+ * until its driver call actually settles: the broker may still write it, so a later message of its
+ * key must not be handed over before that (see {@link KeyGate.abandon} for one that was waiting to
+ * be retried, which is not on its way and so gives its place up at once).
  */
 export class KeyGate {
   /** Messages of a key inside a driver `send` call. */
@@ -45,6 +50,19 @@ export class KeyGate {
     if (waiting === undefined) this.#retrying.set(lane, [seq]);
     else if (waiting[waiting.length - 1]! < seq) waiting.push(seq);
     else waiting.splice(lowerBound(waiting, seq), 0, seq);
+  }
+
+  /**
+   * A message waiting to be retried is given up (its deadline passed): it will not be sent again,
+   * so it no longer holds back the later messages of its key.
+   */
+  abandon(lane: string, seq: number): void {
+    const waiting = this.#retrying.get(lane);
+    if (waiting === undefined) return;
+    const at = lowerBound(waiting, seq);
+    if (waiting[at] !== seq) return;
+    waiting.splice(at, 1);
+    if (waiting.length === 0) this.#retrying.delete(lane);
   }
 }
 

@@ -3,6 +3,8 @@ import type { Span } from '@opentelemetry/api';
 import { backoffDelay, DEFAULT_BACKOFF, sleep, type BackoffPolicy } from './backoff.ts';
 import { encodePayload, jsonCodec, type Codec } from './codec.ts';
 import type { Capabilities, Driver, SendOutcome } from './driver/driver.ts';
+import { z } from 'zod';
+import { describeIssues } from './config.ts';
 import { MqError, toMqError } from './errors.ts';
 import { envelopeSize, envelopeSizeBound, HEADERS, RESERVED_HEADER_PREFIX, type Envelope } from './message.ts';
 import { KeyGate } from './key-gate.ts';
@@ -44,17 +46,27 @@ export type PublishOutcome =
 /** Reliable-send settings. */
 export interface PublishPolicy {
   /**
-   * How long publish() keeps retrying retryable failures (connection loss, broker restart,
-   * unconfirmed) before it rejects. @default 30000
+   * Deadline of each publish: it keeps retrying retryable failures (connection loss, broker
+   * restart, unconfirmed) until then, and rejects with TIMEOUT at the latest then, even while the
+   * broker has not answered. @default 30000
    */
   readonly timeoutMs: number;
   /** Backoff between those retries. */
   readonly backoff: BackoffPolicy;
+  /**
+   * Most messages pending at once (accepted and not yet done with by the driver); beyond it
+   * publish() waits for room, up to its deadline. @default 10000
+   */
+  readonly maxPending: number;
+  /** Most encoded payload bytes pending at once, likewise. @default 64 MiB */
+  readonly maxPendingBytes: number;
 }
 
 export const DEFAULT_PUBLISH_POLICY: PublishPolicy = {
   timeoutMs: 30_000,
   backoff: { ...DEFAULT_BACKOFF, initialDelayMs: 100, maxDelayMs: 2_000 },
+  maxPending: 10_000,
+  maxPendingBytes: 64 * 1024 * 1024,
 };
 
 const ANYTHING = /^/;
@@ -79,16 +91,75 @@ function isValidTopic(caps: Capabilities, topic: string): boolean {
   return true;
 }
 
+const isCodec = (value: unknown): value is Codec =>
+  typeof value === 'object' &&
+  value !== null &&
+  typeof (value as Codec).contentType === 'string' &&
+  typeof (value as Codec).encode === 'function' &&
+  typeof (value as Codec).decode === 'function';
+
+/** The fields of {@link PublishOptions}, one schema each (the keys must match the interface's). */
+const publishOptionFields = {
+  id: z.string().min(1).max(256).optional(),
+  key: z.string().min(1).optional(),
+  headers: z.record(z.string(), z.string()).optional(),
+  delayMs: z.number().min(0).optional(),
+  codec: z.custom<Codec>(isCodec, { message: 'must be a Codec ({ contentType, encode, decode })' }).optional(),
+} satisfies { [K in keyof PublishOptions]-?: z.ZodType };
+
+/** Per-message publish options: strict, unknown keys (`delay` for `delayMs`) rejected. */
+export const publishOptionsSchema = z.object(publishOptionFields).strict();
+
+/** One message of publishBatch: the options plus its topic and payload. */
+export const outgoingMessageSchema = z.object({ ...publishOptionFields, topic: z.string(), payload: z.unknown() }).strict();
+
+/**
+ * Whether every key of the options is one {@link publishOptionsSchema} knows. A hand check per
+ * publish (a zod parse costs more than the rest of a publish's checks); zod runs only to word the
+ * error, in {@link invalidOptions}.
+ */
+function knownKeys(options: object, batch: boolean): boolean {
+  for (const name in options) {
+    switch (name) {
+      case 'id':
+      case 'key':
+      case 'headers':
+      case 'delayMs':
+      case 'codec':
+        continue;
+      case 'topic':
+      case 'payload':
+        if (batch) continue;
+        return false;
+      default:
+        return false;
+    }
+  }
+  return true;
+}
+
+/** INVALID_MESSAGE naming each offending field of a message's options, worded by its schema. */
+function invalidOptions(options: unknown, batch: boolean, topic: unknown, fallback: string): MqError {
+  const where = batch ? 'publishBatch' : 'publish';
+  const result = (batch ? outgoingMessageSchema : publishOptionsSchema).safeParse(options);
+  const problems = result.success ? `${where}: ${fallback}` : describeIssues(result.error, where);
+  return new MqError('INVALID_MESSAGE', problems, { details: typeof topic === 'string' ? { topic } : {} });
+}
+
 /**
  * Turns a user's message into an {@link Envelope}, checking it against the adapter's limits.
  * Throws INVALID_MESSAGE, TOO_LARGE or UNSUPPORTED; nothing is sent.
  */
 export function buildEnvelope<T>(driver: Driver, message: OutgoingMessage<T>, internalHeaders = false): Envelope {
-  return envelopeOf(driver, message.topic, message.payload, message, internalHeaders);
+  if (typeof message !== 'object' || message === null) throw invalidOptions(message, true, undefined, 'a message must be an object');
+  return envelopeOf(driver, message.topic, message.payload, message, internalHeaders, true);
 }
 
-/** {@link buildEnvelope} with the topic and payload apart from the options (no object spread per publish). */
-export function envelopeOf<T>(driver: Driver, topic: string, payload: T, message: PublishOptions<T>, internalHeaders = false): Envelope {
+/**
+ * {@link buildEnvelope} with the topic and payload apart from the options (no object spread per
+ * publish). `batch`: the options are a publishBatch message (with `topic` and `payload`).
+ */
+export function envelopeOf<T>(driver: Driver, topic: string, payload: T, message: PublishOptions<T>, internalHeaders = false, batch = false): Envelope {
   const caps = driver.capabilities;
   if (typeof topic !== 'string' || topic.length === 0) {
     throw new MqError('INVALID_MESSAGE', 'topic must be a non-empty string');
@@ -98,16 +169,23 @@ export function envelopeOf<T>(driver: Driver, topic: string, payload: T, message
       details: { topic },
     });
   }
-  const id = message.id ?? newMessageId();
-  if (typeof id !== 'string' || id.length === 0 || id.length > 256) {
-    throw new MqError('INVALID_MESSAGE', 'message id must be a non-empty string of at most 256 characters', { details: { topic } });
+  if (typeof message !== 'object' || message === null || !knownKeys(message, batch)) {
+    throw invalidOptions(message, batch, topic, 'options must be an object');
   }
+  const given = message.id;
+  if (given !== undefined && (typeof given !== 'string' || given.length === 0 || given.length > 256)) {
+    throw invalidOptions(message, batch, topic, 'id must be a non-empty string of at most 256 characters');
+  }
+  const id = given ?? newMessageId();
   if (message.key !== undefined && (typeof message.key !== 'string' || message.key.length === 0)) {
-    throw new MqError('INVALID_MESSAGE', 'key must be a non-empty string when given', { details: { topic, id } });
+    throw invalidOptions(message, batch, topic, 'key must be a non-empty string when given');
   }
   const delayMs = message.delayMs ?? 0;
-  if (!Number.isFinite(delayMs) || delayMs < 0) {
-    throw new MqError('INVALID_MESSAGE', 'delayMs must be a finite number >= 0', { details: { topic, id } });
+  if (typeof delayMs !== 'number' || !Number.isFinite(delayMs) || delayMs < 0) {
+    throw invalidOptions(message, batch, topic, 'delayMs must be a finite number >= 0');
+  }
+  if (message.codec !== undefined && !isCodec(message.codec)) {
+    throw invalidOptions(message, batch, topic, 'codec must be a Codec');
   }
   if (delayMs > 0 && (caps.delay.kind === 'none' || delayMs > caps.delay.maxMs)) {
     throw new MqError('UNSUPPORTED', `${driver.name} cannot delay a message by ${delayMs} ms (max ${caps.delay.maxMs} ms)`, {
@@ -115,9 +193,12 @@ export function envelopeOf<T>(driver: Driver, topic: string, payload: T, message
     });
   }
   const headers: Record<string, string> = {};
-  const given = message.headers;
-  if (given !== undefined && given !== null) for (const name of Object.keys(given)) {
-    const value = given[name];
+  const named = message.headers;
+  if (named !== undefined && (typeof named !== 'object' || named === null)) {
+    throw invalidOptions(message, batch, topic, 'headers must be an object of strings');
+  }
+  if (named !== undefined) for (const name of Object.keys(named)) {
+    const value = named[name];
     if (typeof value !== 'string') {
       throw new MqError('INVALID_MESSAGE', `header "${name}" must be a string`, { details: { topic, id } });
     }
@@ -161,20 +242,41 @@ function checkLimits(driver: Driver, envelope: Envelope): void {
   }
 }
 
+/** Where a {@link Pending} is. */
+const WAITING = 0; // waiting for room (beyond maxPending / maxPendingBytes)
+const QUEUED = 1; // in the queue of the next flush
+const HELD = 2; // held back behind its busy key
+const SENDING = 3; // inside a driver call
+const BACKOFF = 4; // waiting to be retried
+const BOOKED = 5; // outcome known, caller answered on the next turn of the event loop
+const DONE = 6; // caller answered
+const ORPHANED = 7; // caller answered (deadline passed) while its driver call is still open
+type State = typeof WAITING | typeof QUEUED | typeof HELD | typeof SENDING | typeof BACKOFF | typeof BOOKED | typeof DONE | typeof ORPHANED;
+
 interface Pending {
-  /** Publish order, for per-key ordering. */
-  readonly seq: number;
+  /** Publish order, for per-key ordering; given when the message gets room (0 while waiting). */
+  seq: number;
   readonly lane: string | undefined;
   envelope: Envelope;
-  deadline: number;
+  state: State;
+  /** The deadline bucket holding this message until it is answered, and its index there. */
+  bucket: DeadlineBucket | undefined;
+  slot: number;
   retries: number;
   span: Span | undefined;
   /** With `reject`: resolves with a {@link PublishReceipt}; without: with a {@link PublishOutcome}. */
   resolve(value: PublishOutcome | PublishReceipt): void;
   /** Set for single publishes, whose failure rejects. */
   reject: ((error: MqError) => void) | undefined;
-  /** The outcome booked by a settled send, until the caller is answered. */
-  outcome: SendOutcome | undefined;
+}
+
+/**
+ * The unanswered messages whose deadlines fall in one slice of time (deadlines are rounded up to
+ * the slice). One timer serves the earliest bucket; a message leaves its bucket when answered.
+ */
+interface DeadlineBucket {
+  readonly deadline: number;
+  readonly items: Pending[];
 }
 
 /**
@@ -184,6 +286,17 @@ interface Pending {
  * publish order: a message waiting to be retried holds back the later ones of its key, and never
  * two driver calls with the same key at once, unless the driver's calls are ordered
  * (`capabilities.orderedSends`), in which case batches of one key are pipelined.
+ *
+ * The deadline is hard: at `timeoutMs` the caller gets TIMEOUT (retryable) wherever its message
+ * is, even inside a driver call the broker never answers. Such a call's later outcome is ignored
+ * for that caller, but the message keeps its key busy (and its room, see below) until the call
+ * settles, since the broker may still write it: a later message of the key is never handed over
+ * ahead of it. Messages that were not on their way (queued, held, waiting to be retried or for
+ * room) are simply never sent.
+ *
+ * Pending messages are bounded by count and payload bytes (`maxPending`, `maxPendingBytes`),
+ * counted from acceptance until the driver is done with them. Beyond that, publishes wait for
+ * room in publish order, up to their deadline (then TIMEOUT).
  */
 export class ReliableSender {
   readonly #driver: Driver;
@@ -201,13 +314,28 @@ export class ReliableSender {
   #heldCount = 0;
   #scheduled = false;
   #flushSoon = false;
-  readonly #inFlight = new Set<Promise<unknown>>();
   #closed = false;
+  /** Messages and payload bytes with room (from getting it until the driver is done with them). */
+  #count = 0;
+  #bytes = 0;
+  /** Messages waiting for room, in publish order; `#waitingHead` is the first not yet taken. */
+  #waiting: Pending[] = [];
+  #waitingHead = 0;
+  /** Accepted messages whose caller has not been answered yet. */
+  #open = 0;
+  readonly #drainers: Array<() => void> = [];
+  /** Deadline buckets in deadline order from `#bucketHead`; the last one takes new messages. */
+  #buckets: DeadlineBucket[] = [];
+  #bucketHead = 0;
+  readonly #slice: number;
+  #timer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(driver: Driver, telemetry: Telemetry, policy: PublishPolicy) {
     this.#driver = driver;
     this.#telemetry = telemetry;
     this.#policy = policy;
+    // Deadlines are kept to ~1 % of the timeout (5–250 ms): a few buckets, rarely a timer.
+    this.#slice = Math.min(250, Math.max(5, Math.ceil(policy.timeoutMs / 100)));
   }
 
   /**
@@ -220,9 +348,9 @@ export class ReliableSender {
       const error = new MqError('CLOSED', 'client is closed');
       return Promise.resolve(envelopes.map((e) => ({ ok: false, id: e.id, topic: e.topic, error })));
     }
-    const deadline = Date.now() + this.#policy.timeoutMs;
+    const bucket = this.#bucketFor(Date.now() + this.#policy.timeoutMs);
     return Promise.all(
-      envelopes.map((envelope) => new Promise<PublishOutcome>((resolve) => this.#accept(envelope, traced, owned, deadline, resolve as Pending['resolve'], undefined))),
+      envelopes.map((envelope) => new Promise<PublishOutcome>((resolve) => this.#accept(envelope, traced, owned, bucket, resolve as Pending['resolve'], undefined))),
     );
   }
 
@@ -232,15 +360,15 @@ export class ReliableSender {
    */
   sendOwned(envelope: Envelope): Promise<PublishReceipt> {
     if (this.#closed) return Promise.reject(new MqError('CLOSED', 'client is closed'));
-    const deadline = Date.now() + this.#policy.timeoutMs;
-    return new Promise<PublishReceipt>((resolve, reject) => this.#accept(envelope, true, true, deadline, resolve as Pending['resolve'], reject));
+    const bucket = this.#bucketFor(Date.now() + this.#policy.timeoutMs);
+    return new Promise<PublishReceipt>((resolve, reject) => this.#accept(envelope, true, true, bucket, resolve as Pending['resolve'], reject));
   }
 
   #accept(
     original: Envelope,
     traced: boolean,
     owned: boolean,
-    deadline: number,
+    bucket: DeadlineBucket,
     resolve: Pending['resolve'],
     reject: Pending['reject'],
   ): void {
@@ -256,10 +384,64 @@ export class ReliableSender {
     }
     this.#telemetry.published.add(1, this.#telemetry.attributes(envelope.topic));
     const lane = KeyGate.laneOf(envelope.topic, envelope.key);
-    this.#enqueue({ seq: ++this.#seq, lane, envelope, deadline, retries: 0, span, resolve, reject, outcome: undefined });
+    const { items } = bucket;
+    const pending: Pending = { seq: 0, lane, envelope, state: WAITING, bucket, slot: items.length, retries: 0, span, resolve, reject };
+    items.push(pending);
+    this.#open += 1;
+    // Behind messages already waiting for room, a publish waits too: room goes in publish order.
+    if (this.#waitingHead === this.#waiting.length && this.#hasRoom(envelope)) this.#admit(pending);
+    else this.#waiting.push(pending);
+  }
+
+  #hasRoom(envelope: Envelope): boolean {
+    // A message larger than maxPendingBytes on its own still goes, alone.
+    return this.#count === 0 || (this.#count < this.#policy.maxPending && this.#bytes + envelope.body.byteLength <= this.#policy.maxPendingBytes);
+  }
+
+  #admit(pending: Pending): void {
+    this.#count += 1;
+    this.#bytes += pending.envelope.body.byteLength;
+    pending.seq = ++this.#seq;
+    this.#enqueue(pending);
+  }
+
+  /** The driver is done with the message: its room goes to the messages waiting for it. */
+  #free(pending: Pending): void {
+    this.#count -= 1;
+    this.#bytes -= pending.envelope.body.byteLength;
+    this.#admitWaiting();
+  }
+
+  /** Gives room to waiting messages, in publish order, while there is room. */
+  #admitWaiting(): void {
+    const waiting = this.#waiting;
+    while (this.#waitingHead < waiting.length) {
+      const next = waiting[this.#waitingHead]!;
+      if (next.state === WAITING) {
+        if (!this.#hasRoom(next.envelope)) break;
+        this.#admit(next);
+      }
+      waiting[this.#waitingHead++] = undefined as unknown as Pending;
+    }
+    this.#trimWaiting();
+  }
+
+  #trimWaiting(): void {
+    const waiting = this.#waiting;
+    while (this.#waitingHead < waiting.length && waiting[this.#waitingHead]!.state !== WAITING) {
+      waiting[this.#waitingHead++] = undefined as unknown as Pending;
+    }
+    if (this.#waitingHead === waiting.length) {
+      this.#waiting = [];
+      this.#waitingHead = 0;
+    } else if (this.#waitingHead > 1024 && this.#waitingHead * 2 > waiting.length) {
+      this.#waiting = waiting.slice(this.#waitingHead);
+      this.#waitingHead = 0;
+    }
   }
 
   #enqueue(pending: Pending): void {
+    pending.state = QUEUED;
     const last = this.#queue[this.#queue.length - 1];
     if (last && last.seq > pending.seq) this.#queueSorted = false;
     this.#queue.push(pending);
@@ -305,6 +487,7 @@ export class ReliableSender {
     const batches: Pending[][] = [];
     const batchOfLane = new Map<string, number>();
     for (const pending of this.#queue) {
+      if (pending.state !== QUEUED) continue; // its deadline passed while queued
       let current = batches.length - 1;
       if (current < 0 || batches[current]!.length >= size) {
         batches.push([]);
@@ -324,15 +507,11 @@ export class ReliableSender {
         this.#gate.sent(lane, pending.seq);
         batchOfLane.set(lane, current);
       }
+      pending.state = SENDING;
       batches[current]!.push(pending);
     }
     this.#queue = [];
-    for (const batch of batches) {
-      if (batch.length === 0) continue;
-      const done = this.#sendBatch(batch);
-      this.#inFlight.add(done);
-      void done.finally(() => this.#inFlight.delete(done));
-    }
+    for (const batch of batches) if (batch.length > 0) void this.#sendBatch(batch);
   }
 
   #batchSize(): number {
@@ -340,6 +519,7 @@ export class ReliableSender {
   }
 
   #hold(lane: string, pending: Pending): void {
+    pending.state = HELD;
     const held = this.#held.get(lane);
     this.#heldCount += 1;
     if (held === undefined) {
@@ -348,14 +528,7 @@ export class ReliableSender {
       held.push(pending); // the usual case: a newer message behind the older ones
     } else {
       // A released or retried message going back in its place (seq order).
-      let lo = 0;
-      let hi = held.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (held[mid]!.seq < pending.seq) lo = mid + 1;
-        else hi = mid;
-      }
-      held.splice(lo, 0, pending);
+      held.splice(seqIndex(held, pending.seq), 0, pending);
     }
   }
 
@@ -384,9 +557,14 @@ export class ReliableSender {
       outcomes = batch.map(() => ({ ok: false, error }));
     }
     const lanes = new Set<string>();
-    const answers: Pending[] = [];
+    const answers: number[] = [];
     batch.forEach((pending, i) => {
-      if (this.#settle(pending, outcomes[i]!)) answers.push(pending);
+      if (pending.state === ORPHANED) {
+        // Its caller already has TIMEOUT; the driver is done with it only now.
+        pending.state = DONE;
+        if (pending.lane !== undefined) this.#gate.settled(pending.lane, pending.seq, false);
+        this.#free(pending);
+      } else if (this.#settle(pending, outcomes[i]!)) answers.push(i);
       if (pending.lane !== undefined) lanes.add(pending.lane);
     });
     // Messages held back behind this batch's keys may go now: about one batch's worth in all.
@@ -398,18 +576,28 @@ export class ReliableSender {
     // (microtasks) reaches the socket first, and the callers' own next publishes run while the
     // broker works on it instead of in front of it.
     await new Promise<void>((resolve) => setImmediate(resolve));
-    for (const pending of answers) ReliableSender.#answer(pending);
+    for (const i of answers) this.#answer(batch[i]!, outcomes[i]!);
   }
 
-  static #answer(pending: Pending): void {
-    const { envelope, outcome } = pending;
-    pending.outcome = undefined;
-    if (outcome === undefined) return;
+  #answer(pending: Pending, outcome: SendOutcome): void {
+    const { envelope } = pending;
+    if (pending.state !== BOOKED) return;
+    pending.state = DONE;
     if (outcome.ok) {
       const receipt: PublishReceipt = { id: envelope.id, topic: envelope.topic, receipt: outcome.receipt };
       pending.resolve(pending.reject ? receipt : { ok: true, ...receipt });
-    } else if (pending.reject) pending.reject(outcome.error);
-    else pending.resolve({ ok: false, id: envelope.id, topic: envelope.topic, error: outcome.error });
+    } else ReliableSender.#fail(pending, outcome.error);
+    this.#answered();
+  }
+
+  static #fail(pending: Pending, error: MqError): void {
+    if (pending.reject) pending.reject(error);
+    else pending.resolve({ ok: false, id: pending.envelope.id, topic: pending.envelope.topic, error });
+  }
+
+  #answered(): void {
+    this.#open -= 1;
+    if (this.#open === 0 && this.#drainers.length > 0) for (const done of this.#drainers.splice(0)) done();
   }
 
   /** Books the outcome; true when the caller is to be answered (false: it will be retried). */
@@ -417,44 +605,166 @@ export class ReliableSender {
     const { envelope } = pending;
     const attrs = this.#telemetry.attributes(envelope.topic);
     const delay = outcome.ok ? 0 : backoffDelay(this.#policy.backoff, pending.retries + 1);
-    const retry = !outcome.ok && outcome.error.retryable && !this.#closed && Date.now() + delay < pending.deadline;
+    const retry = !outcome.ok && outcome.error.retryable && !this.#closed && Date.now() + delay < pending.bucket!.deadline;
     if (pending.lane !== undefined) this.#gate.settled(pending.lane, pending.seq, retry);
-    if (outcome.ok) {
-      this.#telemetry.confirmed.add(1, attrs);
-      if (pending.span) Telemetry.endSpan(pending.span);
-      pending.outcome = outcome;
-      return true;
-    }
-    const { error } = outcome;
     if (retry) {
       pending.retries += 1;
-      const wait = sleep(delay).then(() => {
+      pending.state = BACKOFF;
+      void sleep(delay).then(() => {
+        if (pending.state !== BACKOFF) return; // its deadline passed meanwhile
         this.#enqueue(pending);
         if (pending.lane !== undefined) this.#release(pending.lane);
       });
-      this.#inFlight.add(wait);
-      void wait.finally(() => this.#inFlight.delete(wait));
       return false;
     }
-    this.#telemetry.failed.add(1, { ...attrs, 'error.type': error.code });
-    if (pending.span) Telemetry.endSpan(pending.span, error);
-    pending.outcome = outcome;
+    this.#untrack(pending);
+    pending.state = BOOKED;
+    this.#free(pending);
+    if (outcome.ok) {
+      this.#telemetry.confirmed.add(1, attrs);
+      if (pending.span) Telemetry.endSpan(pending.span);
+    } else {
+      this.#telemetry.failed.add(1, { ...attrs, 'error.type': outcome.error.code });
+      if (pending.span) Telemetry.endSpan(pending.span, outcome.error);
+    }
     return true;
   }
 
-  /** Waits for every accepted publish to settle (retries included, up to their deadlines). */
-  async drain(): Promise<void> {
-    while (this.#inFlight.size > 0 || this.#queue.length > 0 || this.#scheduled || this.#flushSoon || this.#heldCount > 0) {
-      if (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
-      else if (this.#heldCount > 0 && this.#queue.length === 0 && !this.#scheduled && !this.#flushSoon) {
-        // Held with nothing in flight to free their keys: cannot happen by design; never hang on it.
-        for (const lane of [...this.#held.keys()]) this.#release(lane);
-      } else await new Promise((r) => setImmediate(r));
+  /** The bucket for messages due at `deadline`, arming the timer when it is the first. */
+  #bucketFor(deadline: number): DeadlineBucket {
+    const slice = this.#slice;
+    const at = Math.ceil(deadline / slice) * slice;
+    const buckets = this.#buckets;
+    const last = buckets[buckets.length - 1];
+    // (A clock stepping back puts a message in the latest bucket: later, never earlier.)
+    if (last !== undefined && last.deadline >= at) return last;
+    const bucket: DeadlineBucket = { deadline: at, items: [] };
+    buckets.push(bucket);
+    if (this.#timer === undefined) this.#arm(at);
+    return bucket;
+  }
+
+  #arm(at: number): void {
+    this.#timer = setTimeout(() => this.#expireDue(), Math.max(0, at - Date.now()));
+    // Pending publishes keep the process alive through the driver's sockets, not through this.
+    this.#timer.unref();
+  }
+
+  #untrack(pending: Pending): void {
+    const bucket = pending.bucket;
+    if (bucket === undefined) return;
+    pending.bucket = undefined;
+    const { items } = bucket;
+    const last = items.pop()!;
+    if (last !== pending) {
+      items[pending.slot] = last;
+      last.slot = pending.slot;
     }
+  }
+
+  /** The timer: every message whose deadline passed gets TIMEOUT; then the next bucket's timer. */
+  #expireDue(): void {
+    this.#timer = undefined;
+    const now = Date.now();
+    const buckets = this.#buckets;
+    let head = this.#bucketHead;
+    while (head < buckets.length) {
+      const bucket = buckets[head]!;
+      if (bucket.deadline > now) {
+        if (bucket.items.length > 0 || head === buckets.length - 1) break;
+      } else {
+        const { items } = bucket;
+        while (items.length > 0) this.#expire(items[items.length - 1]!);
+      }
+      head += 1; // past, or empty and not the one taking new messages
+    }
+    if (head === buckets.length) {
+      this.#buckets = [];
+      this.#bucketHead = 0;
+      return;
+    }
+    this.#bucketHead = head;
+    if (head > 64) {
+      this.#buckets = buckets.slice(head);
+      this.#bucketHead = 0;
+    }
+    this.#arm(buckets[head]!.deadline);
+  }
+
+  /** The message's deadline passed: its caller gets TIMEOUT now, wherever the message is. */
+  #expire(pending: Pending): void {
+    this.#untrack(pending);
+    const { lane } = pending;
+    switch (pending.state) {
+      case WAITING:
+        pending.state = DONE;
+        this.#admitWaiting(); // trims it, and a smaller message behind it may fit
+        break;
+      case QUEUED: // skipped by the flush
+        pending.state = DONE;
+        this.#free(pending);
+        break;
+      case HELD: {
+        pending.state = DONE;
+        const held = this.#held.get(lane!)!;
+        const at = seqIndex(held, pending.seq);
+        if (held[at] === pending) held.splice(at, 1);
+        if (held.length === 0) this.#held.delete(lane!);
+        this.#heldCount -= 1;
+        this.#free(pending);
+        break;
+      }
+      case BACKOFF:
+        // Not on its way: it gives up its place, and its key's later messages may go.
+        pending.state = DONE;
+        this.#free(pending);
+        if (lane !== undefined) {
+          this.#gate.abandon(lane, pending.seq);
+          this.#release(lane);
+          this.#schedule(true);
+        }
+        break;
+      case SENDING:
+        // Keeps its key and its room until the driver call settles (#sendBatch).
+        pending.state = ORPHANED;
+        break;
+      default:
+        return; // already answered
+    }
+    const { envelope } = pending;
+    const error = new MqError('TIMEOUT', `publish not confirmed within ${this.#policy.timeoutMs} ms`, {
+      details: { topic: envelope.topic, id: envelope.id, timeoutMs: this.#policy.timeoutMs, ...(pending.seq === 0 ? { reason: 'no room: maxPending / maxPendingBytes reached' } : {}) },
+    });
+    this.#telemetry.failed.add(1, { ...this.#telemetry.attributes(envelope.topic), 'error.type': error.code });
+    if (pending.span) Telemetry.endSpan(pending.span, error);
+    ReliableSender.#fail(pending, error);
+    this.#answered();
+  }
+
+  /**
+   * Resolves once every accepted publish has been answered: confirmed, failed, or TIMEOUT at its
+   * deadline (so this never outlasts `timeoutMs` plus one driver answer). A driver call the broker
+   * never answers may still be open then; closing the driver ends it.
+   */
+  drain(): Promise<void> {
+    if (this.#open === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#drainers.push(resolve));
   }
 
   /** Refuses new sends; messages already accepted still settle (see {@link ReliableSender.drain}). */
   close(): void {
     this.#closed = true;
   }
+}
+
+/** Index of `seq` (or where it belongs) in `items`, ascending by seq. */
+function seqIndex(items: readonly Pending[], seq: number): number {
+  let lo = 0;
+  let hi = items.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (items[mid]!.seq < seq) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
