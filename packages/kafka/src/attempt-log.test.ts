@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { decodeAttemptLog, encodeAttemptLog, MAX_METADATA_CHARS } from './attempt-log.ts';
 
-const e = (offset: number, attempt: number, done = false, handed = true) => ({ offset: String(offset), attempt, done, handed });
+const e = (offset: number, attempt: number, done = false, handed = true, taken = true) => ({ offset: String(offset), attempt, done, handed, taken });
 
 describe('attempt log (offset-commit metadata)', () => {
   it('round-trips runs of taken, retried and acked offsets relative to the position', () => {
@@ -23,6 +23,8 @@ describe('attempt log (offset-commit metadata)', () => {
     expect([0, 1, 2].map((o) => running.prior(o))).toEqual([2, 1, 3]);
     const closed = decodeAttemptLog(encodeAttemptLog(0, 2, entries, 1, true), 0)!;
     expect([0, 1, 2].map((o) => closed.prior(o))).toEqual([2, 0, 2]);
+    const heldBack = decodeAttemptLog(encodeAttemptLog(0, 1, [e(0, 1), e(1, 3, false, false, false)], 1), 0)!;
+    expect([0, 1].map((o) => heldBack.prior(o))).toEqual([1, 2]);
   });
 
   it('stays under the broker limit, rounding the rest of the window up (never fewer attempts)', () => {

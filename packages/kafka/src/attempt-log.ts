@@ -33,6 +33,12 @@ export interface LoggedOffset {
   readonly attempt: number;
   /** Whether that attempt has been handed to core. */
   readonly handed: boolean;
+  /**
+   * Whether that attempt counts while running: handed, or free to be handed before the next
+   * commit. A record held back from that (see the subscription's suspects) counts only what it
+   * went through.
+   */
+  readonly taken: boolean;
 }
 
 const DONE = -1;
@@ -43,7 +49,7 @@ const DONE = -1;
  */
 function valueOf(entry: LoggedOffset, exact: boolean): number {
   if (entry.done) return DONE;
-  return exact && !entry.handed ? entry.attempt - 1 : entry.attempt;
+  return (exact ? entry.handed : entry.taken) ? entry.attempt : entry.attempt - 1;
 }
 
 function runText(at: number, value: number): string {

@@ -185,9 +185,13 @@ describe('KafkaSubscription', () => {
     await delivered[0]!.ack();
     await flush();
     expect(consumer.commits.slice(commits).flatMap((c) => c.partitions.map((p) => p.offset))).not.toContain('2');
-    // the group refetches from the committed offset: the same records come again
+    // the group refetches from the committed offset: the same records come again, one at a time
+    // (taken by a lost assignment, they count an attempt and are suspects)
     await feed(0, records(0, 1));
-    expect(delivered).toHaveLength(4);
+    expect(delivered.slice(2).map((d) => [d.envelope.id, d.attempt])).toEqual([['m0', 2]]);
+    await delivered[2]!.ack();
+    await flush();
+    expect(delivered.slice(2).map((d) => [d.envelope.id, d.attempt])).toEqual([['m0', 2], ['m1', 2]]);
   });
 
   it('holds the fetch loop when too much is buffered and lets it go on when half drained', async () => {
@@ -329,15 +333,32 @@ describe('KafkaSubscription attempts across owners (#16 defect 4)', () => {
     await first.delivered[2]!.ack(); // m2 acked, held behind m0
     await flush();
     expect(first.delivered.at(-1)!.attempt).toBe(2);
-    // the process dies here (no close): m0 handed twice, m1 and m3..m9 once, m2 acked
+    // The process dies here (no close): m0 handed twice, m1 and m3..m9 once, m2 acked.
+    // The next owner hands those suspects over one at a time, each recorded alone: it gets m0
+    // (and m10, never taken before) and dies again while m0 runs.
     const second = await setup({}, { maxBufferedMessages: 100 }, undefined, new ScriptedConsumer(stored));
     await second.feed(0, records(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10));
-    const attempts = Object.fromEntries(second.delivered.map((d) => [d.envelope.id, d.attempt]));
-    expect(attempts).toEqual({ m0: 3, m1: 2, m3: 2, m4: 2, m5: 2, m6: 2, m7: 2, m8: 2, m9: 2, m10: 1 });
-    // and a third owner after another crash
-    const third = await setup({}, { maxBufferedMessages: 100 }, undefined, new ScriptedConsumer(stored));
-    await third.feed(0, records(0, 1));
-    expect(third.delivered.map((d) => d.attempt)).toEqual([4, 3]);
+    expect(second.delivered.map((d) => [d.envelope.id, d.attempt])).toEqual([['m0', 3], ['m10', 1]]);
+    // A third owner: only m0 and m10 were handed over in between, so only they count again.
+    const third = await setup({}, { maxBufferedMessages: 100 }, (d) => queueMicrotask(() => void d.ack()), new ScriptedConsumer(stored));
+    await third.feed(0, records(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10));
+    for (let i = 0; i < 20; i += 1) await flush();
+    const attempts = Object.fromEntries(third.delivered.map((d) => [d.envelope.id, d.attempt]));
+    expect(attempts).toEqual({ m0: 4, m1: 2, m3: 2, m4: 2, m5: 2, m6: 2, m7: 2, m8: 2, m9: 2, m10: 2 });
+    expect(third.ids().slice(0, 9)).toEqual(['m0', 'm1', 'm3', 'm4', 'm5', 'm6', 'm7', 'm8', 'm9']); // suspects in order
+  });
+
+  it('suspects go to core one at a time, each after a commit that records it alone', async () => {
+    const stored = new Map<number, CommittedOffset>([[0, { partition: 0, offset: '0', metadata: 'mq1;2;0:1' }]]);
+    const consumer = new ScriptedConsumer(stored);
+    const { feed, delivered } = await setup({}, { maxBufferedMessages: 100 }, undefined, consumer);
+    await feed(0, records(0, 1, 2));
+    expect(delivered.map((d) => d.envelope.id)).toEqual(['m0']);
+    expect(stored.get(0)!.metadata).toBe('mq1;2;0:2,1:1'); // m0 taken a 2nd time; m1, m2 still once
+    await delivered[0]!.ack();
+    await flush();
+    expect(delivered.map((d) => d.envelope.id)).toEqual(['m0', 'm1']);
+    expect(stored.get(0)).toMatchObject({ offset: '1', metadata: 'mq1;1;0:2,1:1' }); // m1 taken again, m2 not yet
   });
 
   it('a graceful close records exactly what was handed over: records only fetched come back at attempt 1', async () => {

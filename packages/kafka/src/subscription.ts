@@ -69,6 +69,8 @@ class Held implements TrackedOffset, LoggedOffset {
   attempt: number;
   /** Whether the current attempt was handed to core. */
   handed = false;
+  /** Taken by an owner that was lost (crash, hang): handed over one at a time (see `#mayHand`). */
+  suspect = false;
   dueAt: number;
   timer: NodeJS.Timeout | undefined = undefined;
   /** Acked, or dropped by a rebalance/close: no longer outstanding. */
@@ -82,6 +84,11 @@ class Held implements TrackedOffset, LoggedOffset {
     this.lane = lane;
     this.attempt = attempt;
     this.dueAt = dueAt;
+  }
+
+  /** Counts as taken in the attempt log while running (see {@link LoggedOffset.taken}). */
+  get taken(): boolean {
+    return this.handed || !this.suspect || this.state.suspectNext === this;
   }
 }
 
@@ -111,6 +118,10 @@ interface PartitionState {
   gated: Held[];
   /** Highest attempt of any record held (a truncated log rounds up to it). */
   maxAttempt: number;
+  /** The suspect to be recorded as taken next, the one a commit recorded, the one with core. */
+  suspectNext: Held | undefined;
+  suspectRecorded: Held | undefined;
+  suspectOut: Held | undefined;
 }
 
 /** The position a commit of `state` carries: everything before it is settled. */
@@ -348,6 +359,9 @@ export class KafkaSubscription implements DriverSubscription {
         lastFetched: -1,
         gated: [],
         maxAttempt: 1,
+        suspectNext: undefined,
+        suspectRecorded: undefined,
+        suspectOut: undefined,
       };
       this.#partitions.set(partition, state);
     }
@@ -385,10 +399,14 @@ export class KafkaSubscription implements DriverSubscription {
       const at = Number(record.offset);
       let attempt = attempts.size === 0 ? 1 : (attempts.get(`${partition}:${record.offset}`) ?? 1);
       let done = false;
+      let suspect = false;
       if (log && at <= log.end) {
         const prior = log.prior(at);
         if (prior === 'done') done = true;
-        else attempt = Math.max(attempt, prior + 1);
+        else {
+          attempt = Math.max(attempt, prior + 1);
+          suspect = prior > 0;
+        }
       }
       // Only what placement needs is read now (delay, and the key for ordered lanes).
       const lane = !done && ordered && record.key && record.key.length > 0 ? record.key.toString() : undefined;
@@ -404,6 +422,7 @@ export class KafkaSubscription implements DriverSubscription {
         continue;
       }
       if (attempt > state.maxAttempt) state.maxAttempt = attempt;
+      held.suspect = suspect;
       this.#outstanding += 1;
       if (lane === undefined) {
         this.#schedule(held);
@@ -450,7 +469,9 @@ export class KafkaSubscription implements DriverSubscription {
         this.#readyHead += 1;
         if (held.done) continue;
         const state = held.state;
-        if (held.at > state.recordedEnd) {
+        if (held.suspect) {
+          if (!this.#mayHand(held)) continue;
+        } else if (held.at > state.recordedEnd) {
           // Not recorded as taken yet: wait for the commit that records it.
           state.gated.push(held);
           this.#requestRecord(state, held.at);
@@ -503,17 +524,57 @@ export class KafkaSubscription implements DriverSubscription {
     this.#startCommit();
   }
 
-  /** After a commit recorded more of `state` as taken: hand over what waited for it. */
+  /**
+   * Suspects: records the previous owner had taken when it was lost. One of them may have killed
+   * it, so they go to core one at a time per partition, each recorded alone as taken (no
+   * look-ahead) after the previous one settled: a further crash then counts against the record
+   * that caused it, not against its neighbours. Returns whether `held` may be handed now; if not,
+   * it waits in `gated`.
+   */
+  #mayHand(held: Held): boolean {
+    const state = held.state;
+    if (state.suspectRecorded === held && state.suspectOut === undefined) {
+      state.suspectOut = held;
+      return true;
+    }
+    state.gated.push(held);
+    if (state.suspectOut === undefined && state.suspectNext === undefined) {
+      state.suspectNext = held;
+      if (held.at > state.wantEnd) state.wantEnd = held.at;
+      this.#dirty.add(state);
+      this.#urgent = true;
+      if (!this.#commitLoop) {
+        clearTimeout(this.#commitTimer);
+        this.#commitTimer = undefined;
+        this.#startCommit();
+      }
+    }
+    return false;
+  }
+
+  /** A suspect settled (acked, nacked or dropped): the next one may be recorded and handed. */
+  #suspectSettled(held: Held): void {
+    held.suspect = false;
+    const state = held.state;
+    if (state.suspectOut !== held && state.suspectNext !== held) return;
+    state.suspectOut = undefined;
+    state.suspectNext = undefined;
+    state.suspectRecorded = undefined;
+    this.#release(state);
+  }
+
+  /** After a commit recorded more of `state` as taken (or a suspect settled): hand over what waited. */
   #release(state: PartitionState): void {
     const gated = state.gated;
     if (gated.length === 0) return;
     const end = state.recordedEnd;
-    let i = 0;
-    while (i < gated.length && gated[i]!.at <= end) {
-      this.#ready.push(gated[i]!);
-      i += 1;
+    const kept: Held[] = [];
+    for (const held of gated) {
+      if (held.done) continue;
+      if (held.suspect || held.at <= end) this.#ready.push(held);
+      else kept.push(held);
     }
-    state.gated = i === gated.length ? [] : gated.slice(i);
+    state.gated = kept;
     this.#drain();
   }
 
@@ -525,6 +586,7 @@ export class KafkaSubscription implements DriverSubscription {
   /** A nack: hold the record uncommitted and hand it over again after `delayMs`. @internal */
   redeliver(held: Held, delayMs: number): void {
     const state = held.state;
+    if (held.suspect) this.#suspectSettled(held);
     held.attempt += 1;
     held.handed = false;
     if (held.attempt > state.maxAttempt) state.maxAttempt = held.attempt;
@@ -552,6 +614,7 @@ export class KafkaSubscription implements DriverSubscription {
   /** An ack: the record joins its partition's settled prefix. @internal for {@link KafkaDelivery} */
   finish(held: Held): void {
     held.done = true;
+    if (held.suspect) this.#suspectSettled(held);
     if (held.attempt > 1) this.#attempts.delete(`${held.state.partition}:${held.offset}`);
     this.#outstanding -= 1;
     if (held.lane !== undefined) {
@@ -612,7 +675,7 @@ export class KafkaSubscription implements DriverSubscription {
   async #commitOnce(exact = false): Promise<void> {
     this.#urgent = false;
     if (this.#dirty.size === 0) return;
-    const parts: Array<{ state: PartitionState; end: number; partition: number; offset: string; metadata: string }> = [];
+    const parts: Array<{ state: PartitionState; end: number; next: Held | undefined; partition: number; offset: string; metadata: string }> = [];
     for (const state of this.#dirty) {
       // Not before the previous owner's log was read: it would be overwritten unread.
       if (!state.live || state.log === undefined) continue;
@@ -620,7 +683,7 @@ export class KafkaSubscription implements DriverSubscription {
       if (offset === undefined) continue;
       const end = state.wantEnd;
       const metadata = encodeAttemptLog(Number(offset), end, state.offsets.unsettled(), state.maxAttempt, exact);
-      parts.push({ state, end, partition: state.partition, offset, metadata });
+      parts.push({ state, end, next: state.suspectNext, partition: state.partition, offset, metadata });
     }
     this.#dirty.clear();
     if (parts.length === 0) return;
@@ -629,9 +692,12 @@ export class KafkaSubscription implements DriverSubscription {
         topic: this.#spec.topic,
         partitions: parts.map(({ partition, offset, metadata }) => ({ partition, offset, metadata })),
       });
-      for (const { state, end } of parts) {
-        if (!state.live || end <= state.recordedEnd) continue;
-        state.recordedEnd = end;
+      for (const { state, end, next } of parts) {
+        if (!state.live) continue;
+        const suspectRecorded = next !== undefined && next === state.suspectNext && state.suspectRecorded !== next;
+        if (suspectRecorded) state.suspectRecorded = next;
+        if (end <= state.recordedEnd && !suspectRecorded) continue;
+        if (end > state.recordedEnd) state.recordedEnd = end;
         this.#release(state);
       }
     } catch (err) {
