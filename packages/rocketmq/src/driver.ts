@@ -23,7 +23,8 @@ import { clientLogger } from './client-logger.ts';
 import { withDeadline } from './deadline.ts';
 import { acquireRejectionGuard } from './rejection-guard.ts';
 import { toMessageOptions } from './message-codec.ts';
-import type { RocketmqConfig } from './options.ts';
+import { parseSubscribeOptions, type RocketmqConfig } from './options.ts';
+import { DEFAULT_GROUP_RETRIES, groupRetriesFor } from './retry-limit.ts';
 import { RocketmqSubscription } from './subscription.ts';
 import { TopicTypes, type TopicType } from './topic-types.ts';
 import { nativeChecker } from './transaction-checker.ts';
@@ -160,14 +161,29 @@ export class RocketmqDriver implements Driver {
     const type = await this.#types.get(spec.topic).catch((err: unknown) => {
       throw classify(err, { topic: spec.topic, group: spec.group });
     });
-    if (spec.ordered && type === 'FIFO' && this.#config.declareGroups && this.#admin) {
-      // Per-group order needs an orderly group; auto-created groups are not.
-      await this.#admin.createGroup(spec.group, { orderly: true }).catch((err: unknown) => {
+    const options = parseSubscribeOptions(spec.options);
+    const orderly = spec.ordered && type === 'FIFO';
+    // The broker's own dead-lettering (after the group's retryMaxTimes) must come after core's.
+    const known = options.groupRetryMaxTimes ?? DEFAULT_GROUP_RETRIES;
+    const retries = Math.max(known, groupRetriesFor(spec.maxAttempts));
+    const declare = this.#config.declareGroups && this.#admin !== undefined;
+    if (retries > known && !declare) {
+      throw new MqError(
+        'CONFIG',
+        `rocketmq: retry.maxAttempts ${spec.maxAttempts} needs consumer group "${spec.group}" to allow ${retries} redeliveries, but it allows ${known} (retryMaxTimes) and the broker would dead-letter first: set namesrv so the adapter declares the group, or create it with retryMaxTimes >= ${retries} and pass options.groupRetryMaxTimes`,
+        { details: { topic: spec.topic, group: spec.group, maxAttempts: spec.maxAttempts, retryMaxTimes: known } },
+      );
+    }
+    if (declare && (orderly || retries > known)) {
+      // Per-group order needs an orderly group (auto-created groups are not); a long retry policy
+      // needs more redeliveries than the group's default.
+      await this.#admin!.createGroup(spec.group, { orderly, retryMaxTimes: retries }).catch((err: unknown) => {
         throw classify(err, { topic: spec.topic, group: spec.group });
       });
-    } else if (spec.ordered && type !== 'FIFO') {
+    }
+    if (spec.ordered && type !== 'FIFO') {
       this.#logger.warn({ topic: spec.topic, group: spec.group, type }, 'ordered subscription on a non-FIFO topic: the broker keeps no per-key order; use a FIFO topic');
-    } else if (spec.ordered) {
+    } else if (spec.ordered && !declare) {
       this.#logger.warn({ topic: spec.topic, group: spec.group }, 'ordered subscription: make sure the consumer group is orderly (rocketmq-group NAME:FIFO), or set namesrv so the adapter declares it');
     }
     const subscription = await RocketmqSubscription.start({

@@ -82,4 +82,46 @@ describe('ackHandle', () => {
     expect(ackHandle('9 a b c d e f 3 x')).toBe('3 a b c d e f 3 x');
     expect(ackHandle('too short')).toBe('too short');
   });
+
+});
+
+describe('empty bodies and forged properties', () => {
+  // Defect 5 (issue #16): the proxy refuses a 0-byte body (41302), so it travels as a one-byte
+  // placeholder plus a marker property, removed on receive.
+  it('carries an empty body as a placeholder the consumer turns back into 0 bytes', () => {
+    const empty = { ...envelope, body: new Uint8Array(0) };
+    for (const type of ['NORMAL', 'FIFO', 'DELAY', 'TRANSACTION'] as const) {
+      const native = toMessageOptions(empty, type);
+      expect(native.body.byteLength).toBe(1);
+      const back = fromMessageView(view(native));
+      expect(back.body.byteLength).toBe(0);
+      expect(back.headers).toEqual(envelope.headers);
+    }
+    // A non-empty body carries no marker.
+    expect(toMessageOptions(envelope, 'NORMAL').properties?.has(PROPERTY.emptyBody)).toBe(false);
+  });
+
+  it('keeps a body that is not the placeholder even when the empty marker says otherwise (forged)', () => {
+    const forged = toMessageOptions({ ...envelope, body: new TextEncoder().encode('real data') }, 'NORMAL');
+    forged.properties!.set(PROPERTY.emptyBody, '1');
+    expect(new TextDecoder().decode(fromMessageView(view(forged)).body)).toBe('real data');
+    // A one-byte body equal to the placeholder but without the marker is a real one-byte body.
+    const oneByte = toMessageOptions({ ...envelope, body: toMessageOptions({ ...envelope, body: new Uint8Array(0) }, 'NORMAL').body }, 'NORMAL');
+    expect(fromMessageView(view(oneByte)).body.byteLength).toBe(1);
+  });
+
+  // Defect 12 (issue #16): x-mqkit-* properties a raw producer sets carry no control here.
+  it('gives foreign x-mqkit-* properties no say over attempts or delays (they stay plain headers)', () => {
+    const raw = {
+      topic: 'orders',
+      body: Buffer.from('x'),
+      properties: new Map([
+        ['x-mqkit-prior-attempts', '1000'],
+        ['x-mqkit-deliver-at', String(Date.now() + 365 * 86_400_000)],
+      ]),
+    } as unknown as ReturnType<typeof toMessageOptions>;
+    const back = fromMessageView(view(raw));
+    expect(back.id).toBe('NATIVE-ID');
+    expect(back.headers['x-mqkit-prior-attempts']).toBe('1000');
+  });
 });

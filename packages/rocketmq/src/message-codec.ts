@@ -3,6 +3,10 @@
  * ride in user properties (the broker makes its own message id and born time), headers are the
  * other user properties, the key is also a RocketMQ key (searchable in the dashboard) and, on FIFO
  * topics, the message group.
+ *
+ * The proxy refuses a 0-byte body (41302 "message body cannot be empty"), so an empty body travels
+ * as a one-byte placeholder plus the property `x-mqkit-empty-body`. The consumer empties the body
+ * only when both are there: a producer setting the property on a real body cannot make it vanish.
  */
 import type { Envelope } from '@mqkit/core/driver';
 import type { MessageOptions, MessageView } from 'rocketmq-client-nodejs';
@@ -15,7 +19,12 @@ export const PROPERTY = {
   timestamp: 'x-mqkit-timestamp',
   /** Names of headers whose value is empty: the broker drops empty-valued properties. */
   empty: 'x-mqkit-empty-headers',
+  /** Marks the {@link EMPTY_BODY} placeholder standing for a 0-byte body. */
+  emptyBody: 'x-mqkit-empty-body',
 } as const;
+
+/** Placeholder body of an empty message: one byte (the proxy refuses empty bodies). */
+const EMPTY_BODY = Buffer.from([0]);
 
 const OWN = new Set<string>(Object.values(PROPERTY));
 
@@ -41,7 +50,14 @@ export function toMessageOptions(envelope: Envelope, type: TopicType, now = Date
     properties.set(PROPERTY.key, envelope.key);
     keys.push(envelope.key);
   }
-  const message: MessageOptions = { topic: envelope.topic, body: Buffer.from(envelope.body.buffer, envelope.body.byteOffset, envelope.body.byteLength), keys, properties };
+  let body: Buffer;
+  if (envelope.body.byteLength === 0) {
+    body = EMPTY_BODY;
+    properties.set(PROPERTY.emptyBody, '1');
+  } else {
+    body = Buffer.from(envelope.body.buffer, envelope.body.byteOffset, envelope.body.byteLength);
+  }
+  const message: MessageOptions = { topic: envelope.topic, body, keys, properties };
   if (type === 'FIFO') {
     // Unkeyed messages get their own group: no ordering was asked for, so none is imposed.
     message.messageGroup = envelope.key ?? envelope.id;
@@ -65,7 +81,8 @@ export function fromMessageView(view: MessageView): Envelope {
   const key = ownId !== undefined ? view.properties.get(PROPERTY.key) : view.messageGroup;
   const stamp = Number(view.properties.get(PROPERTY.timestamp));
   const timestamp = Number.isFinite(stamp) && stamp > 0 ? stamp : (view.bornTimestamp?.getTime() ?? Date.now());
-  const body = new Uint8Array(view.body.buffer, view.body.byteOffset, view.body.byteLength);
+  const placeholder = view.properties.get(PROPERTY.emptyBody) !== undefined && view.body.equals(EMPTY_BODY);
+  const body = placeholder ? new Uint8Array(0) : new Uint8Array(view.body.buffer, view.body.byteOffset, view.body.byteLength);
   return { id, topic: stripNamespace(view.topic), key: key || undefined, headers, body, timestamp };
 }
 

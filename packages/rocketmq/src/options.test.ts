@@ -80,3 +80,43 @@ describe('parseSubscribeOptions', () => {
     expect(() => parseSubscribeOptions({ receiveConcurrency: 17 })).toThrow(MqError);
   });
 });
+
+// Defect 8 (issue #16): strict option schemas; defect 4: the group's retry limit as an option.
+describe('subscription option validation', () => {
+  it.each<[string, Record<string, unknown>]>([
+    ['a typo', { receiveBatchSize: 4, recieveConcurrency: 2 }],
+    ['NaN', { receiveBatchSize: Number.NaN }],
+    ['a negative count', { receiveConcurrency: -100 }],
+    ['Infinity', { awaitDurationMs: Number.POSITIVE_INFINITY }],
+    ['a non-numeric string', { invisibleDurationMs: '7d' }],
+    ['a negative group retry limit', { groupRetryMaxTimes: -1 }],
+  ])('%s is a CONFIG error naming the field', (_, options) => {
+    let caught: unknown;
+    try {
+      parseSubscribeOptions(options);
+    } catch (err) {
+      caught = err;
+    }
+    expect(MqError.is(caught, 'CONFIG')).toBe(true);
+    expect((caught as Error).message).toMatch(new RegExp(Object.keys(options).at(-1)!));
+  });
+
+  it('takes the retry limit of a group created outside mqkit', () => {
+    expect(parseSubscribeOptions({ groupRetryMaxTimes: '40' })).toEqual({ groupRetryMaxTimes: 40 });
+  });
+
+  it.each<[string, Record<string, unknown>]>([
+    ['a typo', { requestTimeoutMS: 5000 }],
+    ['NaN', { requestTimeoutMs: Number.NaN }],
+    ['a negative duration', { invisibleDurationMs: -1 }],
+  ])('connection options: %s is a CONFIG error naming the field', (_, options) => {
+    let caught: unknown;
+    try {
+      parseConfig('rocketmq://h:8081', options);
+    } catch (err) {
+      caught = err;
+    }
+    expect(MqError.is(caught, 'CONFIG')).toBe(true);
+    expect((caught as Error).message).toMatch(new RegExp(Object.keys(options)[0]!));
+  });
+});

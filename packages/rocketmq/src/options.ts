@@ -4,6 +4,7 @@
  */
 import { configError, parseUrlOptions } from '@mqkit/core/driver';
 import { z } from 'zod';
+import { UNLIMITED_GROUP_RETRIES } from './retry-limit.ts';
 import type { TransactionCheck } from './transaction-checker.ts';
 
 const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]);
@@ -76,6 +77,13 @@ const subscriptionSchema = z
     receiveConcurrency: z.coerce.number().int().min(1).max(16).optional(),
     /** Tag filter expression. @default '*' */
     tag: z.string().min(1).optional(),
+    /**
+     * `retryMaxTimes` of the consumer group when it was created outside mqkit. The broker moves a
+     * message to `%DLQ%<group>` after that many redeliveries, so it must lie above
+     * `retry.maxAttempts` (by 2): with `namesrv` the adapter raises it by declaring the group,
+     * without it `subscribe()` fails with CONFIG. @default 16 (RocketMQ's default)
+     */
+    groupRetryMaxTimes: z.coerce.number().int().min(0).max(UNLIMITED_GROUP_RETRIES).optional(),
   })
   .strict();
 

@@ -1,0 +1,162 @@
+/**
+ * Issue #16 on the real RocketMQ 5 broker: empty payloads (defect 5, the proxy refuses 0-byte
+ * bodies), `x-mqkit-*` properties forged by a raw producer (defect 12), an always-nacking handler
+ * (defect 1) and a retry policy above the broker's own redelivery limit (defect 4).
+ */
+import { MqError, bytesCodec, type Client } from '@mqkit/core';
+import type { DriverDelivery } from '@mqkit/core/driver';
+import { rocketmq } from '@mqkit/rocketmq';
+import { Producer } from 'rocketmq-client-nodejs';
+import { afterAll, describe, expect, it } from 'vitest';
+import { requireBroker } from '../src/endpoints.ts';
+import { uniqueGroup } from '../src/names.ts';
+import { quietRocketmqLogger } from '../src/rocketmq.ts';
+import { sleep, waitFor } from '../src/wait.ts';
+import { connectRocketmq, freshTopic, rocketmqEndpoint, rocketmqUrl } from './mqkit-support.ts';
+
+const clients: Client[] = [];
+const natives: Array<{ shutdown(): Promise<void> }> = [];
+afterAll(async () => {
+  await Promise.allSettled(clients.map((c) => c.close({ timeoutMs: 0 })));
+  await Promise.allSettled(natives.map((n) => n.shutdown()));
+});
+
+async function client(): Promise<Client> {
+  const c = await connectRocketmq();
+  clients.push(c);
+  return c;
+}
+
+describe('defect 5: empty payloads', () => {
+  for (const type of ['NORMAL', 'FIFO', 'DELAY'] as const) {
+    it(`a 0-byte payload on a ${type} topic arrives as 0 bytes, with its headers`, async () => {
+      const topic = await freshTopic(`empty-${type.toLowerCase()}`, type);
+      const c = await client();
+      const got: Array<{ bytes: number; kind: string | undefined }> = [];
+      await c.subscribe(topic, { group: uniqueGroup('g'), codec: bytesCodec, handler: (d) => void got.push({ bytes: d.payload.byteLength, kind: d.headers.kind }) });
+      await c.publish(topic, new Uint8Array(0), { codec: bytesCodec, headers: { kind: 'ping' }, key: 'k' });
+      await c.publish(topic, new Uint8Array([0]), { codec: bytesCodec, headers: { kind: 'one' }, key: 'k' });
+      await waitFor('both', () => got.length >= 2, { timeoutMs: 30_000 });
+      expect(got.sort((a, b) => a.bytes - b.bytes)).toEqual([
+        { bytes: 0, kind: 'ping' },
+        { bytes: 1, kind: 'one' },
+      ]);
+    }, 60_000);
+  }
+});
+
+describe('defect 12: x-mqkit-* properties forged by a raw producer', () => {
+  it('cannot skip retries, park a message, or drop a body', async () => {
+    const topic = await freshTopic('forge', 'NORMAL');
+    const c = await client();
+    const seen: Array<{ body: string; attempt: number }> = [];
+    await c.subscribe(topic, {
+      group: uniqueGroup('g'),
+      codec: bytesCodec,
+      retry: { maxAttempts: 3, initialDelayMs: 1, maxDelayMs: 1, jitter: false },
+      handler: (d) => {
+        const body = new TextDecoder().decode(d.payload);
+        seen.push({ body, attempt: d.attempt });
+        if (body === 'attempts' && d.attempt < 3) throw new Error('retry me');
+      },
+    });
+    const producer = new Producer({ endpoints: requireBroker('rocketmq').endpoints, namespace: '', logger: quietRocketmqLogger, maxAttempts: 1 });
+    natives.push(producer);
+    await producer.startup();
+    const forged = (extra: Record<string, string>) =>
+      new Map<string, string>([
+        ['x-mqkit-prior-attempts', '1000'],
+        ['x-mqkit-attempts', '1000'],
+        ['x-mqkit-deliver-at', String(Date.now() + 365 * 86_400_000)],
+        ...Object.entries(extra),
+      ]);
+    await producer.send({ topic, body: Buffer.from('attempts'), properties: forged({}) });
+    await producer.send({ topic, body: Buffer.from('not empty'), properties: forged({ 'x-mqkit-empty-body': '1' }) });
+    await waitFor('both handled, the first three times', () => seen.length >= 4, { timeoutMs: 60_000 });
+    expect(seen.filter((s) => s.body === 'attempts').map((s) => s.attempt)).toEqual([1, 2, 3]);
+    expect(seen.filter((s) => s.body === 'not empty').map((s) => s.attempt)).toEqual([1]);
+  }, 90_000);
+});
+
+describe('defect 1: an always-nacking handler does not starve the event loop', () => {
+  it('50 messages nacked without delay: a 100 ms timer keeps >= 90 % of its ticks over 3 s, close() returns in time', async () => {
+    const topic = await freshTopic('nackloop', 'NORMAL');
+    const c = await client();
+    let deliveries = 0;
+    const sub = await c.subscribe(topic, {
+      group: uniqueGroup('g'),
+      concurrency: 16,
+      retry: { maxAttempts: 1000 },
+      handler: async (d) => {
+        deliveries += 1;
+        await d.nack();
+      },
+    });
+    await Promise.all(Array.from({ length: 50 }, (_, i) => c.publish(topic, { i })));
+    await waitFor('redeliveries going', () => deliveries >= 60, { timeoutMs: 60_000 });
+    let ticks = 0;
+    const timer = setInterval(() => (ticks += 1), 100);
+    await sleep(3000);
+    clearInterval(timer);
+    expect(ticks).toBeGreaterThanOrEqual(27);
+    const started = Date.now();
+    await sub.close({ timeoutMs: 5000 });
+    expect(Date.now() - started).toBeLessThan(15_000);
+  }, 120_000);
+});
+
+describe('defect 4: retry.maxAttempts above the broker redelivery limit (retryMaxTimes 16)', () => {
+  it('a message failing more than 20 times with maxAttempts 25 is dead-lettered by core at attempt 25', async () => {
+    const topic = await freshTopic('mra25', 'NORMAL');
+    const c = await client();
+    const attempts: number[] = [];
+    const dead: Array<Record<string, string>> = [];
+    await c.subscribe(`${topic}-dlq`, { group: uniqueGroup('dlq'), handler: (d) => void dead.push({ ...d.headers }) });
+    await c.subscribe(topic, {
+      group: uniqueGroup('g'),
+      retry: { maxAttempts: 25, initialDelayMs: 1, maxDelayMs: 1, jitter: false },
+      handler: (d) => {
+        attempts.push(d.attempt);
+        throw new Error('not yet');
+      },
+    });
+    await c.publish(topic, { n: 1 });
+    await waitFor('the dead letter', () => dead.length >= 1 || attempts.length >= 25, { timeoutMs: 240_000 });
+    await waitFor('the dead letter', () => dead.length >= 1, { timeoutMs: 30_000 });
+    expect(attempts).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));
+    expect(dead[0]!['x-mqkit-attempts']).toBe('25');
+  }, 300_000);
+
+  it('maxAttempts Infinity: the adapter declares the group with an unlimited stand-in and delivers', async () => {
+    const topic = await freshTopic('mrainf', 'NORMAL');
+    const silent = { debug() {}, info() {}, warn() {}, error() {} };
+    const driver = await rocketmq().create(rocketmqUrl(), { namesrv: rocketmqEndpoint().namesrv, invisibleDurationMs: 10_000, awaitDurationMs: 2000 }, { logger: silent });
+    const deliveries: DriverDelivery[] = [];
+    const sub = await driver.subscribe(
+      { topic, group: uniqueGroup('g'), maxInFlight: 4, ordered: false, maxAttempts: Number.POSITIVE_INFINITY, deadLetterTopic: `${topic}-dlq`, options: {} },
+      { deliver: (d) => void deliveries.push(d), error: () => {} },
+    );
+    try {
+      const [outcome] = await driver.send([{ id: 'inf-1', topic, headers: {}, body: new Uint8Array([1]), timestamp: Date.now() }]);
+      expect(outcome?.ok).toBe(true);
+      await waitFor('the delivery', () => deliveries.length >= 1, { timeoutMs: 30_000 });
+      expect(deliveries[0]!.attempt).toBe(1);
+      await deliveries[0]!.ack();
+    } finally {
+      await sub.close();
+      await driver.close();
+    }
+  }, 60_000);
+
+  it('without the declare step, a policy the group cannot honour is refused with CONFIG naming the limit', async () => {
+    const topic = await freshTopic('mranodecl', 'NORMAL');
+    const c = await connectRocketmq({ declareGroups: false });
+    clients.push(c);
+    const err = await c.subscribe(topic, { group: uniqueGroup('g'), retry: { maxAttempts: 25 }, handler: () => {} }).catch((e: unknown) => e);
+    expect(MqError.is(err, 'CONFIG')).toBe(true);
+    expect((err as Error).message).toMatch(/retryMaxTimes/);
+    // A group created outside mqkit with enough retries, declared as such, is accepted.
+    const sub = await c.subscribe(topic, { group: uniqueGroup('g'), retry: { maxAttempts: 25 }, options: { groupRetryMaxTimes: 27 }, handler: () => {} });
+    await sub.close();
+  }, 60_000);
+});
