@@ -14,10 +14,9 @@ import {
   type SendOutcome,
   type SubscriptionSpec,
 } from '@mqkit/core/driver';
-import { z } from 'zod';
 import type { KafkaClientSeam, ProducerSeam, TopicOffsets, TopicSpec } from './client/seam.ts';
 import { kafkaCapabilities } from './capabilities.ts';
-import { kafkaSubscriptionSchema, type KafkaSettings } from './options.ts';
+import { parseKafkaSubscriptionOptions, type KafkaSettings } from './options.ts';
 import { sendEnvelopes } from './send.ts';
 import { KafkaSubscription } from './subscription.ts';
 import { TransactionRunner, type KafkaDriverTransaction } from './transaction.ts';
@@ -115,11 +114,7 @@ export class KafkaDriver implements Driver {
 
   async subscribe(spec: SubscriptionSpec, sink: DeliverySink): Promise<DriverSubscription> {
     if (this.#closed) throw new MqError('CLOSED', 'kafka driver is closed');
-    const parsed = kafkaSubscriptionSchema.safeParse(spec.options);
-    if (!parsed.success) {
-      throw new MqError('CONFIG', `invalid kafka subscription options: ${z.prettifyError(parsed.error).replace(/\n/g, '; ')}`);
-    }
-    const options = parsed.data;
+    const options = parseKafkaSubscriptionOptions(spec.options);
     if (this.#settings.createTopics) {
       try {
         await this.#declare([this.#topicSpec(spec.topic), this.#topicSpec(spec.deadLetterTopic)]);

@@ -1,5 +1,8 @@
+import { MqError } from '@mqkit/core/driver';
 import { thrownMqError } from '@mqkit/testing/conformance';
 import { describe, expect, it } from 'vitest';
+import type { KafkaClientSeam } from './client/seam.ts';
+import { KafkaDriver } from './driver.ts';
 import { parseKafkaUrl, safeUrlForErrors } from './options.ts';
 
 const configErrorOf = (fn: () => unknown) => thrownMqError(fn, 'CONFIG');
@@ -57,5 +60,39 @@ describe('parseKafkaUrl', () => {
     expect(safeUrlForErrors('kafka://bob:hunter2@h1:9092,h2:9092?clientId=x')).toBe('kafka://bob:hunter2@h1:9092?clientId=x');
     const err = configErrorOf(() => parseKafkaUrl('kafka://bob:hunter2@', {}));
     expect(err.message).not.toContain('hunter2');
+  });
+});
+
+describe('kafka subscription options (#16 defect 8)', () => {
+  const seam = { classify: (e: unknown) => e, consumer: () => { throw new Error('no consumer expected'); } } as unknown as KafkaClientSeam;
+  const producer = { send: async () => [], disconnect: async () => {} };
+  const silent = { debug() {}, info() {}, warn() {}, error() {} };
+  const driver = new KafkaDriver(seam, producer, parseKafkaUrl('kafka://h1:9092', {}), silent);
+  const spec = { topic: 't', group: 'g', maxInFlight: 8, ordered: false, maxAttempts: 5, deadLetterTopic: 't-dlq' };
+  const subscribeError = (options: Record<string, unknown>) =>
+    driver.subscribe({ ...spec, options }, { deliver() {}, error() {} }).then(
+      () => expect.fail('subscribe should reject'),
+      (err: unknown) => err as MqError,
+    );
+
+  it.each([
+    ['a misspelt option', { sessionTimeuot: 10_000 }, 'sessionTimeuot'],
+    ['NaN', { maxBufferedMessages: Number.NaN }, 'maxBufferedMessages'],
+    ['a negative count', { maxBufferedMessages: -100 }, 'maxBufferedMessages'],
+    ['a string for a number', { sessionTimeout: '10s' }, 'sessionTimeout'],
+    ['a number as text', { commitIntervalMs: '20' }, 'commitIntervalMs'],
+    ['a fraction', { heartbeatInterval: 1.5 }, 'heartbeatInterval'],
+    ['a string for a boolean', { fromBeginning: 'yes' }, 'fromBeginning'],
+  ])('rejects %s with CONFIG naming the field', async (_label, options, field) => {
+    const err = await subscribeError(options);
+    expect(err).toBeInstanceOf(MqError);
+    expect(err.code).toBe('CONFIG');
+    expect(err.message).toContain('kafka subscribe options');
+    expect(err.message).toContain(field);
+    expect(err.message).toMatch(new RegExp(`kafka subscribe options(\\.${field}:|: Unrecognized key: "${field}")`));
+  });
+
+  it('connect options: an unknown key alone is a CONFIG error naming it', () => {
+    expect(configErrorOf(() => parseKafkaUrl('kafka://h1:9092', { concurrancy: 4 })).message).toContain('concurrancy');
   });
 });

@@ -5,7 +5,7 @@
  * `parseUrlOptions`.
  */
 import { z } from 'zod';
-import { configError, parseUrlOptions } from '@mqkit/core/driver';
+import { configError, parseOptions, parseUrlOptions } from '@mqkit/core/driver';
 
 const boolish = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]);
 
@@ -84,32 +84,40 @@ export const kafkaOptionsSchema = z
 /** Options accepted by the Kafka adapter (see the README for each default). */
 export type KafkaOptions = z.input<typeof kafkaOptionsSchema>;
 
-/** Per-subscription options (`subscribe(topic, { options })`). */
+/**
+ * Per-subscription options (`subscribe(topic, { options })`). An object in code, never a URL: no
+ * coercion, so `'20'` or `'yes'` is an error like a typo is.
+ */
 export const kafkaSubscriptionSchema = z
   .object({
     /** Where a new consumer group starts: true = earliest, false = latest. @default true */
-    fromBeginning: boolish.default(true),
+    fromBeginning: z.boolean().default(true),
     /** Group session timeout, in ms: how long a dead member keeps its partitions. @default 10000 */
-    sessionTimeout: z.coerce.number().int().positive().default(10_000),
+    sessionTimeout: z.number().int().positive().default(10_000),
     /** Heartbeat interval, in ms (also how fast members notice a rebalance). @default 1000 */
-    heartbeatInterval: z.coerce.number().int().positive().default(1_000),
+    heartbeatInterval: z.number().int().positive().default(1_000),
     /** Longest time a fetch waits for data, in ms (latency vs. idle requests). @default 100 */
-    maxWaitTimeInMs: z.coerce.number().int().positive().default(100),
+    maxWaitTimeInMs: z.number().int().positive().default(100),
     /**
      * Messages held in the adapter (fetched, not yet committed) before fetching pauses.
      * @default 8 × maxInFlight, at least 5000 (fetching resumes at half; a smaller bound makes consumption wait on kafkajs' fetch restart)
      */
-    maxBufferedMessages: z.coerce.number().int().positive().optional(),
+    maxBufferedMessages: z.number().int().positive().optional(),
     /** How long subscribe() waits for the first group assignment, in ms. @default 15000 */
-    joinTimeoutMs: z.coerce.number().int().nonnegative().default(15_000),
+    joinTimeoutMs: z.number().int().nonnegative().default(15_000),
     /**
      * How long acks accumulate before their contiguous position is committed, in ms (0 = commit as
      * soon as the position advances, one commit in flight at a time). Close always commits what was
      * acked; a crash or a rebalance within the window redelivers those messages. @default 20
      */
-    commitIntervalMs: z.coerce.number().int().nonnegative().max(5_000).default(20),
+    commitIntervalMs: z.number().int().nonnegative().max(5_000).default(20),
   })
   .strict();
+
+/** Validates `subscribe(topic, { options })` for Kafka: CONFIG naming the field otherwise. */
+export function parseKafkaSubscriptionOptions(options: unknown): z.output<typeof kafkaSubscriptionSchema> {
+  return parseOptions(kafkaSubscriptionSchema, options ?? {}, 'kafka subscribe options');
+}
 
 /** Subscription options of the Kafka adapter. */
 export type KafkaSubscriptionOptions = z.input<typeof kafkaSubscriptionSchema>;
