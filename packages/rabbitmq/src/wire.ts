@@ -105,7 +105,7 @@ export function fromDelivery(
   redelivered: boolean,
   queue: string,
   routingKey: string,
-  now = Date.now(),
+  now?: number,
 ): Received {
   const raw = (properties.headers ?? {}) as Record<string, unknown>;
   const headers: Record<string, string> = {};
@@ -119,12 +119,14 @@ export function fromDelivery(
   const key = headerString(raw[WIRE_HEADERS.key]);
   const ms = headerNumber(raw[WIRE_HEADERS.timestamp]);
   const seconds = headerNumber(properties.timestamp);
-  const timestamp = ms ?? (seconds !== undefined ? seconds * 1000 : now);
+  const timestamp = ms ?? (seconds !== undefined ? seconds * 1000 : (now ?? Date.now()));
   const id = typeof properties.messageId === 'string' && properties.messageId !== '' ? properties.messageId : fallbackId(content, properties, routingKey);
   // On a first delivery RabbitMQ leaves a producer's x-delivery-count header as it was.
   const count = redelivered ? headerNumber(raw['x-delivery-count']) : 0;
-  const prior = headerNumber(raw[WIRE_HEADERS.priorAttempts]);
-  const at = headerNumber(raw[WIRE_HEADERS.deliverAt]);
+  // Rare headers: looked at only when present (the consume hot path reads no clock otherwise).
+  const priorRaw = raw[WIRE_HEADERS.priorAttempts];
+  const prior = priorRaw === undefined ? undefined : headerNumber(priorRaw);
+  const atRaw = raw[WIRE_HEADERS.deliverAt];
   return {
     envelope: {
       id,
@@ -136,8 +138,13 @@ export function fromDelivery(
     },
     priorAttempts: prior !== undefined && Number.isSafeInteger(prior) && prior > 0 && cameFromDelayQueue(raw['x-death'], queue) ? prior : 0,
     deliveryCount: count !== undefined && Number.isSafeInteger(count) && count > 0 ? count : redelivered ? 1 : 0,
-    deliverAt: at !== undefined && at > now && at <= now + MAX_DELAY_MS ? at : undefined,
+    deliverAt: atRaw === undefined ? undefined : dueTime(headerNumber(atRaw), now ?? Date.now()),
   };
+}
+
+/** A deliver-at still ahead and within {@link MAX_DELAY_MS} of `now`; anything else is ignored. */
+function dueTime(at: number | undefined, now: number): number | undefined {
+  return at !== undefined && at > now && at <= now + MAX_DELAY_MS ? at : undefined;
 }
 
 /**
