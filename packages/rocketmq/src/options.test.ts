@@ -75,7 +75,8 @@ describe('parseSubscribeOptions', () => {
   });
 
   it('takes receiveConcurrency between 1 and 16', () => {
-    expect(parseSubscribeOptions({ receiveConcurrency: '2' })).toEqual({ receiveConcurrency: 2 });
+    expect(parseSubscribeOptions({ receiveConcurrency: 2 })).toEqual({ receiveConcurrency: 2 });
+    expect(() => parseSubscribeOptions({ receiveConcurrency: '2' })).toThrow(MqError);
     expect(() => parseSubscribeOptions({ receiveConcurrency: 0 })).toThrow(MqError);
     expect(() => parseSubscribeOptions({ receiveConcurrency: 17 })).toThrow(MqError);
   });
@@ -90,6 +91,7 @@ describe('subscription option validation', () => {
     ['Infinity', { awaitDurationMs: Number.POSITIVE_INFINITY }],
     ['a non-numeric string', { invisibleDurationMs: '7d' }],
     ['a negative group retry limit', { groupRetryMaxTimes: -1 }],
+    ['true as a number', { receiveBatchSize: true }],
   ])('%s is a CONFIG error naming the field', (_, options) => {
     let caught: unknown;
     try {
@@ -102,13 +104,15 @@ describe('subscription option validation', () => {
   });
 
   it('takes the retry limit of a group created outside mqkit', () => {
-    expect(parseSubscribeOptions({ groupRetryMaxTimes: '40' })).toEqual({ groupRetryMaxTimes: 40 });
+    expect(parseSubscribeOptions({ groupRetryMaxTimes: 40 })).toEqual({ groupRetryMaxTimes: 40 });
   });
 
   it.each<[string, Record<string, unknown>]>([
     ['a typo', { requestTimeoutMS: 5000 }],
     ['NaN', { requestTimeoutMs: Number.NaN }],
     ['a negative duration', { invisibleDurationMs: -1 }],
+    ['true as a number', { requestTimeoutMs: true }],
+    ['an empty string as a number', { receiveBatchSize: '' }],
   ])('connection options: %s is a CONFIG error naming the field', (_, options) => {
     let caught: unknown;
     try {

@@ -2,11 +2,16 @@
  * The adapter's configuration: one zod schema over the URL query and the explicit options, so the
  * TypeScript type and the runtime check cannot drift apart.
  */
-import { configError, parseUrlOptions } from '@mqkit/core/driver';
+import { configError, parseOptions, parseUrlOptions } from '@mqkit/core/driver';
 import { z } from 'zod';
 import { UNLIMITED_GROUP_RETRIES } from './retry-limit.ts';
 import type { TransactionCheck } from './transaction-checker.ts';
 
+/**
+ * A number given in code, or a decimal string from the URL query. Nothing else is coerced: `true`,
+ * `''` or `null` are refused rather than read as 1 or 0.
+ */
+const queryNumber = <S extends z.ZodType>(schema: S) => z.preprocess((v) => (typeof v === 'string' && /^\s*-?\d+(\.\d+)?\s*$/.test(v) ? Number(v) : v), schema);
 const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]);
 const list = z.union([z.array(z.string().min(1)), z.string().transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))]);
 
@@ -23,19 +28,19 @@ const optionsSchema = z
     /** Optional STS session token. Never logged. */
     securityToken: z.string().min(1).optional(),
     /** Timeout of one gRPC request (send, ack, route query), in ms. @default 5000 */
-    requestTimeoutMs: z.coerce.number().int().min(1000).default(5000),
+    requestTimeoutMs: queryNumber(z.number().int().min(1000)).default(5000),
     /** Startup (route query + settings handshake) deadline, in ms; the client has none. @default 15000 */
-    startupTimeoutMs: z.coerce.number().int().min(1000).default(15_000),
+    startupTimeoutMs: queryNumber(z.number().int().min(1000)).default(15_000),
     /**
      * How long a received message stays invisible to the group before the broker redelivers it,
      * in ms (10 s – 12 h; the proxy's floor is `minInvisibleTimeMillsForRecv`). Running handlers
      * keep their message invisible by renewing it every third of this. @default 30000
      */
-    invisibleDurationMs: z.coerce.number().int().min(1000).max(12 * 3600_000).default(30_000),
+    invisibleDurationMs: queryNumber(z.number().int().min(1000).max(12 * 3600_000)).default(30_000),
     /** Long-polling wait of one receive call, in ms (the proxy clamps it, 5–20 s by default). @default 5000 */
-    awaitDurationMs: z.coerce.number().int().min(1000).max(30_000).default(5000),
+    awaitDurationMs: queryNumber(z.number().int().min(1000).max(30_000)).default(5000),
     /** Most messages one receive call asks for (the proxy caps it at 32). @default 32 */
-    receiveBatchSize: z.coerce.number().int().min(1).max(32).default(32),
+    receiveBatchSize: queryNumber(z.number().int().min(1).max(32)).default(32),
     /** Name server `host:port`, used only by the declare step (topic and group creation). */
     namesrv: z.string().min(1).optional(),
     /**
@@ -66,15 +71,15 @@ export interface RocketmqConfig extends Omit<z.output<typeof optionsSchema>, 'de
 /** Subscription options (`subscribe(topic, { options })`). */
 const subscriptionSchema = z
   .object({
-    invisibleDurationMs: z.coerce.number().int().min(1000).max(12 * 3600_000).optional(),
-    awaitDurationMs: z.coerce.number().int().min(1000).max(30_000).optional(),
-    receiveBatchSize: z.coerce.number().int().min(1).max(32).optional(),
+    invisibleDurationMs: z.number().int().min(1000).max(12 * 3600_000).optional(),
+    awaitDurationMs: z.number().int().min(1000).max(30_000).optional(),
+    receiveBatchSize: z.number().int().min(1).max(32).optional(),
     /**
      * Receive calls kept open at once. @default one per `receiveBatchSize` that fits into the
      * subscription's in-flight budget (`concurrency` + `prefetch`), at most 4; always 1 for
      * ordered subscriptions
      */
-    receiveConcurrency: z.coerce.number().int().min(1).max(16).optional(),
+    receiveConcurrency: z.number().int().min(1).max(16).optional(),
     /** Tag filter expression. @default '*' */
     tag: z.string().min(1).optional(),
     /**
@@ -83,7 +88,7 @@ const subscriptionSchema = z
      * `retry.maxAttempts` (by 2): with `namesrv` the adapter raises it by declaring the group,
      * without it `subscribe()` fails with CONFIG. @default 16 (RocketMQ's default)
      */
-    groupRetryMaxTimes: z.coerce.number().int().min(0).max(UNLIMITED_GROUP_RETRIES).optional(),
+    groupRetryMaxTimes: z.number().int().min(0).max(UNLIMITED_GROUP_RETRIES).optional(),
   })
   .strict();
 
@@ -119,12 +124,12 @@ export function parseConfig(url: string, options: Readonly<Record<string, unknow
   return { ...rest, endpoints: endpoints.join(';'), declareGroups: declareGroups ?? parsed.namesrv !== undefined };
 }
 
-/** Validates a subscription's adapter options. */
+/**
+ * Validates a subscription's adapter options (an object in code, never a URL: numbers only, no
+ * coercion). MqError CONFIG naming each bad field.
+ */
 export function parseSubscribeOptions(options: Readonly<Record<string, unknown>>): z.output<typeof subscriptionSchema> {
-  const result = subscriptionSchema.safeParse(options);
-  if (result.success) return result.data;
-  const problems = result.error.issues.map((i) => `${i.path.join('.') || '(options)'}: ${i.message.replace(/received .*/i, 'invalid value')}`).join('; ');
-  throw configError(`rocketmq: invalid subscription options: ${problems}`);
+  return parseOptions(subscriptionSchema, options, 'rocketmq subscribe options');
 }
 
 function safeDecode(text: string): string {

@@ -13,6 +13,10 @@ describe('parseConnection', () => {
     expect(parseConnection('sqs://', {}, { AWS_REGION: 'ap-south-1' }).region).toBe('ap-south-1');
   });
 
+  it('reads numbers from the URL query', () => {
+    expect(parseConnection('sqs://us-east-1?requestTimeoutMs=2500&sdkMaxAttempts=3', {}, {})).toMatchObject({ requestTimeoutMs: 2500, sdkMaxAttempts: 3 });
+  });
+
   it('lets explicit options win over the URL', () => {
     const s = parseConnection('sqs://?region=eu-west-1&declare=false', { region: 'us-east-1', declare: true }, {});
     expect(s).toMatchObject({ region: 'us-east-1', declare: true });
@@ -58,7 +62,7 @@ describe('parseSubscription', () => {
   });
 
   it('validates', () => {
-    expect(parseSubscription({ visibilityTimeoutSec: '5', filterPolicy: { kind: ['a'] } }).visibilityTimeoutSec).toBe(5);
+    expect(parseSubscription({ visibilityTimeoutSec: 5, filterPolicy: { kind: ['a'] } }).visibilityTimeoutSec).toBe(5);
     expect(() => parseSubscription({ waitTimeSec: 21 })).toThrow(MqError);
     expect(() => parseSubscription({ nope: 1 })).toThrow(/nope/);
   });
@@ -73,6 +77,9 @@ describe('option validation', () => {
     ['a fraction', { waitTimeSec: 1.5 }],
     ['Infinity', { pollers: Number.POSITIVE_INFINITY }],
     ['a non-numeric string', { maxReceiveCount: '7d' }],
+    ['a numeric string (no coercion of options from code)', { visibilityTimeoutSec: '5' }],
+    ['true as a number', { pollers: true }],
+    ['a string as a flag', { heartbeat: 'false' }],
     ['maxReceiveCount over the AWS limit', { maxReceiveCount: 1001 }],
   ])('subscription options: %s is a CONFIG error naming the field', (_, options) => {
     let caught: unknown;
@@ -90,6 +97,8 @@ describe('option validation', () => {
     ['NaN', { requestTimeoutMs: Number.NaN }],
     ['a negative timeout', { requestTimeoutMs: -1 }],
     ['sdkMaxAttempts 0', { sdkMaxAttempts: 0 }],
+    ['true as a number', { requestTimeoutMs: true }],
+    ['an empty string as a number', { sdkMaxAttempts: '' }],
   ])('connection options: %s is a CONFIG error naming the field', (_, options) => {
     let caught: unknown;
     try {

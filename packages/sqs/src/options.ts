@@ -1,11 +1,16 @@
 /**
- * Connection and subscription options of the SQS adapter: one zod schema each, giving both the
- * TypeScript types and the runtime check. URL query parameters arrive as strings, hence the
- * coercions.
+ * Connection and subscription options of the SQS adapter: one strict zod schema each, giving both
+ * the TypeScript types and the runtime check. URL query parameters arrive as strings, hence the
+ * coercions of the connection options; subscription options come from code and are not coerced.
  */
-import { configError, parseUrlOptions } from '@mqkit/core/driver';
+import { configError, parseOptions, parseUrlOptions } from '@mqkit/core/driver';
 import { z } from 'zod';
 
+/**
+ * A number given in code, or a decimal string from the URL query. Nothing else is coerced: `true`,
+ * `''` or `null` are refused rather than read as 1 or 0.
+ */
+const queryNumber = <S extends z.ZodType>(schema: S) => z.preprocess((v) => (typeof v === 'string' && /^\s*-?\d+(\.\d+)?\s*$/.test(v) ? Number(v) : v), schema);
 const flag = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]);
 
 const credentialsSchema = z
@@ -36,14 +41,14 @@ export const connectionSchema = z
     /**
      * Largest message (body + attributes on the wire). @default 262144 with SNS, 1048576 without
      */
-    maxMessageBytes: z.coerce.number().int().min(1024).max(1024 * 1024).optional(),
+    maxMessageBytes: queryNumber(z.number().int().min(1024).max(1024 * 1024)).optional(),
     /** Deadline of one send/delete/visibility call, in ms. @default 10000 */
-    requestTimeoutMs: z.coerce.number().int().positive().default(10_000),
+    requestTimeoutMs: queryNumber(z.number().int().positive()).default(10_000),
     /**
      * Attempts the AWS SDK makes per call. mqkit's reliable sender retries by itself, so the SDK's
      * own retries are off by default. @default 1
      */
-    sdkMaxAttempts: z.coerce.number().int().min(1).max(10).default(1),
+    sdkMaxAttempts: queryNumber(z.number().int().min(1).max(10)).default(1),
     /**
      * Static credentials (options object only, never the URL). @default the AWS SDK's provider
      * chain (environment, shared config/profile, SSO, container and instance roles)
@@ -124,26 +129,26 @@ export function redriveReceiveCount(maxAttempts: number, configured: number | un
 export const subscriptionSchema = z
   .object({
     /** Seconds a received message stays hidden; the heartbeat extends it while the handler runs. @default 30 */
-    visibilityTimeoutSec: z.coerce.number().int().min(1).max(43_200).default(30),
+    visibilityTimeoutSec: z.number().int().min(1).max(43_200).default(30),
     /** Long-poll wait of one receive, in s (0–20). @default 20 */
-    waitTimeSec: z.coerce.number().int().min(0).max(20).default(20),
+    waitTimeSec: z.number().int().min(0).max(20).default(20),
     /** Concurrent receive loops. @default 1 when ordered, else ceil(maxInFlight / 10), at most 8 */
-    pollers: z.coerce.number().int().min(1).max(32).optional(),
+    pollers: z.number().int().min(1).max(32).optional(),
     /** Extend the visibility of unsettled messages before it runs out. @default true */
-    heartbeat: flag.default(true),
+    heartbeat: z.boolean().default(true),
     /** SNS subscription filter policy (fan-out mode only). */
     filterPolicy: z.record(z.string(), z.unknown()).optional(),
     /** What the filter policy matches. @default 'MessageAttributes' */
     filterPolicyScope: z.enum(['MessageAttributes', 'MessageBody']).default('MessageAttributes'),
     /** Declare a redrive policy to the dead-letter queue (poison guard if consumers crash). @default true */
-    redrive: flag.default(true),
+    redrive: z.boolean().default(true),
     /**
      * Receives before SQS itself moves a message to the dead-letter queue (SQS allows 1–1,000).
      * Core dead-letters at `maxAttempts` with diagnostic headers, also a message that arrives past
      * it unhandled (counted from ApproximateReceiveCount); the redrive is only a backstop and must
      * lie above `maxAttempts`. @default maxAttempts + 2 when that is at most 1,000, else no redrive
      */
-    maxReceiveCount: z.coerce.number().int().min(1).max(MAX_RECEIVE_COUNT).optional(),
+    maxReceiveCount: z.number().int().min(1).max(MAX_RECEIVE_COUNT).optional(),
   })
   .strict();
 
@@ -151,10 +156,10 @@ export const subscriptionSchema = z
 export type SqsSubscribeOptions = z.input<typeof subscriptionSchema>;
 export type SqsSubscribeSettings = z.output<typeof subscriptionSchema>;
 
-/** Validates a subscription's adapter options (MqError CONFIG on bad input). */
+/**
+ * Validates a subscription's adapter options (an object in code, never a URL: numbers and booleans
+ * only, no coercion). MqError CONFIG naming each bad field.
+ */
 export function parseSubscription(options: Readonly<Record<string, unknown>>): SqsSubscribeSettings {
-  const result = subscriptionSchema.safeParse(options);
-  if (result.success) return result.data;
-  const problems = result.error.issues.map((i) => `${i.path.join('.') || '(options)'}: ${i.message.replace(/received .*/i, 'invalid value')}`).join('; ');
-  throw configError(`invalid sqs subscribe options: ${problems}`, undefined, result.error);
+  return parseOptions(subscriptionSchema, options, 'sqs subscribe options');
 }
