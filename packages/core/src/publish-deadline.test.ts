@@ -202,6 +202,30 @@ describe('bounded pending publishes (publish.maxPending / maxPendingBytes)', () 
   });
 });
 
+describe('bounded pending publishes with a broker that answers', () => {
+  it('sends a publishBatch larger than maxPending in slices as room frees, every message confirmed', async () => {
+    const stall = stallable({ maxBatchSize: 4 });
+    stall.state.hung = false;
+    let inDriver = 0;
+    let peak = 0;
+    const slow = wrapAdapter(stall.adapter, (driver) => ({
+      send: async (envelopes) => {
+        inDriver += envelopes.length;
+        peak = Math.max(peak, inDriver);
+        await pause(2);
+        const out = await driver.send(envelopes);
+        inDriver -= envelopes.length;
+        return out;
+      },
+    }));
+    const { client, name } = await open(slow, { timeoutMs: 10_000, maxPending: 6 });
+    const outcomes = await client.publishBatch(Array.from({ length: 50 }, (_, n) => ({ topic: 't', payload: { n } })));
+    expect(outcomes.every((o) => o.ok)).toBe(true);
+    expect(peak).toBeLessThanOrEqual(6);
+    expect(memoryBroker(name).published('t').map(payloadOf)).toEqual(Array.from({ length: 50 }, (_, n) => n));
+  });
+});
+
 describe('publish option validation', () => {
   it('rejects unknown and ill-typed per-message options with INVALID_MESSAGE naming the field', async () => {
     const { client } = await open(memory(), {});

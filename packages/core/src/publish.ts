@@ -242,6 +242,8 @@ function checkLimits(driver: Driver, envelope: Envelope): void {
   }
 }
 
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** Where a {@link Pending} is. */
 const WAITING = 0; // waiting for room (beyond maxPending / maxPendingBytes)
 const QUEUED = 1; // in the queue of the next flush
@@ -645,7 +647,8 @@ export class ReliableSender {
   }
 
   #arm(at: number): void {
-    this.#timer = setTimeout(() => this.#expireDue(), Math.max(0, at - Date.now()));
+    // Beyond setTimeout's range (~24.8 days) Node would fire at once: wake up early and re-arm.
+    this.#timer = setTimeout(() => this.#expireDue(), Math.min(MAX_TIMER_MS, Math.max(0, at - Date.now())));
     // Pending publishes keep the process alive through the driver's sockets, not through this.
     this.#timer.unref();
   }
