@@ -50,9 +50,10 @@ export interface RabbitmqNative {
   readonly connection: ChannelModel | undefined;
   /**
    * Declares a consumer group's queue (bound to its topic) before any consumer runs, so that
-   * publishes are routable from the start. Idempotent.
+   * publishes are routable from the start. Idempotent. With `maxAttempts`, fails CONFIG when an
+   * existing queue's delivery limit is below it (as `subscribe()` would).
    */
-  declareGroup(topic: string, group: string, options?: { ordered?: boolean; deadLetterTopic?: string }): Promise<string>;
+  declareGroup(topic: string, group: string, options?: { ordered?: boolean; deadLetterTopic?: string; maxAttempts?: number }): Promise<string>;
 }
 
 export class RabbitmqDriver implements Driver {
@@ -87,6 +88,7 @@ export class RabbitmqDriver implements Driver {
           group,
           deadLetterTopic: options.deadLetterTopic ?? `${topic}-dlq`,
           singleActiveConsumer: options.ordered ?? false,
+          maxAttempts: options.maxAttempts,
         });
       },
     };

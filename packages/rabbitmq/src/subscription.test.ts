@@ -128,6 +128,19 @@ describe('RabbitSubscription', () => {
     expect(delivered).toHaveLength(0);
   });
 
+  it('a delayed publish that fell due while its parking copy was refused is handed to core, not acked away', async () => {
+    const publishAll = async (items: unknown[]) => items.map(() => new MqError('CONNECTION', 'confirm channel lost'));
+    const { delivered, push, ch } = await start(false, {}, { publishAll } as unknown as Partial<Publisher>);
+    push(message('soon', undefined, { 'x-mqkit-deliver-at': Date.now() + 100 }));
+    await sleep(20);
+    expect(delivered).toHaveLength(0);
+    await sleep(600); // backoff 250-500 ms: by then it is due
+    expect(delivered.map((d) => d.envelope.id)).toEqual(['soon']);
+    expect(ch.acked).toHaveLength(0);
+    await delivered[0]!.ack();
+    expect(ch.acked).toHaveLength(1);
+  });
+
   it('computes attempt from the quorum delivery count and the attempts carried over a delayed retry', async () => {
     const { delivered, push } = await start(false);
     push(message('a', undefined));

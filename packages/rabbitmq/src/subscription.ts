@@ -290,6 +290,11 @@ export class RabbitSubscription implements DriverSubscription, LinkUser {
       void this.#defer(held, 1);
       return;
     }
+    this.#admit(held);
+  }
+
+  /** Hands a received message to core, or queues it behind the held message of its key. */
+  #admit(held: Held): void {
     const key = this.#laneKey(held);
     if (key !== undefined) {
       const lane = this.#lanes.get(key);
@@ -418,20 +423,23 @@ export class RabbitSubscription implements DriverSubscription, LinkUser {
     const { topology, publisher, logger } = this.#deps;
     const { envelope, priorAttempts, deliverAt } = held.received;
     const remaining = Math.ceil((deliverAt ?? 0) - Date.now());
+    if (remaining <= 0) {
+      // Due by now (e.g. after a failed parking attempt): handled like any other message.
+      this.#admit(held);
+      return;
+    }
     let error: MqError | undefined;
-    if (remaining > 0) {
-      try {
-        const bucket = delayBucket(remaining);
-        const queue = topology.enabled ? await topology.retryDelay(this.#queue, bucket) : retryDelayQueueName(this.#queue, bucket);
-        const options = toPublishOptions(envelope, priorAttempts);
-        options.expiration = String(remaining);
-        [error] = await publisher.publishAll(
-          [{ exchange: '', routingKey: queue, content: Buffer.from(envelope.body.buffer, envelope.body.byteOffset, envelope.body.byteLength), options }],
-          RETRY_CONFIRM_TIMEOUT_MS,
-        );
-      } catch (err) {
-        error = classifyError(err, `delaying a message of "${this.#queue}"`);
-      }
+    try {
+      const bucket = delayBucket(remaining);
+      const queue = topology.enabled ? await topology.retryDelay(this.#queue, bucket) : retryDelayQueueName(this.#queue, bucket);
+      const options = toPublishOptions(envelope, priorAttempts);
+      options.expiration = String(remaining);
+      [error] = await publisher.publishAll(
+        [{ exchange: '', routingKey: queue, content: Buffer.from(envelope.body.buffer, envelope.body.byteOffset, envelope.body.byteLength), options }],
+        RETRY_CONFIRM_TIMEOUT_MS,
+      );
+    } catch (err) {
+      error = classifyError(err, `delaying a message of "${this.#queue}"`);
     }
     if (held.generation !== this.#generation || !this.#open) return; // the broker redelivers the original
     if (error) {
