@@ -9,12 +9,28 @@
 import { afterAll, describe, it } from 'vitest';
 import { DEFAULT_TIMING, type ConformanceHarness } from './harness.ts';
 import { scenarios, type Scenario } from './scenarios.ts';
+import { runModelConformance, type ModelOptions } from './model.ts';
 import { ScenarioContext } from './support.ts';
 
 export { scenarios, type Scenario } from './scenarios.ts';
 export { DEFAULT_TIMING, uniqueName, type ConformanceHarness, type ConformanceTiming, type TopicNeeds } from './harness.ts';
 export { eventually, pause, Recorder, ScenarioContext } from './support.ts';
 export { expectMqError, rejection, thrownMqError } from './assertions.ts';
+export { TickProbe } from './adversarial-scenarios.ts';
+export {
+  checkModel,
+  describeCase,
+  FAST_MEMORY_WORKLOAD,
+  modelCase,
+  modelWorkload,
+  runModelCase,
+  runModelConformance,
+  type Behaviour,
+  type ModelCase,
+  type ModelOptions,
+  type ModelRegression,
+  type ModelWorkload,
+} from './model.ts';
 
 /** Why `scenario` cannot run against `harness`, or undefined when it must run. */
 export function skipReason(scenario: Scenario, harness: ConformanceHarness): string | undefined {
@@ -31,12 +47,19 @@ export async function runScenario(scenario: Scenario, harness: ConformanceHarnes
   }
 }
 
+/** Options of {@link runConformance}. */
+export interface ConformanceOptions {
+  /** Also run the model-based sweep ({@link runModelConformance}) with these options. */
+  model?: ModelOptions;
+}
+
 /**
  * Registers the conformance scenarios as vitest tests. Scenarios the adapter cannot run (from
  * its capabilities or the harness's skip map) are registered as skipped with the reason in their
  * title, so a report always shows what was not tested.
  */
-export function runConformance(harness: ConformanceHarness): void {
+export function runConformance(harness: ConformanceHarness, options: ConformanceOptions = {}): void {
+  if (options.model) runModelConformance(harness, options.model);
   const timing = { ...DEFAULT_TIMING, ...harness.timing };
   const skipped: string[] = [];
   describe(`mqkit conformance: ${harness.name}`, () => {

@@ -7,7 +7,9 @@ import type { Adapter, DriverDelivery } from '@mqkit/core/driver';
 import { describe, expect, it } from 'vitest';
 import { memory, memoryCapabilities, wrapAdapter } from '../index.ts';
 import { uniqueName, type ConformanceHarness } from './harness.ts';
+import { rejection } from './assertions.ts';
 import { runScenario, scenarios } from './index.ts';
+import { checkModel, FAST_MEMORY_WORKLOAD } from './model.ts';
 
 type Breakage = (d: DriverDelivery) => DriverDelivery;
 
@@ -92,4 +94,15 @@ describe('conformance suite self-test: a driver claiming ordered sends that writ
     };
     await expect(runScenario(scenarios.find((s) => s.id === 'key-ordering-publish-waves')!, h)).rejects.toThrow();
   }, 20_000);
+});
+
+describe('model-based conformance self-test: broken adapters fail the model', () => {
+  const workload = { ...FAST_MEMORY_WORKLOAD, settleMs: 1_000 };
+  for (const name of ['drops-on-nack', 'acks-before-handler', 'forgets-attempts'] as const) {
+    it(`${name} fails the model and the report holds a replay command`, async () => {
+      const err = await rejection(checkModel(harness(breakages[name]!), { seed: 42, runs: 60, shrink: false, workload, title: 'self-test' }));
+      expect(String(err)).toMatch(/seed 42, path [\d:]+/);
+      expect(String(err)).toContain('MQKIT_MODEL_SEED=42 MQKIT_MODEL_PATH=');
+    }, 60_000);
+  }
 });
