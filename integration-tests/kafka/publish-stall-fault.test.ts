@@ -16,6 +16,7 @@ describe('kafka: broker process paused (SIGSTOP)', () => {
       broker: 'kafka',
       url: kafkaUrl,
       adapter: kafka(),
+      sendsHang: true, // kafkajs requestTimeout 30 s
       prepare: () => createTopic('stall'),
     });
     expect(seen.lastTimeoutMs).toBeLessThan(STALL_TIMEOUT_MS + 1_500);

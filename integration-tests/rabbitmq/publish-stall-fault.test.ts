@@ -26,6 +26,7 @@ describe('rabbitmq: broker process paused (SIGSTOP)', () => {
       broker: 'rabbitmq',
       url,
       adapter: rabbitmq(),
+      sendsHang: true, // confirms just never come; heartbeat 10 s, missed only after ~20 s
       // Publishes are mandatory: a group queue must exist before anything can be routed.
       async prepare(client: Client) {
         const topic = uniqueTopic('stall');
