@@ -1,0 +1,82 @@
+import type { DriverDelivery, MqError } from '@mqkit/core/driver';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import { describe, expect, it } from 'vitest';
+import { Batcher } from './batcher.ts';
+import { QueueConsumer, type ConsumerParts } from './consumer.ts';
+import { parseSubscription } from './options.ts';
+import type { Sender } from './send.ts';
+import { META_ATTRIBUTE } from './wire.ts';
+
+const silent = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** A consumer over a fake SQS: the first receive returns `messages`, later ones wait for the abort. */
+function harness(messages: Array<Record<string, unknown>>) {
+  const visibility: Array<{ receiptHandle: string; seconds: number }> = [];
+  let served = false;
+  const sqs = {
+    send: (_command: unknown, options: { abortSignal: AbortSignal }) => {
+      if (!served) {
+        served = true;
+        return Promise.resolve({ Messages: messages });
+      }
+      return new Promise((_, reject) => options.abortSignal.addEventListener('abort', () => reject(options.abortSignal.reason), { once: true }));
+    },
+  } as unknown as SQSClient;
+  const parts: ConsumerParts = {
+    sqs,
+    sender: {} as Sender,
+    logger: silent,
+    signingKey: new Uint8Array(32),
+    requestTimeoutMs: 1000,
+    deletes: new Batcher<string>(async (_, e) => e.map(() => undefined), (err) => err as MqError),
+    visibility: new Batcher<{ receiptHandle: string; seconds: number }>(
+      async (_, entries) => {
+        visibility.push(...entries);
+        return entries.map(() => undefined);
+      },
+      (err) => err as MqError,
+    ),
+  };
+  const deliveries: DriverDelivery[] = [];
+  const consumer = new QueueConsumer(
+    parts,
+    { topic: 't', group: 'g', queueUrl: 'http://sqs/q', maxInFlight: 10, ordered: false, settings: parseSubscription({ heartbeat: false, pollers: 1 }) },
+    { deliver: (d) => void deliveries.push(d), error: () => {} },
+  );
+  return { consumer, deliveries, visibility };
+}
+
+const message = (id: string, meta: Record<string, unknown>, receiveCount = '1') => ({
+  MessageId: id,
+  ReceiptHandle: `rh-${id}`,
+  Body: 'x',
+  Attributes: { ApproximateReceiveCount: receiveCount },
+  MessageAttributes: { [META_ATTRIBUTE]: { DataType: 'String', StringValue: JSON.stringify({ v: 1, id, ts: 1, h: {}, ...meta }) } },
+});
+
+describe('QueueConsumer', () => {
+  // Defect 1 (issue #16): nack() without delay must not turn into a tight redelivery loop
+  // through the broker; SQS hides in whole seconds, so it hides for one (as RocketMQ's minimum).
+  it('a nack without delay hides the message for 1 s, a nack with a delay for its whole seconds', async () => {
+    const h = harness([message('a', {}), message('b', {})]);
+    h.consumer.start();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(h.deliveries).toHaveLength(2);
+    await h.deliveries[0]!.nack(0);
+    await h.deliveries[1]!.nack(2500);
+    expect(h.visibility).toEqual([
+      { receiptHandle: 'rh-a', seconds: 1 },
+      { receiptHandle: 'rh-b', seconds: 3 },
+    ]);
+    await h.consumer.close();
+  });
+
+  // Defect 12 (issue #16): the attempt is SQS's receive count; a forged `a` does not add to it.
+  it('counts attempts from ApproximateReceiveCount, not from a forged attempts field', async () => {
+    const h = harness([message('a', { a: 1000 }), message('b', { a: 7 }, '3')]);
+    h.consumer.start();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(h.deliveries.map((d) => d.attempt)).toEqual([1, 3]);
+    await h.consumer.close();
+  });
+});
