@@ -255,16 +255,21 @@ const DONE = 6; // caller answered
 const ORPHANED = 7; // caller answered (deadline passed) while its driver call is still open
 type State = typeof WAITING | typeof QUEUED | typeof HELD | typeof SENDING | typeof BACKOFF | typeof BOOKED | typeof DONE | typeof ORPHANED;
 
+const stateOf = (pending: Pending): State => (pending.flags & 7) as State;
+const setState = (pending: Pending, state: State): void => {
+  pending.flags = (pending.flags & ~7) | state;
+};
+
 interface Pending {
   /** Publish order, for per-key ordering; given when the message gets room (0 while waiting). */
   seq: number;
   readonly lane: string | undefined;
   envelope: Envelope;
-  state: State;
+  /** {@link State} in the low 3 bits, the number of retries so far above them (one field less). */
+  flags: number;
   /** The deadline bucket holding this message until it is answered, and its index there. */
   bucket: DeadlineBucket | undefined;
   slot: number;
-  retries: number;
   span: Span | undefined;
   /** With `reject`: resolves with a {@link PublishReceipt}; without: with a {@link PublishOutcome}. */
   resolve(value: PublishOutcome | PublishReceipt): void;
@@ -387,7 +392,7 @@ export class ReliableSender {
     this.#telemetry.published.add(1, this.#telemetry.attributes(envelope.topic));
     const lane = KeyGate.laneOf(envelope.topic, envelope.key);
     const { items } = bucket;
-    const pending: Pending = { seq: 0, lane, envelope, state: WAITING, bucket, slot: items.length, retries: 0, span, resolve, reject };
+    const pending: Pending = { seq: 0, lane, envelope, flags: WAITING, bucket, slot: items.length, span, resolve, reject };
     items.push(pending);
     this.#open += 1;
     // Behind messages already waiting for room, a publish waits too: room goes in publish order.
@@ -417,9 +422,10 @@ export class ReliableSender {
   /** Gives room to waiting messages, in publish order, while there is room. */
   #admitWaiting(): void {
     const waiting = this.#waiting;
+    if (waiting.length === 0) return; // the usual case: nobody waits
     while (this.#waitingHead < waiting.length) {
       const next = waiting[this.#waitingHead]!;
-      if (next.state === WAITING) {
+      if (stateOf(next) === WAITING) {
         if (!this.#hasRoom(next.envelope)) break;
         this.#admit(next);
       }
@@ -430,11 +436,11 @@ export class ReliableSender {
 
   #trimWaiting(): void {
     const waiting = this.#waiting;
-    while (this.#waitingHead < waiting.length && waiting[this.#waitingHead]!.state !== WAITING) {
+    while (this.#waitingHead < waiting.length && stateOf(waiting[this.#waitingHead]!) !== WAITING) {
       waiting[this.#waitingHead++] = undefined as unknown as Pending;
     }
     if (this.#waitingHead === waiting.length) {
-      this.#waiting = [];
+      if (waiting.length > 0) this.#waiting = [];
       this.#waitingHead = 0;
     } else if (this.#waitingHead > 1024 && this.#waitingHead * 2 > waiting.length) {
       this.#waiting = waiting.slice(this.#waitingHead);
@@ -443,7 +449,7 @@ export class ReliableSender {
   }
 
   #enqueue(pending: Pending): void {
-    pending.state = QUEUED;
+    setState(pending, QUEUED);
     const last = this.#queue[this.#queue.length - 1];
     if (last && last.seq > pending.seq) this.#queueSorted = false;
     this.#queue.push(pending);
@@ -489,7 +495,7 @@ export class ReliableSender {
     const batches: Pending[][] = [];
     const batchOfLane = new Map<string, number>();
     for (const pending of this.#queue) {
-      if (pending.state !== QUEUED) continue; // its deadline passed while queued
+      if (stateOf(pending) !== QUEUED) continue; // its deadline passed while queued
       let current = batches.length - 1;
       if (current < 0 || batches[current]!.length >= size) {
         batches.push([]);
@@ -509,7 +515,7 @@ export class ReliableSender {
         this.#gate.sent(lane, pending.seq);
         batchOfLane.set(lane, current);
       }
-      pending.state = SENDING;
+      setState(pending, SENDING);
       batches[current]!.push(pending);
     }
     this.#queue = [];
@@ -521,7 +527,7 @@ export class ReliableSender {
   }
 
   #hold(lane: string, pending: Pending): void {
-    pending.state = HELD;
+    setState(pending, HELD);
     const held = this.#held.get(lane);
     this.#heldCount += 1;
     if (held === undefined) {
@@ -561,9 +567,9 @@ export class ReliableSender {
     const lanes = new Set<string>();
     const answers: number[] = [];
     batch.forEach((pending, i) => {
-      if (pending.state === ORPHANED) {
+      if (stateOf(pending) === ORPHANED) {
         // Its caller already has TIMEOUT; the driver is done with it only now.
-        pending.state = DONE;
+        setState(pending, DONE);
         if (pending.lane !== undefined) this.#gate.settled(pending.lane, pending.seq, false);
         this.#free(pending);
       } else if (this.#settle(pending, outcomes[i]!)) answers.push(i);
@@ -583,8 +589,8 @@ export class ReliableSender {
 
   #answer(pending: Pending, outcome: SendOutcome): void {
     const { envelope } = pending;
-    if (pending.state !== BOOKED) return;
-    pending.state = DONE;
+    if (stateOf(pending) !== BOOKED) return;
+    setState(pending, DONE);
     if (outcome.ok) {
       const receipt: PublishReceipt = { id: envelope.id, topic: envelope.topic, receipt: outcome.receipt };
       pending.resolve(pending.reject ? receipt : { ok: true, ...receipt });
@@ -606,21 +612,21 @@ export class ReliableSender {
   #settle(pending: Pending, outcome: SendOutcome): boolean {
     const { envelope } = pending;
     const attrs = this.#telemetry.attributes(envelope.topic);
-    const delay = outcome.ok ? 0 : backoffDelay(this.#policy.backoff, pending.retries + 1);
+    const delay = outcome.ok ? 0 : backoffDelay(this.#policy.backoff, (pending.flags >>> 3) + 1);
     const retry = !outcome.ok && outcome.error.retryable && !this.#closed && Date.now() + delay < pending.bucket!.deadline;
     if (pending.lane !== undefined) this.#gate.settled(pending.lane, pending.seq, retry);
     if (retry) {
-      pending.retries += 1;
-      pending.state = BACKOFF;
+      pending.flags += 1 << 3; // one retry more
+      setState(pending, BACKOFF);
       void sleep(delay).then(() => {
-        if (pending.state !== BACKOFF) return; // its deadline passed meanwhile
+        if (stateOf(pending) !== BACKOFF) return; // its deadline passed meanwhile
         this.#enqueue(pending);
         if (pending.lane !== undefined) this.#release(pending.lane);
       });
       return false;
     }
     this.#untrack(pending);
-    pending.state = BOOKED;
+    setState(pending, BOOKED);
     this.#free(pending);
     if (outcome.ok) {
       this.#telemetry.confirmed.add(1, attrs);
@@ -698,17 +704,17 @@ export class ReliableSender {
   #expire(pending: Pending): void {
     this.#untrack(pending);
     const { lane } = pending;
-    switch (pending.state) {
+    switch (stateOf(pending)) {
       case WAITING:
-        pending.state = DONE;
+        setState(pending, DONE);
         this.#admitWaiting(); // trims it, and a smaller message behind it may fit
         break;
       case QUEUED: // skipped by the flush
-        pending.state = DONE;
+        setState(pending, DONE);
         this.#free(pending);
         break;
       case HELD: {
-        pending.state = DONE;
+        setState(pending, DONE);
         const held = this.#held.get(lane!)!;
         const at = seqIndex(held, pending.seq);
         if (held[at] === pending) held.splice(at, 1);
@@ -719,7 +725,7 @@ export class ReliableSender {
       }
       case BACKOFF:
         // Not on its way: it gives up its place, and its key's later messages may go.
-        pending.state = DONE;
+        setState(pending, DONE);
         this.#free(pending);
         if (lane !== undefined) {
           this.#gate.abandon(lane, pending.seq);
@@ -729,7 +735,7 @@ export class ReliableSender {
         break;
       case SENDING:
         // Keeps its key and its room until the driver call settles (#sendBatch).
-        pending.state = ORPHANED;
+        setState(pending, ORPHANED);
         break;
       default:
         return; // already answered
