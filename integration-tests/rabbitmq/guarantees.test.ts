@@ -287,6 +287,15 @@ describe('defect 12: internal headers forged by a raw producer', () => {
   }, 30_000);
 });
 
+/** How many times a 100 ms interval fires during `ms`. */
+async function ticksOver(ms: number): Promise<number> {
+  let ticks = 0;
+  const timer = setInterval(() => (ticks += 1), 100);
+  await sleep(ms);
+  clearInterval(timer);
+  return ticks;
+}
+
 describe('defect 1: an always-nacking handler does not starve the event loop', () => {
   it.each([false, true])('50 messages nacked without delay (ordered: %s): a 100 ms timer keeps >= 90 %% of its ticks over 3 s; close() returns', async (ordered) => {
     const topic = track(uniqueTopic('nackloop'));
@@ -302,13 +311,13 @@ describe('defect 1: an always-nacking handler does not starve the event loop', (
         await d.nack();
       },
     });
+    // The same timer without the loop first: on a loaded shared machine a timer loses ticks anyway,
+    // so the bound is 90 % of what it gets here (30 ticks on a quiet machine), not a fixed 27.
+    const control = await ticksOver(3_000);
     await Promise.all(Array.from({ length: 50 }, (_, n) => c.publish(topic, { n }, { key: `k${n % 10}` })));
     await waitFor('the nack loop', () => handled >= 100, { timeoutMs: 10_000 });
-    let ticks = 0;
-    const timer = setInterval(() => (ticks += 1), 100);
-    await sleep(3_000);
-    clearInterval(timer);
-    expect(ticks).toBeGreaterThanOrEqual(27);
+    const ticks = await ticksOver(3_000);
+    expect(ticks, `${ticks} ticks with the nack loop, ${control} without`).toBeGreaterThanOrEqual(Math.floor(0.9 * Math.min(30, control)));
     const started = Date.now();
     await c.close({ timeoutMs: 5_000 });
     expect(Date.now() - started).toBeLessThan(8_000);
