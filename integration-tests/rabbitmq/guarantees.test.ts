@@ -166,6 +166,20 @@ describe('defect 4: retry.maxAttempts is honoured whatever the native delivery l
     expect(attempts).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));
   }, 60_000);
 
+  it('a finite deliveryLimit option below retry.maxAttempts is CONFIG at subscribe (no silent cap); at or above it works', async () => {
+    const topic = track(uniqueTopic('limitopt'));
+    const c = await client({ deliveryLimit: 10 });
+    const err = await rejection(c.subscribe(topic, { group: 'g', retry: { maxAttempts: 11 }, handler: () => {} }));
+    expect(err.code).toBe('CONFIG');
+    expect(err.message).toContain('deliveryLimit');
+    const got: number[] = [];
+    await c.subscribe(topic, { group: 'g', retry: { maxAttempts: 10 }, handler: (d) => void got.push(d.attempt) });
+    await c.publish(topic, { n: 1 });
+    await waitFor('the delivery', () => got.length === 1, { timeoutMs: 10_000 });
+    const args = await queueArguments(`${topic}.g`);
+    expect(args.get(`${topic}.g`)).toContain('x-delivery-limit');
+  }, 60_000);
+
   it('a group queue an older mqkit declared with x-delivery-limit 20: kept for maxAttempts <= 20, CONFIG naming the limit above it', async () => {
     const topic = track(uniqueTopic('legacy'));
     const ch = await raw.createChannel();
