@@ -13,6 +13,6 @@ runConformance({
   topic: () => createTopic('mqkit-conf'),
   // A group join takes ~0.1–3 s on a busy 2-core machine; delays must exceed the 250 ms precision.
   timing: { deliveryMs: 15_000, redeliveryMs: 15_000, quietMs: 1_000, testMs: 60_000, delayMs: 1_500 },
-});
+}, { model: { runs: 6 } }); // + the model-based sweep (small workloads), issue #16
 
 afterAll(closeAdmin);

@@ -28,4 +28,4 @@ runConformance({
     return topic;
   },
   timing: { deliveryMs: 10_000, redeliveryMs: 10_000, quietMs: 500, testMs: 45_000, delayMs: 1_000 },
-});
+}, { model: { runs: 6 } }); // + the model-based sweep (small workloads), issue #16

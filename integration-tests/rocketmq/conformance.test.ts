@@ -21,4 +21,4 @@ runConformance({
     // Above the broker's timer precision (1 s ticks).
     delayMs: 3_000,
   },
-});
+}, { model: { runs: 6 } }); // + the model-based sweep (small workloads), issue #16

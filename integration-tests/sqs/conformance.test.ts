@@ -6,7 +6,7 @@
  * fails on any skipped test); instead one test pins the exact set of skipped scenario ids and
  * their reasons, so a new skip cannot slip in unnoticed.
  */
-import { runScenario, scenarios, skipReason, type ConformanceHarness } from '@mqkit/testing/conformance';
+import { runModelConformance, runScenario, scenarios, skipReason, type ConformanceHarness } from '@mqkit/testing/conformance';
 import { sqsCapabilities } from '@mqkit/sqs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { uniqueName } from '../src/names.ts';
@@ -50,3 +50,5 @@ describe(`mqkit conformance: ${harness.name}`, () => {
     expect(skipped).toEqual(EXPECTED_SKIPS);
   });
 });
+
+runModelConformance(harness, { runs: 6, workload: { orderedRepublishDedupMs: 15_000 } }); // model-based sweep, issue #16 (FIFO drops a republished id)
