@@ -344,7 +344,7 @@ export class QueueConsumer implements DriverSubscription {
    */
   async #reschedule(held: Held, envelope: DriverDelivery['envelope'], due: number, priorAttempts: number, hop: number): Promise<void> {
     const seconds = Math.min(MAX_DELAY_SECONDS, Math.max(0, Math.ceil((due - Date.now()) / 1000)));
-    const wire = toWire(envelope, { due, attempts: priorAttempts }, this.#parts.signingKey);
+    const wire = toWire(envelope, { due, attempts: priorAttempts }, this.#parts.signingKey, { binaryAttribute: true });
     try {
       await this.#parts.sender.sendToQueue(held.queueUrl, envelope, wire, seconds, hop);
       await this.#parts.deletes.add(held.queueUrl, held.receiptHandle);

@@ -37,13 +37,18 @@ export interface SqsNative {
 /**
  * What the adapter offers, given its mode: `sns` (fan-out; delay emulated by the consumer) or not
  * (delay native up to 15 min, re-scheduled beyond), and the message size limit.
+ *
+ * `maxMessageBytes` is what any payload can have, binary included: to SQS a binary body goes raw in
+ * a Binary attribute (the whole wire limit), through SNS it goes base64 (4/3 of its size), so SNS
+ * mode offers three quarters of the wire limit.
  */
 export function sqsCapabilities(settings: { readonly sns: boolean; readonly maxMessageBytes?: number | undefined }): Capabilities {
+  const wire = settings.maxMessageBytes ?? (settings.sns ? SNS_MAX_BYTES : SQS_MAX_BYTES);
   return {
     delay: { kind: settings.sns ? 'emulated' : 'native', maxMs: MAX_DELAY_MS, precisionMs: 2000 },
     ordering: 'key',
     transactions: false,
-    maxMessageBytes: settings.maxMessageBytes ?? (settings.sns ? SNS_MAX_BYTES : SQS_MAX_BYTES),
+    maxMessageBytes: settings.sns ? Math.floor((wire * 3) / 4) : wire,
     maxBatchSize: 10,
     deliveryCount: 'native',
     topicPattern: TOPIC_PATTERN,

@@ -99,7 +99,8 @@ export class Sender {
         due = Date.now() + delayMs;
       }
     }
-    const wire = toWire(envelope, { due });
+    // Binary bodies go raw in a Binary attribute to SQS; SNS gets them base64 (see WireOptions).
+    const wire = toWire(envelope, { due }, undefined, { binaryAttribute: !this.#settings.sns });
     if (wire.size > this.#settings.maxMessageBytes) {
       return new MqError('TOO_LARGE', `message of ${wire.size} bytes on the wire exceeds the limit of ${this.#settings.maxMessageBytes} bytes`, {
         details: { ...details, size: wire.size, limit: this.#settings.maxMessageBytes },

@@ -1,6 +1,6 @@
 import type { Envelope } from '@mqkit/core/driver';
 import { describe, expect, it } from 'vitest';
-import { dedupId, fromWire, MAX_DUE_AHEAD_MS, messageGroupId, META_ATTRIBUTE, toWire, type ReceivedMessage } from './wire.ts';
+import { BODY_ATTRIBUTE, dedupId, fromWire, MAX_DUE_AHEAD_MS, messageGroupId, META_ATTRIBUTE, toWire, type ReceivedMessage } from './wire.ts';
 
 function envelope(overrides: Partial<Envelope> = {}): Envelope {
   return {
@@ -42,6 +42,29 @@ describe('wire format', () => {
     expect(fromWire(receive(controlChar), 't').envelope.body).toEqual(new TextEncoder().encode('a\u0001b'));
     const unicode = new TextEncoder().encode('héllo 🌍');
     expect(toWire(envelope({ body: unicode })).body).toBe('héllo 🌍');
+  });
+
+  // A binary payload near the size limit must fit (conformance payload-near-size-limit): base64
+  // in the body would inflate it by a third, so to SQS it goes raw in a Binary attribute.
+  it('sends binary bodies to SQS raw in a Binary attribute, counted at their own size', () => {
+    const binary = new Uint8Array(4096).map((_, i) => (i * 7919) % 256);
+    const wire = toWire(envelope({ body: binary }), {}, undefined, { binaryAttribute: true });
+    expect(wire.body).toBe('-');
+    expect(wire.attributes[BODY_ATTRIBUTE]?.DataType).toBe('Binary');
+    expect(wire.size).toBeLessThan(binary.byteLength + 400);
+    const received = receive(wire);
+    expect(fromWire(received, 't').envelope.body).toEqual(binary);
+    // Text stays in the body; the attribute budget still holds.
+    expect(toWire(envelope(), {}, undefined, { binaryAttribute: true }).attributes[BODY_ATTRIBUTE]).toBeUndefined();
+    const headers: Record<string, string> = {};
+    for (let i = 0; i < 30; i++) headers[`h${i}`] = `v${i}`;
+    expect(Object.keys(toWire(envelope({ body: binary, headers }), {}, undefined, { binaryAttribute: true }).attributes)).toHaveLength(10);
+  });
+
+  it('keeps the body when a forged binary marker has no attribute or a real body', () => {
+    const meta = { [META_ATTRIBUTE]: { DataType: 'String', StringValue: JSON.stringify({ v: 1, id: 'x', ts: 1, h: {}, e: 'bin' }) } };
+    expect(new TextDecoder().decode(fromWire({ MessageId: 'm', Body: 'text', MessageAttributes: meta }, 't').envelope.body)).toBe('text');
+    expect(new TextDecoder().decode(fromWire({ MessageId: 'm', Body: '-', MessageAttributes: meta }, 't').envelope.body)).toBe('-');
   });
 
   it('stays within the 10-attribute budget', () => {
