@@ -11,6 +11,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { TickProbe } from './adversarial-scenarios.ts';
 import type { ConformanceHarness } from './harness.ts';
+import { BROKER_REGRESSIONS } from './model-regressions.ts';
 import { pause, ScenarioContext } from './support.ts';
 
 /** What one handler does with one delivery. */
@@ -472,7 +473,7 @@ function describeTrail(obs: readonly Observation[]): string {
 
 function describeObs(o: Observation): string {
   const what = o.abandoned ? 'abandoned' : o.handlerRan ? o.behaviour : `middleware:${o.threw ? 'threw' : (o.settlement ?? 'returned')}`;
-  return `#${o.attempt} ${what}${o.end === 0 ? ' (running)' : ''}`;
+  return `#${o.attempt} ${what}${o.end === 0 ? ' (running)' : ''}${o.cutByClose ? ' (cut by close)' : ''}`;
 }
 
 function checkBody(violations: string[], where: string, body: Uint8Array, m: MessagePlan): void {
@@ -641,7 +642,8 @@ export function replayFromEnv(): { seed: number; path: string | undefined } | un
 
 /**
  * Registers the model-based conformance sweep as vitest tests: `runs` generated cases (split over
- * `parallel` concurrent tests, seeds `seed`, `seed + 1`, ...), plus each regression seed. With
+ * `parallel` concurrent tests, seeds `seed`, `seed + 1`, ...), plus each regression seed (those
+ * given and those in model-regressions.ts for this harness name). With
  * `MQKIT_MODEL_SEED` (and `MQKIT_MODEL_PATH`) set, only that case is run: the replay a failure
  * report prints.
  */
@@ -665,7 +667,7 @@ export function runModelConformance(harness: ConformanceHarness, options: ModelO
       const seed = (base + i) | 0;
       it.concurrent(`${n} generated cases (seed ${seed})`, () => checkModel(harness, { seed, runs: n, shrink: options.shrink ?? false, workload, title, diagnostics: options.diagnostics }), timeoutFor(n));
     }
-    for (const r of options.regressions ?? []) {
+    for (const r of [...(BROKER_REGRESSIONS[harness.name] ?? []), ...(options.regressions ?? [])]) {
       it(`regression seed ${r.seed}${r.path ? ` path ${r.path}` : ''}: ${r.note}`, () => checkModel(harness, { seed: r.seed, path: r.path, runs: r.path ? 1 : perTest, shrink: false, workload, title, diagnostics: options.diagnostics }), timeoutFor(perTest));
     }
   });
