@@ -128,6 +128,21 @@ describe('RabbitSubscription', () => {
     expect(delivered).toHaveLength(0);
   });
 
+  it('close() while a parking copy awaits its confirm: the original is acked before the channel closes (else it comes back besides the copy)', async () => {
+    let confirm!: () => void;
+    const publishAll = (items: unknown[]) => new Promise<undefined[]>((resolve) => (confirm = () => resolve(items.map(() => undefined))));
+    const { sub, push, ch } = await start(false, {}, { publishAll } as unknown as Partial<Publisher>);
+    push(message('later', undefined, { 'x-mqkit-deliver-at': Date.now() + 5_000 }));
+    await sleep(5);
+    const closing = sub.close();
+    await sleep(5);
+    expect(ch.closed).toBe(false); // waits for the copy's confirm
+    confirm();
+    await closing;
+    expect(ch.acked).toHaveLength(1);
+    expect(ch.closed).toBe(true);
+  });
+
   it('a delayed publish that fell due while its parking copy was refused is handed to core, not acked away', async () => {
     const publishAll = async (items: unknown[]) => items.map(() => new MqError('CONNECTION', 'confirm channel lost'));
     const { delivered, push, ch } = await start(false, {}, { publishAll } as unknown as Partial<Publisher>);

@@ -99,6 +99,9 @@ const RETRY_CONFIRM_TIMEOUT_MS = 10_000;
 
 const REBUILD_POLICY = { initialDelayMs: 100, maxDelayMs: 5_000, multiplier: 2, jitter: true };
 
+/** How long close() waits for parking copies in flight (see RabbitSubscription.close). */
+const PARKING_CLOSE_WAIT_MS = 5_000;
+
 /** A delayed publish that cannot be parked in the delay queue is tried again after this backoff. */
 const DEFER_RETRY_POLICY = { initialDelayMs: 500, maxDelayMs: 30_000, multiplier: 2, jitter: true };
 
@@ -115,6 +118,8 @@ export class RabbitSubscription implements DriverSubscription, LinkUser {
   /** Ordered subscriptions: per key, the held messages; the first one is with core. */
   readonly #lanes = new Map<string, Held[]>();
   readonly #timers = new Set<NodeJS.Timeout>();
+  /** Delayed publishes being parked in the delay queue (see {@link #defer}). */
+  readonly #parking = new Set<Promise<void>>();
   #rebuilding: Promise<void> | undefined;
   readonly #settler: Settler = {
     ack: (held) => this.#ack(held),
@@ -161,6 +166,13 @@ export class RabbitSubscription implements DriverSubscription, LinkUser {
     this.#deps.manager.detach(this);
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();
+    // Parking copies awaiting their confirm: let their originals' acks out first, otherwise the
+    // original comes back to the next consumer besides the copy (a duplicate). Bounded.
+    if (this.#parking.size > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.allSettled(this.#parking), new Promise<void>((r) => (timer = setTimeout(r, PARKING_CLOSE_WAIT_MS)))]);
+      clearTimeout(timer);
+    }
     const consumer = this.#consumer;
     this.#drop();
     if (consumer) {
@@ -287,7 +299,7 @@ export class RabbitSubscription implements DriverSubscription, LinkUser {
     const held: Held = { message, generation: consumer.generation, consumer, received, localRetries: 0 };
     if (received.deliverAt !== undefined) {
       // A delayed publish, not due yet: parked in this group's delay queue, not handed to core.
-      void this.#defer(held, 1);
+      this.#park(held, 1);
       return;
     }
     this.#admit(held);
@@ -412,6 +424,11 @@ export class RabbitSubscription implements DriverSubscription, LinkUser {
     settleOn(held, (ch) => ch.ack(held.message));
   }
 
+  #park(held: Held, attempt: number): void {
+    const parking = this.#defer(held, attempt).finally(() => this.#parking.delete(parking));
+    this.#parking.add(parking);
+  }
+
   /**
    * A delayed publish reached this group before its time: a copy goes to the group's delay queue
    * for the rest of the delay (at-least-once dead-lettering back into this queue), then the
@@ -441,12 +458,15 @@ export class RabbitSubscription implements DriverSubscription, LinkUser {
     } catch (err) {
       error = classifyError(err, `delaying a message of "${this.#queue}"`);
     }
-    if (held.generation !== this.#generation || !this.#open) return; // the broker redelivers the original
+    // A closing subscription still acks a stored copy's original (close() waits for it); a lost
+    // channel cannot: the broker redelivers the original, the copy makes it a duplicate at worst.
+    if (held.generation !== this.#generation) return;
     if (error) {
+      if (!this.#open) return; // closing: the original goes back to the queue, no copy was stored
       logger.warn({ err: error, id: envelope.id, queue: this.#queue }, 'cannot park a delayed message in its delay queue; trying again');
       const timer = setTimeout(() => {
         this.#timers.delete(timer);
-        if (held.generation === this.#generation && this.#open) void this.#defer(held, attempt + 1);
+        if (held.generation === this.#generation && this.#open) this.#park(held, attempt + 1);
       }, backoffDelay(DEFER_RETRY_POLICY, attempt));
       this.#timers.add(timer);
       return;
