@@ -143,6 +143,23 @@ describe('RabbitSubscription', () => {
     expect(ch.closed).toBe(true);
   });
 
+  it('close() while a delayed retry\'s copy awaits its confirm: the original is acked before the channel closes', async () => {
+    let confirm!: () => void;
+    const publishAll = (items: unknown[]) => new Promise<undefined[]>((resolve) => (confirm = () => resolve(items.map(() => undefined))));
+    const { sub, push, ch, delivered } = await start(false, {}, { publishAll } as unknown as Partial<Publisher>);
+    push(message('retry-me', undefined));
+    const nacked = delivered[0]!.nack(5_000);
+    await sleep(5);
+    const closing = sub.close();
+    await sleep(5);
+    expect(ch.closed).toBe(false);
+    confirm();
+    await nacked;
+    await closing;
+    expect(ch.acked).toHaveLength(1);
+    expect(ch.nacked).toHaveLength(0);
+  });
+
   it('a delayed publish that fell due while its parking copy was refused is handed to core, not acked away', async () => {
     const publishAll = async (items: unknown[]) => items.map(() => new MqError('CONNECTION', 'confirm channel lost'));
     const { delivered, push, ch } = await start(false, {}, { publishAll } as unknown as Partial<Publisher>);

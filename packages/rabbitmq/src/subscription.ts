@@ -118,7 +118,7 @@ export class RabbitSubscription implements DriverSubscription, LinkUser {
   /** Ordered subscriptions: per key, the held messages; the first one is with core. */
   readonly #lanes = new Map<string, Held[]>();
   readonly #timers = new Set<NodeJS.Timeout>();
-  /** Delayed publishes being parked in the delay queue (see {@link #defer}). */
+  /** Copies in flight to a delay queue (delayed retries, parked delayed publishes): close() waits for them. */
   readonly #parking = new Set<Promise<void>>();
   #rebuilding: Promise<void> | undefined;
   readonly #settler: Settler = {
@@ -166,8 +166,8 @@ export class RabbitSubscription implements DriverSubscription, LinkUser {
     this.#deps.manager.detach(this);
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();
-    // Parking copies awaiting their confirm: let their originals' acks out first, otherwise the
-    // original comes back to the next consumer besides the copy (a duplicate). Bounded.
+    // Copies to a delay queue awaiting their confirm: let their originals' acks out first,
+    // otherwise the original comes back to the next consumer besides the copy (a duplicate). Bounded.
     if (this.#parking.size > 0) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([Promise.allSettled(this.#parking), new Promise<void>((r) => (timer = setTimeout(r, PARKING_CLOSE_WAIT_MS)))]);
@@ -365,7 +365,10 @@ export class RabbitSubscription implements DriverSubscription, LinkUser {
       settleOn(held, (ch) => ch.nack(held.message, false, true));
       return;
     }
-    await this.#retryThroughDelayQueue(held, attempt, delayMs);
+    const copying = this.#retryThroughDelayQueue(held, attempt, delayMs);
+    const tracked = copying.finally(() => this.#parking.delete(tracked)).catch(() => {});
+    this.#parking.add(tracked);
+    await copying;
   }
 
   #check(held: Held): void {
@@ -412,8 +415,9 @@ export class RabbitSubscription implements DriverSubscription, LinkUser {
     } catch (err) {
       error = classifyError(err, `delaying a retry of "${this.#queue}"`);
     }
-    if (held.generation !== this.#generation || !this.#open) {
-      // The original will come back from the broker; a stored copy makes it a duplicate at worst.
+    if (held.generation !== this.#generation) {
+      // The channel was lost: the original comes back from the broker; a stored copy makes it a
+      // duplicate at worst. (A closing subscription still settles it: close() waits for this.)
       return;
     }
     if (error) {
