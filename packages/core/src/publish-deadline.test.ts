@@ -235,6 +235,9 @@ describe('publish option validation', () => {
     const badType = await client.publish('t', { n: 1 }, { delayMs: '5' } as never).catch((e: unknown) => e);
     expect(MqError.is(badType, 'INVALID_MESSAGE')).toBe(true);
     expect((badType as Error).message).toContain('delayMs');
+    const nullDelay = await client.publish('t', { n: 1 }, { delayMs: null } as never).catch((e: unknown) => e);
+    expect(MqError.is(nullDelay, 'INVALID_MESSAGE')).toBe(true);
+    expect((nullDelay as Error).message).toContain('delayMs');
     const badCodec = await client.publish('t', { n: 1 }, { codec: 'json' } as never).catch((e: unknown) => e);
     expect(MqError.is(badCodec, 'INVALID_MESSAGE')).toBe(true);
     expect((badCodec as Error).message).toContain('codec');

@@ -180,7 +180,7 @@ export function envelopeOf<T>(driver: Driver, topic: string, payload: T, message
   if (message.key !== undefined && (typeof message.key !== 'string' || message.key.length === 0)) {
     throw invalidOptions(message, batch, topic, 'key must be a non-empty string when given');
   }
-  const delayMs = message.delayMs ?? 0;
+  const delayMs = message.delayMs === undefined ? 0 : message.delayMs; // null is no number either
   if (typeof delayMs !== 'number' || !Number.isFinite(delayMs) || delayMs < 0) {
     throw invalidOptions(message, batch, topic, 'delayMs must be a finite number >= 0');
   }
