@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import amqp, { type ChannelModel, type GetMessage } from 'amqplib';
-import { bytesCodec, connect, MqError, type Client } from '@mqkit/core';
+import { bytesCodec, connect, idempotent, MemoryDedupStore, MqError, type Client } from '@mqkit/core';
 import type { DriverDelivery } from '@mqkit/core/driver';
 import { rabbitmq, type RabbitmqDriver } from '@mqkit/rabbitmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -252,10 +252,20 @@ describe('defect 7: foreign messages without messageId get a stable, content-der
         if (d.attempt < 2) throw new Error('once more');
       },
     });
+    // the symptom in the issue: with idempotent(), the second of two equal-length messages was dropped
+    const deduped: string[] = [];
+    await c.subscribe(topic, {
+      group: 'g2',
+      codec: bytesCodec,
+      middleware: [idempotent(new MemoryDedupStore())],
+      handler: (d) => void deduped.push(Buffer.from(d.payload).toString()),
+    });
     // no messageId, no timestamp: what a minimal foreign producer sends
     await rawPublish(topic, 'k', Buffer.from('aaaa'));
     await rawPublish(topic, 'k', Buffer.from('bbbb'));
     await waitFor('two deliveries of each', () => (ids.get('aaaa')?.length ?? 0) >= 2 && (ids.get('bbbb')?.length ?? 0) >= 2, { timeoutMs: 15_000 });
+    await waitFor('both through idempotent()', () => deduped.length >= 2, { timeoutMs: 10_000 });
+    expect(deduped.sort()).toEqual(['aaaa', 'bbbb']);
     const [a1, a2] = ids.get('aaaa')!;
     const [b1, b2] = ids.get('bbbb')!;
     expect(a2).toBe(a1);
