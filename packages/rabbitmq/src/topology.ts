@@ -165,26 +165,24 @@ export class Topology implements LinkUser {
       if (spec.singleActiveConsumer) a['x-single-active-consumer'] = true;
       return a;
     };
-    const wanted = deliveryLimitArgument(this.#options.deliveryLimit, this.#serverMajor);
-    let channel = ch;
-    let limit = wanted;
+    let limit = deliveryLimitArgument(this.#options.deliveryLimit, this.#serverMajor);
+    // On a channel of its own: a queue declared earlier with another limit is refused (406), which
+    // closes the channel, and declarations of other topics share the usual one.
+    let probe = await this.#freshChannel();
     try {
-      await channel.assertQueue(queue, { durable: true, arguments: args(wanted) });
+      await probe.assertQueue(queue, { durable: true, arguments: args(limit) });
     } catch (err) {
       const existing = existingDeliveryLimit(err);
       if (existing === undefined) throw err;
-      // Declared before with another limit: take it as it is (the refusal closed the channel).
+      // Declared before with another limit: use it as it is (checked against maxAttempts by group()).
       limit = existing ?? undefined;
-      channel = await this.#freshChannel();
-      try {
-        await channel.assertQueue(queue, { durable: true, arguments: args(limit) });
-      } finally {
-        await channel.close().catch(() => {});
-      }
-      channel = await this.#getChannel();
+      probe = await this.#freshChannel();
+      await probe.assertQueue(queue, { durable: true, arguments: args(limit) });
+    } finally {
+      await probe.close().catch(() => {});
     }
     this.#limits.set(queue, effectiveDeliveryLimit(limit, this.#serverMajor));
-    await channel.bindQueue(queue, spec.topic, '#');
+    await ch.bindQueue(queue, spec.topic, '#');
   }
 
   /**
