@@ -160,3 +160,24 @@ describe('defect 4: retry.maxAttempts above the broker redelivery limit (retryMa
     await sub.close();
   }, 60_000);
 });
+
+describe('dead letters from a FIFO topic (found by the model sweep)', () => {
+  it('a failing message of an ordered FIFO subscription reaches the NORMAL -dlq topic', async () => {
+    const topic = await freshTopic('fifodl', 'FIFO');
+    const c = await client();
+    const dead: Array<{ id: string; headers: Record<string, string> }> = [];
+    await c.subscribe(`${topic}-dlq`, { group: uniqueGroup('dlq'), handler: (d) => void dead.push({ id: d.id, headers: { ...d.headers } }) });
+    await c.subscribe(topic, {
+      group: uniqueGroup('g'),
+      ordered: true,
+      retry: { maxAttempts: 1 },
+      handler: () => {
+        throw new Error('poison');
+      },
+    });
+    const receipt = await c.publish(topic, { n: 1 }, { key: 'k' });
+    await waitFor('the dead letter', () => dead.length >= 1, { timeoutMs: 30_000 });
+    expect(dead[0]!.id).toBe(receipt.id);
+    expect(Object.keys(dead[0]!.headers).filter((h) => h.startsWith('__'))).toEqual([]);
+  }, 60_000);
+});

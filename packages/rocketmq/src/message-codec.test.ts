@@ -124,4 +124,16 @@ describe('empty bodies and forged properties', () => {
     expect(back.id).toBe('NATIVE-ID');
     expect(back.headers['x-mqkit-prior-attempts']).toBe('1000');
   });
+
+  // Found by the model sweep: the proxy hands FIFO messages over with the system property
+  // __SHARDINGKEY among the user properties; kept as a header, it made the dead-letter copy a
+  // FIFO message the NORMAL -dlq topic refused (40014), so nothing from a FIFO topic was ever
+  // dead-lettered.
+  it('does not turn broker system properties into headers', () => {
+    const received = toMessageOptions({ ...envelope, headers: { app: 'x' } }, 'FIFO');
+    received.properties!.set('__SHARDINGKEY', 'customer-7');
+    received.properties!.set('TRAN_MSG', 'true');
+    received.properties!.set('PGROUP', 'producers');
+    expect(fromMessageView(view(received)).headers).toEqual({ app: 'x' });
+  });
 });

@@ -29,6 +29,28 @@ const EMPTY_BODY = Buffer.from([0]);
 const OWN = new Set<string>(Object.values(PROPERTY));
 
 /**
+ * RocketMQ system properties (org.apache.rocketmq.common.message.MessageConst) the proxy may hand
+ * over among the user properties, e.g. `__SHARDINGKEY` (the message group) on FIFO messages. They
+ * are not headers: copied into a dead letter or a republished message they change its type (a
+ * FIFO copy that a NORMAL topic refuses, a half message) or its keys and tags.
+ */
+const SYSTEM_PROPERTIES = new Set<string>([
+  'KEYS', 'TAGS', 'WAIT', 'DELAY', 'RETRY_TOPIC', 'REAL_TOPIC', 'REAL_QID', 'TRAN_MSG', 'PGROUP',
+  'MIN_OFFSET', 'MAX_OFFSET', 'BUYER_ID', 'ORIGIN_MESSAGE_ID', 'TRANSFER_FLAG', 'CORRECTION_FLAG',
+  'MQ2_FLAG', 'RECONSUME_TIME', 'MSG_REGION', 'TRACE_ON', 'UNIQ_KEY', 'MAX_RECONSUME_TIMES',
+  'CONSUME_START_TIME', 'POP_CK', 'POP_CK_OFFSET', '1ST_POP_TIME', 'TRAN_PREPARED_QUEUE_OFFSET',
+  'DUP_INFO', 'EXTEND_UNIQ_INFO', 'INSTANCE_ID', 'CORRELATION_ID', 'REPLY_TO_CLIENT', 'TTL',
+  'ARRIVE_TIME', 'PUSH_REPLY_TIME', 'CLUSTER', 'MSG_TYPE', 'INNER_MULTI_QUEUE_OFFSET', 'INNER_MULTI_DISPATCH',
+  'TRANSACTION_CHECK_TIMES', 'CHECK_IMMUNITY_TIME_IN_SECONDS', 'TIMER_DELIVER_MS', 'TIMER_DELAY_SEC',
+  'TIMER_DELAY_MS', 'TIMER_OUT_MS', 'TIMER_ENQUEUE_MS', 'TIMER_DEQUEUE_MS', 'TIMER_ROLL_TIMES',
+  'TIMER_DEL_UNIQKEY', 'STARTDELIVERTIME', 'INNER_NUM', 'INNER_BASE',
+]);
+
+function isSystemProperty(name: string): boolean {
+  return name.startsWith('__') || SYSTEM_PROPERTIES.has(name);
+}
+
+/**
  * The native message for `envelope` on a topic of type `type`. The message type the client infers
  * must match the topic's: FIFO needs a message group, DELAY a delivery timestamp, NORMAL neither.
  */
@@ -72,7 +94,7 @@ export function toMessageOptions(envelope: Envelope, type: TopicType, now = Date
 export function fromMessageView(view: MessageView): Envelope {
   const headers: Record<string, string> = {};
   for (const [name, value] of view.properties) {
-    if (!OWN.has(name)) headers[name] = value;
+    if (!OWN.has(name) && !isSystemProperty(name)) headers[name] = value;
   }
   for (const name of emptyHeaderNames(view.properties.get(PROPERTY.empty))) headers[name] = '';
   const ownId = view.properties.get(PROPERTY.id);
