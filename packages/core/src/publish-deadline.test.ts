@@ -123,6 +123,30 @@ describe('publish deadline (publish.timeoutMs is a hard deadline)', () => {
     expect(stall.state.handed.map(payloadOf)).toEqual([1]);
   });
 
+  it('frees the key of a message back from a failed send whose deadline passes before it is resent', async () => {
+    let calls = 0;
+    const flaky = wrapAdapter(memory(), (driver) => ({
+      send: (envelopes) => {
+        calls += 1;
+        if (calls === 1) return Promise.resolve(envelopes.map(() => ({ ok: false as const, error: new MqError('CONNECTION', 'blip') })));
+        return driver.send(envelopes);
+      },
+    }));
+    const { client, name } = await open(flaky, { timeoutMs: 300, initialDelayMs: 200, maxDelayMs: 200 });
+    const first = client.publish('t', { n: 1 }, { key: 'k' }).catch((e: unknown) => e);
+    await pause(20); // the first send failed; its retry waits 100-200 ms
+    // The event loop stalls past both the retry and the deadline: the retry is queued again, and
+    // in the same turn its deadline passes before it is resent.
+    const until = Date.now() + 450;
+    while (Date.now() < until) {
+      // busy
+    }
+    expect(MqError.is(await first, 'TIMEOUT')).toBe(true);
+    // Its place in the key gate is given up: the key's next message goes.
+    await expect(client.publish('t', { n: 2 }, { key: 'k' })).resolves.toMatchObject({ topic: 't' });
+    expect(memoryBroker(name).published('t').map(payloadOf)).toEqual([2]);
+  });
+
   it('lets close() return once every publish has its answer, even if the driver never answers', async () => {
     const stall = stallable();
     const { client } = await open(stall.adapter, { timeoutMs: 200 });

@@ -709,22 +709,24 @@ export class ReliableSender {
         setState(pending, DONE);
         this.#admitWaiting(); // trims it, and a smaller message behind it may fit
         break;
-      case QUEUED: // skipped by the flush
-        setState(pending, DONE);
-        this.#free(pending);
+      case SENDING:
+        // Keeps its key and its room until the driver call settles (#sendBatch).
+        setState(pending, ORPHANED);
         break;
       case HELD: {
-        setState(pending, DONE);
-        const held = this.#held.get(lane!)!;
-        const at = seqIndex(held, pending.seq);
-        if (held[at] === pending) held.splice(at, 1);
-        if (held.length === 0) this.#held.delete(lane!);
-        this.#heldCount -= 1;
-        this.#free(pending);
-        break;
+        const held = this.#held.get(lane!);
+        const at = held === undefined ? -1 : seqIndex(held, pending.seq);
+        if (held !== undefined && held[at] === pending) {
+          held.splice(at, 1);
+          if (held.length === 0) this.#held.delete(lane!);
+          this.#heldCount -= 1;
+        }
       }
+      // falls through
+      case QUEUED: // (left in the queue: the flush skips it)
       case BACKOFF:
-        // Not on its way: it gives up its place, and its key's later messages may go.
+        // Not on its way: never sent now. A message back from a failed send still has its place
+        // in the key gate: it gives it up, so its key's later messages may go.
         setState(pending, DONE);
         this.#free(pending);
         if (lane !== undefined) {
@@ -732,10 +734,6 @@ export class ReliableSender {
           this.#release(lane);
           this.#schedule(true);
         }
-        break;
-      case SENDING:
-        // Keeps its key and its room until the driver call settles (#sendBatch).
-        setState(pending, ORPHANED);
         break;
       default:
         return; // already answered
