@@ -69,7 +69,11 @@ export class Client {
 
   /**
    * Publishes one message and resolves once the broker durably accepted it. Retryable failures
-   * are retried until the publish timeout; then it rejects with an {@link MqError}.
+   * are retried until the publish deadline (`publish.timeoutMs` from now); then it rejects with an
+   * {@link MqError}: at the latest at the deadline, with TIMEOUT (retryable; the outcome is then
+   * unknown, retry with the same `id`) even if the broker never answers. While
+   * `publish.maxPending` / `maxPendingBytes` are reached it first waits for room, in publish order.
+   * Unknown or ill-typed options reject with INVALID_MESSAGE naming the field.
    */
   publish<T>(topic: string, payload: T, options: PublishOptions<T> = {}): Promise<PublishReceipt> {
     // Not an async function: a suspended one keeps a frame alive per pending publish, and a burst
@@ -86,7 +90,9 @@ export class Client {
 
   /**
    * Publishes many messages; never rejects for one message's failure: each gets its own outcome,
-   * in input order. An invalid message fails alone, the others are still sent.
+   * in input order. An invalid message fails alone, the others are still sent. Each message has
+   * the same deadline and room rules as {@link Client.publish}; a batch larger than
+   * `publish.maxPending` goes in slices as room frees.
    */
   async publishBatch(messages: readonly OutgoingMessage[]): Promise<PublishOutcome[]> {
     this.#assertOpen();
