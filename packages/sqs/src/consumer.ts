@@ -21,6 +21,8 @@ import { fromWire, toWire } from './wire.ts';
 
 /** SQS caps how long a message may stay hidden after one receive. */
 export const MAX_HIDDEN_MS = 12 * 3600_000;
+/** Most message ids whose unhandled receives an ordered consumer remembers (see `#givenBack`). */
+const MAX_GIVEN_BACK = 10_000;
 /** Shortest redelivery delay of a nack: SQS hides in whole seconds (see {@link QueueConsumer} nack). */
 export const MIN_NACK_SECONDS = 1;
 /** Margin kept below {@link MAX_HIDDEN_MS}. */
@@ -28,6 +30,8 @@ const HIDDEN_MARGIN_MS = 60_000;
 
 interface Held {
   readonly queueUrl: string;
+  /** SQS MessageId (stable across receives). */
+  readonly messageId: string;
   /** FIFO message group when the subscription is ordered (see {@link QueueConsumer}). */
   readonly lane: string | undefined;
   readonly receiptHandle: string;
@@ -48,6 +52,8 @@ export interface ConsumerParts {
   readonly logger: Logger;
   /** Seals the attempt count of re-sent copies (see wire.ts). */
   readonly signingKey: Uint8Array;
+  /** Receives given back unhandled, per SQS MessageId (see {@link QueueConsumer}). */
+  readonly givenBack: Map<string, number>;
   readonly requestTimeoutMs: number;
   /** Shared per driver, so deletes of all subscriptions of one queue coalesce. */
   readonly deletes: Batcher<string>;
@@ -170,6 +176,9 @@ export class QueueConsumer implements DriverSubscription {
     await Promise.allSettled(this.#pollers);
     const unsettled = [...this.#held].filter((h) => !h.settled);
     this.#held.clear();
+    // Held back behind their lane's head, these never reached a handler: not attempts.
+    for (const held of this.#pendingRelease.keys()) if (!held.settled) this.#countGivenBack(held.messageId);
+    this.#pendingRelease.clear();
     // Give unsettled messages back now rather than after their visibility timeout.
     const released = await Promise.allSettled(unsettled.map((h) => this.#parts.visibility.add(h.queueUrl, { receiptHandle: h.receiptHandle, seconds: 0 })));
     const failed = released.filter((r) => r.status === 'rejected').length;
@@ -239,7 +248,8 @@ export class QueueConsumer implements DriverSubscription {
     if (!receiptHandle) return;
     const now = Date.now();
     const lane = this.#spec.ordered ? (message.Attributes?.MessageGroupId ?? undefined) : undefined;
-    const held: Held = { queueUrl, lane, receiptHandle, receivedAt: now, hiddenUntil: now + settings.visibilityTimeoutSec * 1000, settled: false, extending: false };
+    const messageId = message.MessageId ?? '';
+    const held: Held = { queueUrl, messageId, lane, receiptHandle, receivedAt: now, hiddenUntil: now + settings.visibilityTimeoutSec * 1000, settled: false, extending: false };
     if (!this.#open) {
       void this.#parts.visibility.add(queueUrl, { receiptHandle, seconds: 0 }).catch(() => undefined);
       return;
@@ -251,14 +261,19 @@ export class QueueConsumer implements DriverSubscription {
       return;
     }
     const receiveCount = Number(message.Attributes?.ApproximateReceiveCount ?? '1');
-    const attempt = decoded.priorAttempts + (Number.isFinite(receiveCount) && receiveCount > 0 ? receiveCount : 1);
+    const received = Number.isFinite(receiveCount) && receiveCount > 0 ? receiveCount : 1;
+    const attempt = Math.max(1, decoded.priorAttempts + received - (this.#givenBack.get(messageId) ?? 0));
     this.#held.add(held);
     const delivery: DriverDelivery = {
       envelope: decoded.envelope,
       attempt,
       orderingKey: held.lane ?? decoded.envelope.key,
       meta: { queue: queueUrl.slice(queueUrl.lastIndexOf('/') + 1), messageId: message.MessageId ?? '' },
-      ack: () => this.#settle(held, 'ack', () => this.#parts.deletes.add(queueUrl, receiptHandle)),
+      ack: () =>
+        this.#settle(held, 'ack', async () => {
+          await this.#parts.deletes.add(queueUrl, receiptHandle);
+          this.#givenBack.delete(messageId);
+        }),
       nack: (delayMs) => this.#settle(held, 'nack', () => this.#nack(held, decoded.envelope, attempt, delayMs)),
     };
     if (lane === undefined) {
@@ -278,6 +293,24 @@ export class QueueConsumer implements DriverSubscription {
 
   /** Ordered mode: messages held back per lane, so a nack can release them. */
   readonly #pendingRelease = new Map<Held, string>();
+
+  /**
+   * Ordered mode: per SQS MessageId, receives given back without reaching a handler (held behind
+   * a nacked message of their lane). SQS counts them in ApproximateReceiveCount; they are not
+   * attempts, or a successor of a message retried maxAttempts times would arrive past maxAttempts
+   * and be dead-lettered unhandled. Kept per driver (a subscription closed and opened again
+   * still knows), in this process only (another process sees the raw count), bounded, forgotten
+   * when the message is acked.
+   */
+  get #givenBack(): Map<string, number> {
+    return this.#parts.givenBack;
+  }
+
+  #countGivenBack(messageId: string): void {
+    if (messageId === '') return;
+    this.#givenBack.set(messageId, (this.#givenBack.get(messageId) ?? 0) + 1);
+    if (this.#givenBack.size > MAX_GIVEN_BACK) this.#givenBack.delete(this.#givenBack.keys().next().value!);
+  }
 
   /** Ordered mode: the lane's current delivery was settled; pass on the next or release the rest. */
   #laneSettled(lane: string, outcome: 'ack' | 'nack'): void {
@@ -301,6 +334,7 @@ export class QueueConsumer implements DriverSubscription {
       this.#pendingRelease.delete(held);
       held.settled = true;
       this.#held.delete(held);
+      this.#countGivenBack(held.messageId);
       void this.#parts.visibility.add(held.queueUrl, { receiptHandle: held.receiptHandle, seconds: 0 }).catch((err: unknown) => {
         this.#parts.logger.warn({ err, topic: this.#spec.topic }, 'could not release a held-back FIFO message; it returns after its visibility timeout');
       });

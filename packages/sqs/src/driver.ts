@@ -85,7 +85,7 @@ export class SqsDriver implements Driver {
     this.#logger = logger;
     // Seals attempt counts in re-sent copies (see wire.ts); random unless the consumers share one.
     const signingKey = settings.signingKey !== undefined ? new Uint8Array(Buffer.from(settings.signingKey, 'utf8')) : new Uint8Array(randomBytes(32));
-    this.#parts = { sqs, sender: this.#sender, logger, signingKey, requestTimeoutMs: settings.requestTimeoutMs, ...makeBatchers(sqs, settings.requestTimeoutMs) };
+    this.#parts = { sqs, sender: this.#sender, logger, signingKey, givenBack: new Map(), requestTimeoutMs: settings.requestTimeoutMs, ...makeBatchers(sqs, settings.requestTimeoutMs) };
   }
 
   get native(): SqsNative {
@@ -137,7 +137,7 @@ export class SqsDriver implements Driver {
 
   /** Declares what one subscription consumes from and returns the queue URL. */
   async #declare(spec: SubscriptionSpec, settings: ReturnType<typeof parseSubscription>, fifo: boolean): Promise<string> {
-    const maxReceiveCount = redriveReceiveCount(spec.maxAttempts, settings.maxReceiveCount);
+    const maxReceiveCount = redriveReceiveCount(spec.maxAttempts, settings.maxReceiveCount, spec.ordered);
     const redrive = async (url: string, dlq: string): Promise<void> => {
       const replaced = await this.#topology.redrive(url, dlq, maxReceiveCount);
       if (replaced) {

@@ -119,6 +119,11 @@ describe('redriveReceiveCount', () => {
     expect(redriveReceiveCount(998, undefined)).toBe(1000);
   });
 
+  it('is as high as SQS allows for ordered subscriptions (successors given back gain receives)', () => {
+    expect(redriveReceiveCount(5, undefined, true)).toBe(1000);
+    expect(redriveReceiveCount(1500, undefined, true)).toBeUndefined();
+  });
+
   it('is none when maxAttempts is beyond what SQS allows, or unlimited', () => {
     expect(redriveReceiveCount(999, undefined)).toBeUndefined();
     expect(redriveReceiveCount(1500, undefined)).toBeUndefined();

@@ -111,9 +111,10 @@ export const MAX_RECEIVE_COUNT = 1000;
  * The redrive policy's maxReceiveCount for a subscription: never at or below core's `maxAttempts`
  * (the native guard must not fire first). `undefined` = no redrive policy, when `maxAttempts` is
  * too high for SQS or unlimited: core then dead-letters from the receive count by itself. A
- * configured count at or below `maxAttempts` is a CONFIG error.
+ * configured count at or below `maxAttempts` is a CONFIG error. Ordered subscriptions get the
+ * highest count SQS allows (successors given back unhandled gain receives, see the consumer).
  */
-export function redriveReceiveCount(maxAttempts: number, configured: number | undefined): number | undefined {
+export function redriveReceiveCount(maxAttempts: number, configured: number | undefined, ordered = false): number | undefined {
   if (configured !== undefined) {
     if (configured <= maxAttempts) {
       throw configError(
@@ -123,7 +124,10 @@ export function redriveReceiveCount(maxAttempts: number, configured: number | un
     return configured;
   }
   const count = maxAttempts + 2;
-  return count <= MAX_RECEIVE_COUNT ? count : undefined;
+  if (count > MAX_RECEIVE_COUNT) return undefined;
+  // Ordered: messages given back unhandled behind a nacked one of their key gain receives too,
+  // so the backstop sits as high as SQS allows.
+  return ordered ? MAX_RECEIVE_COUNT : count;
 }
 
 export const subscriptionSchema = z
