@@ -338,7 +338,7 @@ describe('KafkaSubscription attempts across owners (#16 defect 4)', () => {
     // (and m10, never taken before) and dies again while m0 runs.
     const second = await setup({}, { maxBufferedMessages: 100 }, undefined, new ScriptedConsumer(stored));
     await second.feed(0, records(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10));
-    expect(second.delivered.map((d) => [d.envelope.id, d.attempt])).toEqual([['m0', 3], ['m10', 1]]);
+    expect(second.delivered.map((d) => [d.envelope.id, d.attempt]).sort()).toEqual([['m0', 3], ['m10', 1]]);
     // A third owner: only m0 and m10 were handed over in between, so only they count again.
     const third = await setup({}, { maxBufferedMessages: 100 }, (d) => queueMicrotask(() => void d.ack()), new ScriptedConsumer(stored));
     await third.feed(0, records(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10));
@@ -377,7 +377,7 @@ describe('KafkaSubscription attempts across owners (#16 defect 4)', () => {
     expect(second.delivered.map((d) => [d.envelope.id, d.attempt])).toEqual([['m1', 2], ['m2', 1], ['m3', 1]]);
   });
 
-  it('ordered: recovered attempts keep per-key order', async () => {
+  it('ordered: recovered attempts keep per-key order; a record waiting behind its key was not taken and is not counted', async () => {
     const stored = new Map<number, CommittedOffset>();
     const first = await setup({ ordered: true }, { maxBufferedMessages: 100 }, undefined, new ScriptedConsumer(stored));
     await first.feed(0, [record(0, 'a'), record(1, 'a'), record(2, 'b')]);
@@ -389,7 +389,31 @@ describe('KafkaSubscription attempts across owners (#16 defect 4)', () => {
     expect(second.delivered.map((d) => [d.envelope.id, d.attempt])).toEqual([['m0', 2]]);
     await second.delivered[0]!.ack();
     await flush();
-    expect(second.delivered.map((d) => [d.envelope.id, d.attempt])).toEqual([['m0', 2], ['m1', 2]]);
+    expect(second.delivered.map((d) => [d.envelope.id, d.attempt])).toEqual([['m0', 2], ['m1', 1]]);
+  });
+
+  it('counts ahead of the hand-over only up to the look-ahead; records waiting for their delay are not counted', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    try {
+      const stored = new Map<number, CommittedOffset>();
+      let sub!: KafkaSubscription;
+      const first = await setup({}, { maxBufferedMessages: 100, lookAhead: 2 }, () => sub.pause(), new ScriptedConsumer(stored));
+      sub = first.sub; // core's queue is full after one delivery
+      await first.feed(0, [record(0, undefined, 60_000), record(1), record(2), record(3), record(4)]);
+      expect(first.ids()).toEqual(['m1']);
+      // the process dies: m1 handed over, m2 and m3 recorded ahead (look-ahead 2), m4 not; m0 waits for its delay
+      const second = await setup({}, { maxBufferedMessages: 100 }, undefined, new ScriptedConsumer(stored));
+      await second.feed(0, [record(0, undefined, 60_000), record(1), record(2), record(3), record(4)]);
+      for (let i = 0; i < 10; i += 1) await vi.advanceTimersByTimeAsync(1);
+      for (const d of second.delivered) await d.ack();
+      for (let i = 0; i < 10; i += 1) await vi.advanceTimersByTimeAsync(1);
+      for (const d of second.delivered) await d.ack().catch(() => {});
+      await vi.advanceTimersByTimeAsync(1);
+      const attempts = Object.fromEntries(second.delivered.map((d) => [d.envelope.id, d.attempt]));
+      expect(attempts).toEqual({ m1: 2, m2: 2, m3: 2, m4: 1 }); // m0 still waits for its delay
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('ignores offset metadata it cannot read (another tool, another version)', async () => {

@@ -43,9 +43,10 @@ export interface KafkaSubscriptionSettings {
   /** How long acks accumulate before their contiguous position is committed; 0 = at once. */
   readonly commitIntervalMs: number;
   /**
-   * How far past a record being handed over the attempt log records records as taken, per
-   * partition (so that the recording commit runs ahead of the hand-over instead of stalling it).
-   * A crash counts an attempt for those too. Default: max(512, 4 × maxInFlight).
+   * How many due records (queued for core, not yet handed over) the attempt log may record as
+   * taken ahead of the hand-over, per partition, so that the recording commit runs ahead of the
+   * hand-over instead of stalling it. A lost owner counts an attempt for those too.
+   * Default: max(512, 4 × maxInFlight).
    */
   readonly lookAhead?: number;
 }
@@ -69,6 +70,12 @@ class Held implements TrackedOffset, LoggedOffset {
   attempt: number;
   /** Whether the current attempt was handed to core. */
   handed = false;
+  /** Due and waiting for core (in the ready queue or gated): may be recorded ahead as taken. */
+  queued = false;
+  /** The attempt a successful commit recorded as taken; handed over only once it covers `attempt`. */
+  recorded = 0;
+  /** Set while a commit being written counts it as taken. */
+  taken = false;
   /** Taken by an owner that was lost (crash, hang): handed over one at a time (see `#mayHand`). */
   suspect = false;
   dueAt: number;
@@ -84,11 +91,6 @@ class Held implements TrackedOffset, LoggedOffset {
     this.lane = lane;
     this.attempt = attempt;
     this.dueAt = dueAt;
-  }
-
-  /** Counts as taken in the attempt log while running (see {@link LoggedOffset.taken}). */
-  get taken(): boolean {
-    return this.handed || !this.suspect || this.state.suspectNext === this;
   }
 }
 
@@ -108,19 +110,17 @@ interface PartitionState {
   start: string | undefined;
   /** Last offset of the contiguous settled prefix. */
   lastDone: string | undefined;
-  /** Highest offset a successful commit recorded as taken (-1: none yet). */
-  recordedEnd: number;
-  /** Highest offset asked to be recorded (at least `recordedEnd`). */
-  wantEnd: number;
   /** Highest offset fetched. */
   lastFetched: number;
   /** Due records waiting for a commit to record them as taken, in order. */
   gated: Held[];
+  /** Queued records (due, not handed over) and how many of them are already recorded as taken. */
+  queued: number;
+  ahead: number;
   /** Highest attempt of any record held (a truncated log rounds up to it). */
   maxAttempt: number;
-  /** The suspect to be recorded as taken next, the one a commit recorded, the one with core. */
+  /** The suspect to be recorded as taken next, and the one with core. */
   suspectNext: Held | undefined;
-  suspectRecorded: Held | undefined;
   suspectOut: Held | undefined;
 }
 
@@ -354,13 +354,12 @@ export class KafkaSubscription implements DriverSubscription {
         logRead: deferred(),
         start: undefined,
         lastDone: undefined,
-        recordedEnd: -1,
-        wantEnd: -1,
         lastFetched: -1,
         gated: [],
+        queued: 0,
+        ahead: 0,
         maxAttempt: 1,
         suspectNext: undefined,
-        suspectRecorded: undefined,
         suspectOut: undefined,
       };
       this.#partitions.set(partition, state);
@@ -442,14 +441,24 @@ export class KafkaSubscription implements DriverSubscription {
   #schedule(held: Held): void {
     const wait = held.dueAt === 0 ? 0 : held.dueAt - Date.now();
     if (wait <= 0) {
-      this.#ready.push(held);
+      this.#enqueue(held);
       return;
     }
     held.timer = setTimeout(() => {
       held.timer = undefined;
-      this.#ready.push(held);
+      this.#enqueue(held);
       this.#drain();
     }, wait);
+  }
+
+  /** Into the ready queue: due, waiting for core (and maybe for a commit recording it). */
+  #enqueue(held: Held): void {
+    if (!held.queued) {
+      held.queued = true;
+      held.state.queued += 1;
+      if (held.recorded >= held.attempt) held.state.ahead += 1;
+    }
+    this.#ready.push(held);
   }
 
   /**
@@ -462,7 +471,7 @@ export class KafkaSubscription implements DriverSubscription {
     this.#draining = true;
     try {
       const ready = this.#ready;
-      const lookAhead = this.#lookAhead;
+      const half = this.#lookAhead / 2;
       while (this.#readyHead < ready.length && !this.#corePaused && this.#open) {
         const held = ready[this.#readyHead]!;
         ready[this.#readyHead] = undefined;
@@ -471,14 +480,17 @@ export class KafkaSubscription implements DriverSubscription {
         const state = held.state;
         if (held.suspect) {
           if (!this.#mayHand(held)) continue;
-        } else if (held.at > state.recordedEnd) {
+        } else if (held.recorded < held.attempt) {
           // Not recorded as taken yet: wait for the commit that records it.
           state.gated.push(held);
-          this.#requestRecord(state, held.at);
+          this.#requestRecord(state);
           continue;
         }
+        held.queued = false;
+        state.queued -= 1;
+        state.ahead -= 1;
         // Record the next stretch before the hand-over gets there.
-        if (held.at + lookAhead / 2 > state.wantEnd) this.#requestRecord(state, held.at);
+        if (state.ahead < half && state.queued > state.ahead) this.#requestRecord(state);
         this.#hand(held);
       }
       const head = this.#readyHead;
@@ -511,11 +523,9 @@ export class KafkaSubscription implements DriverSubscription {
     this.#sink.deliver(new KafkaDelivery(this, held, envelope));
   }
 
-  /** Asks for a commit recording `state`'s records up to `at` + look-ahead (as far as fetched) as taken. */
-  #requestRecord(state: PartitionState, at: number): void {
-    const target = Math.min(state.lastFetched, at + this.#lookAhead);
-    if (target <= state.wantEnd || !state.live) return;
-    state.wantEnd = target;
+  /** Asks for a commit recording `state`'s next queued records (up to the look-ahead) as taken. */
+  #requestRecord(state: PartitionState): void {
+    if (!state.live || (this.#urgent && this.#dirty.has(state))) return;
     this.#dirty.add(state);
     this.#urgent = true;
     if (this.#commitLoop) return; // the loop starts the next one as soon as it is done
@@ -533,14 +543,13 @@ export class KafkaSubscription implements DriverSubscription {
    */
   #mayHand(held: Held): boolean {
     const state = held.state;
-    if (state.suspectRecorded === held && state.suspectOut === undefined) {
+    if (state.suspectNext === held && held.recorded >= held.attempt && state.suspectOut === undefined) {
       state.suspectOut = held;
       return true;
     }
     state.gated.push(held);
     if (state.suspectOut === undefined && state.suspectNext === undefined) {
       state.suspectNext = held;
-      if (held.at > state.wantEnd) state.wantEnd = held.at;
       this.#dirty.add(state);
       this.#urgent = true;
       if (!this.#commitLoop) {
@@ -559,7 +568,6 @@ export class KafkaSubscription implements DriverSubscription {
     if (state.suspectOut !== held && state.suspectNext !== held) return;
     state.suspectOut = undefined;
     state.suspectNext = undefined;
-    state.suspectRecorded = undefined;
     this.#release(state);
   }
 
@@ -567,14 +575,15 @@ export class KafkaSubscription implements DriverSubscription {
   #release(state: PartitionState): void {
     const gated = state.gated;
     if (gated.length === 0) return;
-    const end = state.recordedEnd;
     const kept: Held[] = [];
     for (const held of gated) {
       if (held.done) continue;
-      if (held.suspect || held.at <= end) this.#ready.push(held);
+      if (held.suspect || held.recorded >= held.attempt) this.#ready.push(held);
       else kept.push(held);
     }
     state.gated = kept;
+    // More waiting than the look-ahead covered: record the next ones.
+    if (kept.length > 0) this.#requestRecord(state);
     this.#drain();
   }
 
@@ -606,7 +615,7 @@ export class KafkaSubscription implements DriverSubscription {
       this.#immediateHandle = undefined;
       const wave = this.#immediate;
       this.#immediate = [];
-      for (const h of wave) if (!h.done) this.#ready.push(h);
+      for (const h of wave) if (!h.done) this.#enqueue(h);
       this.#drain();
     });
   }
@@ -669,21 +678,45 @@ export class KafkaSubscription implements DriverSubscription {
   }
 
   /**
+   * Decides which of `state`'s records the commit being written counts as taken: those handed to
+   * core, those already recorded, the suspect to be handed next, and the next queued ones up to
+   * the look-ahead. Records waiting elsewhere (behind their key, for their delay, other suspects)
+   * count only the deliveries they went through. Returns the ones newly counted.
+   */
+  #markTaken(state: PartitionState): Held[] {
+    const marked: Held[] = [];
+    let budget = this.#lookAhead - state.ahead;
+    for (const held of state.offsets.unsettled()) {
+      if (held.done) continue;
+      let taken: boolean;
+      if (held.handed || held.recorded >= held.attempt) taken = true;
+      else if (held.suspect) taken = state.suspectNext === held;
+      else taken = held.queued && budget > 0;
+      if (taken && !held.handed && held.recorded < held.attempt) {
+        marked.push(held);
+        if (!held.suspect) budget -= 1;
+      }
+      held.taken = taken;
+    }
+    return marked;
+  }
+
+  /**
    * Commits the changed partitions: position and attempt log. `exact` (on close): the log counts
    * only deliveries actually handed over. On failure keeps them dirty and waits a little.
    */
   async #commitOnce(exact = false): Promise<void> {
     this.#urgent = false;
     if (this.#dirty.size === 0) return;
-    const parts: Array<{ state: PartitionState; end: number; next: Held | undefined; partition: number; offset: string; metadata: string }> = [];
+    const parts: Array<{ state: PartitionState; marked: Held[]; partition: number; offset: string; metadata: string }> = [];
     for (const state of this.#dirty) {
       // Not before the previous owner's log was read: it would be overwritten unread.
       if (!state.live || state.log === undefined) continue;
       const offset = positionOf(state);
       if (offset === undefined) continue;
-      const end = state.wantEnd;
-      const metadata = encodeAttemptLog(Number(offset), end, state.offsets.unsettled(), state.maxAttempt, exact);
-      parts.push({ state, end, next: state.suspectNext, partition: state.partition, offset, metadata });
+      const marked = exact ? [] : this.#markTaken(state);
+      const metadata = encodeAttemptLog(Number(offset), state.lastFetched, state.offsets.unsettled(), state.maxAttempt, exact);
+      parts.push({ state, marked, partition: state.partition, offset, metadata });
     }
     this.#dirty.clear();
     if (parts.length === 0) return;
@@ -692,12 +725,15 @@ export class KafkaSubscription implements DriverSubscription {
         topic: this.#spec.topic,
         partitions: parts.map(({ partition, offset, metadata }) => ({ partition, offset, metadata })),
       });
-      for (const { state, end, next } of parts) {
-        if (!state.live) continue;
-        const suspectRecorded = next !== undefined && next === state.suspectNext && state.suspectRecorded !== next;
-        if (suspectRecorded) state.suspectRecorded = next;
-        if (end <= state.recordedEnd && !suspectRecorded) continue;
-        if (end > state.recordedEnd) state.recordedEnd = end;
+      for (const { state, marked } of parts) {
+        if (!state.live || marked.length === 0) continue;
+        for (let i = 0; i < marked.length; i += 1) {
+          const held = marked[i]!;
+          // Recorded with the attempt it was marked at (a nack since then needs a new record).
+          if (held.done || held.handed || held.recorded >= held.attempt) continue;
+          held.recorded = held.attempt;
+          if (held.queued) state.ahead += 1;
+        }
         this.#release(state);
       }
     } catch (err) {
@@ -783,7 +819,7 @@ export class KafkaSubscription implements DriverSubscription {
     if (this.#commitLoop) await this.#commitLoop;
     // The last word on each partition: what was acked, and exactly which records were handed over
     // and not settled (abandoned handlers count an attempt; records never handed over do not).
-    for (const state of this.#partitions.values()) if (state.wantEnd >= 0 || state.lastDone !== undefined) this.#dirty.add(state);
+    for (const state of this.#partitions.values()) if (state.lastFetched >= 0) this.#dirty.add(state);
     await this.#commitOnce(true);
     for (const state of this.#partitions.values()) this.#dropPartition(state);
     this.#partitions.clear();
