@@ -181,3 +181,32 @@ describe('dead letters from a FIFO topic (found by the model sweep)', () => {
     expect(Object.keys(dead[0]!.headers).filter((h) => h.startsWith('__'))).toEqual([]);
   }, 60_000);
 });
+
+describe('ordered: successors given back behind a nacked message', () => {
+  it('a message behind one retried maxAttempts - 1 times is still handled from attempt 1', async () => {
+    const topic = await freshTopic('lanes', 'FIFO');
+    const c = await client();
+    const seen: Array<[number, number]> = [];
+    const dead: number[] = [];
+    await c.subscribe(`${topic}-dlq`, { group: uniqueGroup('dlq'), handler: (d) => void dead.push((d.payload as { n: number }).n) });
+    await c.subscribe<{ n: number }>(topic, {
+      group: uniqueGroup('g'),
+      ordered: true,
+      retry: { maxAttempts: 3, initialDelayMs: 1, maxDelayMs: 1, jitter: false },
+      handler: async (d) => {
+        seen.push([d.payload.n, d.attempt]);
+        if (d.payload.n === 1 && d.attempt < 3) throw new Error('not yet');
+      },
+    });
+    for (let n = 1; n <= 3; n++) await c.publish(topic, { n }, { key: 'k' });
+    await waitFor('all three handled', () => seen.filter(([n]) => n !== 1).length >= 2, { timeoutMs: 90_000 });
+    expect(seen).toEqual([
+      [1, 1],
+      [1, 2],
+      [1, 3],
+      [2, 1],
+      [3, 1],
+    ]);
+    expect(dead).toEqual([]);
+  }, 120_000);
+});

@@ -8,6 +8,7 @@ import { SimpleConsumer, StatusChecker, type MessageView, type SessionCredential
 import definitionPb from 'rocketmq-client-nodejs/proto/apache/rocketmq/v2/definition_pb.js';
 import servicePb from 'rocketmq-client-nodejs/proto/apache/rocketmq/v2/service_pb.js';
 import { AckBatcher, type AckEntry, type AckEntryResult } from './ack-batcher.ts';
+import type { AttemptLedger } from './attempt-ledger.ts';
 import { classify } from './classify.ts';
 import type { ClientLogger } from './client-logger.ts';
 import { withDeadline } from './deadline.ts';
@@ -46,6 +47,8 @@ export interface SubscriptionArgs {
   };
   readonly logger: Logger;
   readonly onClosed: (subscription: RocketmqSubscription) => void;
+  /** Attempts beyond the broker's count (see {@link AttemptLedger}), shared by the driver's subscriptions. */
+  readonly attempts: AttemptLedger;
 }
 
 /** Where one batched ack goes: a topic on one proxy endpoint (as the received message names them). */
@@ -110,6 +113,7 @@ export class RocketmqSubscription implements DriverSubscription {
   readonly #requestTimeoutMs: number;
   readonly #acks: AckBatcher<AckTarget>;
   readonly #onClosed: (s: RocketmqSubscription) => void;
+  readonly #attempts: AttemptLedger;
   readonly #held = new Set<Held>();
   /** Held messages by broker message id, to recognise a redelivery of one still being handled. */
   readonly #byMessageId = new Map<string, Held>();
@@ -137,6 +141,7 @@ export class RocketmqSubscription implements DriverSubscription {
     this.#receivers = receiversFor(args.spec, this.#batch, options.receiveConcurrency);
     this.#requestTimeoutMs = args.config.requestTimeoutMs;
     this.#onClosed = args.onClosed;
+    this.#attempts = args.attempts;
     this.#acks = new AckBatcher((target, entries) => this.#sendAcks(target, entries), MAX_ACK_ENTRIES);
   }
 
@@ -272,7 +277,7 @@ export class RocketmqSubscription implements DriverSubscription {
     const envelope = fromMessageView(held.view);
     const delivery: DriverDelivery = {
       envelope,
-      attempt: Math.max(1, held.view.deliveryAttempt ?? 1),
+      attempt: this.#attempts.attempt(this.#ledgerKey(held), held.view.deliveryAttempt ?? 1),
       orderingKey: held.lane,
       meta: {
         messageId: held.view.messageId,
@@ -295,6 +300,7 @@ export class RocketmqSubscription implements DriverSubscription {
     try {
       await held.then(() => (action === 'ack' ? this.#ack(held) : this.#changeInvisible(held, backMs)));
       acked = action === 'ack';
+      if (acked) this.#attempts.settled(this.#ledgerKey(held));
     } finally {
       // A failed ack means the message comes back: in an ordered lane its successors must wait too.
       this.#release(held, acked ? undefined : backMs);
@@ -348,6 +354,7 @@ export class RocketmqSubscription implements DriverSubscription {
         for (const later of this.#lanes.nacked(held.lane, held)) {
           later.settled = true;
           this.#forget(later);
+          if (!later.delivered) this.#attempts.givenBack(this.#ledgerKey(later));
           void later.then(() => this.#changeInvisible(later, nackedForMs)).catch((err: unknown) => this.#logger.debug({ err }, 'rocketmq: giving back a held message failed; it returns after its invisible duration'));
         }
       } else {
@@ -356,6 +363,11 @@ export class RocketmqSubscription implements DriverSubscription {
       }
     }
     this.#wake();
+  }
+
+  /** Groups each get a copy of a message under the same id: the ledger keys on both. */
+  #ledgerKey(held: Held): string {
+    return `${this.#spec.group}\u0000${held.view.messageId}`;
   }
 
   #forget(held: Held): void {
@@ -396,6 +408,7 @@ export class RocketmqSubscription implements DriverSubscription {
 
   /** On close: make an unsettled message visible again soon, for another consumer. */
   async #giveBack(held: Held): Promise<void> {
+    if (!held.delivered && !held.settled) this.#attempts.givenBack(this.#ledgerKey(held));
     held.settled = true;
     this.#forget(held);
     await held.then(() => this.#changeInvisible(held, GIVE_BACK_MS)).catch(() => {

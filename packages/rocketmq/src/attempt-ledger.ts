@@ -1,0 +1,52 @@
+/**
+ * What this process knows about a message's attempts beyond the broker's `deliveryAttempt`, per
+ * consumer group and broker message id:
+ * - deliveries given back without reaching a handler (held behind a nacked message of their
+ *   ordered lane, or still held back at close): the broker counts them, but they are not attempts,
+ *   or a successor of a message retried maxAttempts times would arrive past maxAttempts and be
+ *   dead-lettered unhandled;
+ * - the last attempt handed to core: the proxy was seen handing a nacked FIFO message over again
+ *   with the same `deliveryAttempt`, and attempts must strictly increase (else a handler runs
+ *   more than maxAttempts times).
+ * Kept in memory per driver (another process sees the broker's count), bounded, dropped on ack.
+ */
+export class AttemptLedger {
+  readonly #entries = new Map<string, { givenBack: number; last: number }>();
+  readonly #max: number;
+
+  constructor(max = 10_000) {
+    this.#max = max;
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  #entry(key: string): { givenBack: number; last: number } {
+    let entry = this.#entries.get(key);
+    if (!entry) {
+      entry = { givenBack: 0, last: 0 };
+      this.#entries.set(key, entry);
+      if (this.#entries.size > this.#max) this.#entries.delete(this.#entries.keys().next().value!);
+    }
+    return entry;
+  }
+
+  /** A delivery of `key` went back to the broker without reaching a handler. */
+  givenBack(key: string): void {
+    this.#entry(key).givenBack += 1;
+  }
+
+  /** The attempt of a delivery the broker counts as `brokerAttempt`, now handed to core. */
+  attempt(key: string, brokerAttempt: number): number {
+    const entry = this.#entry(key);
+    const attempt = Math.max(1, brokerAttempt - entry.givenBack, entry.last + 1);
+    entry.last = attempt;
+    return attempt;
+  }
+
+  /** The message is acked: nothing more to remember. */
+  settled(key: string): void {
+    this.#entries.delete(key);
+  }
+}
