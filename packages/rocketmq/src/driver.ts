@@ -33,6 +33,14 @@ import { nativeChecker } from './transaction-checker.ts';
 /** Largest delay: the client refuses delivery timestamps more than a day ahead. */
 const MAX_DELAY_MS = 24 * 3600_000;
 
+/**
+ * Largest message (body + headers) a consumer can still receive. The proxy accepts bodies up to
+ * 4 MiB, but measured against 5.3.3 with rocketmq-client-nodejs 1.0.8, a 3.5 MiB body (and 4 MiB -
+ * 1 KiB) was accepted and then never delivered: every receive carrying it failed with "13 INTERNAL:
+ * Received RST_STREAM with code 2 ... Session closed", while 3 MiB arrived.
+ */
+const MAX_MESSAGE_BYTES = 3 * 1024 * 1024;
+
 /** What the RocketMQ adapter can do. */
 export const ROCKETMQ_CAPABILITIES: Capabilities = {
   // Delivery timestamps on DELAY topics; nack delays via the invisible duration. The broker's
@@ -40,8 +48,8 @@ export const ROCKETMQ_CAPABILITIES: Capabilities = {
   delay: { kind: 'native', maxMs: MAX_DELAY_MS, precisionMs: 1500 },
   ordering: 'key',
   transactions: true,
-  // The proxy's default maxMessageSize (body); properties have their own 16 KiB-ish budget.
-  maxMessageBytes: 4 * 1024 * 1024,
+  // What a consumer can still receive, not what the proxy stores (its maxMessageSize, 4 MiB).
+  maxMessageBytes: MAX_MESSAGE_BYTES,
   // The client sends one message per gRPC call. With batches, core would resolve a batch's
   // publishes only when its slowest send returned (lockstep); single-message calls let each publish
   // resolve, and the next one start, as soon as its own receipt arrives.
