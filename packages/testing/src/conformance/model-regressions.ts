@@ -20,6 +20,21 @@ export const BROKER_REGRESSIONS: Readonly<Record<string, readonly ModelRegressio
       path: '1',
       note: 'a delayed message (mode delayed, idempotent group, restart on a new client) was delivered twice per attempt: #1, #1, #2, #2 (did not reproduce on replay)',
     },
+    {
+      seed: 1575887686,
+      path: '24',
+      note: 'ordered, maxAttempts Infinity, a hang at attempt 3 and restarts: the redelivery after the close came back as attempt 2 (#1, #2, #3 abandoned, #2, ...)',
+    },
+    {
+      seed: 1575887691,
+      path: '0',
+      note: 'ordered + idempotent, a restart while attempt 2 (nack) was in flight: attempt 2 delivered twice (#1, #2, #2, #3)',
+    },
+    {
+      seed: 1575887693,
+      path: '4',
+      note: 'a delivery abandoned at the close deadline comes back with the same attempt (#2 abandoned, #2 abandoned): a close is not counted',
+    },
   ],
   rocketmq: [
     {
