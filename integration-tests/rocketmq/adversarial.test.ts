@@ -78,10 +78,20 @@ describe('defect 12: x-mqkit-* properties forged by a raw producer', () => {
   }, 90_000);
 });
 
+/** Ticks of a 100 ms interval over 3 s (30 when nothing else runs). */
+async function timerTicks(): Promise<number> {
+  let ticks = 0;
+  const timer = setInterval(() => (ticks += 1), 100);
+  await sleep(3000);
+  clearInterval(timer);
+  return ticks;
+}
+
 describe('defect 1: an always-nacking handler does not starve the event loop', () => {
-  it('50 messages nacked without delay: a 100 ms timer keeps >= 90 % of its ticks over 3 s, close() returns in time', async () => {
+  it('50 messages nacked without delay: a 100 ms timer keeps >= 90 % of its unloaded ticks over 3 s, close() returns in time', async () => {
     const topic = await freshTopic('nackloop', 'NORMAL');
     const c = await client();
+    const control = await timerTicks();
     let deliveries = 0;
     const sub = await c.subscribe(topic, {
       group: uniqueGroup('g'),
@@ -94,11 +104,10 @@ describe('defect 1: an always-nacking handler does not starve the event loop', (
     });
     await Promise.all(Array.from({ length: 50 }, (_, i) => c.publish(topic, { i })));
     await waitFor('redeliveries going', () => deliveries >= 60, { timeoutMs: 60_000 });
-    let ticks = 0;
-    const timer = setInterval(() => (ticks += 1), 100);
-    await sleep(3000);
-    clearInterval(timer);
-    expect(ticks).toBeGreaterThanOrEqual(27);
+    const ticks = await timerTicks();
+    // 90 % of what the same timer gets without the loop, measured first: the shared 2-core host
+    // alone costs a few ticks under load.
+    expect(ticks).toBeGreaterThanOrEqual(Math.floor(control * 0.9));
     const started = Date.now();
     await sub.close({ timeoutMs: 5000 });
     expect(Date.now() - started).toBeLessThan(15_000);
