@@ -40,6 +40,14 @@ export class TickProbe {
   }
 }
 
+/** The share of a 100 ms timer's ticks this host delivers over `ms` with nothing else running here. */
+async function tickShare(ms: number): Promise<number> {
+  const probe = new TickProbe(100);
+  await pause(ms);
+  const { ticks, expected } = probe.stop();
+  return expected === 0 ? 1 : Math.min(1, ticks / expected);
+}
+
 /** Slack on top of a close deadline: the driver's own close (leave the group, end a long poll). */
 function closeSlackMs(ctx: ScenarioContext): number {
   return Math.max(2_000, ctx.timing.quietMs * 3);
@@ -85,11 +93,15 @@ async function alwaysNack(ctx: ScenarioContext, where: 'handler' | 'middleware')
       await d.nack();
     },
   });
+  // What the same timer gets on this host without the loop: host load alone must not fail the test.
+  const baseline = await tickShare(1_000);
   const probe = new TickProbe(100);
   const receipts = await Promise.all(Array.from({ length: 50 }, (_, n) => client.publish(topic, { n })));
   await pause(3_000);
   const ticks = probe.stop();
-  expect(ticks.ticks, `timer ticks over ${ticks.expected} due (longest gap ${ticks.maxGapMs} ms)`).toBeGreaterThanOrEqual(Math.floor(ticks.expected * 0.9));
+  expect(ticks.ticks, `timer ticks over ${ticks.expected} due (longest gap ${ticks.maxGapMs} ms; ${Math.round(baseline * 100)} % without the loop)`).toBeGreaterThanOrEqual(
+    Math.floor(ticks.expected * 0.9 * baseline),
+  );
   const ids = new Set(receipts.map((r) => r.id));
   await eventually('all 50 messages in the DLQ', ctx.timing.deliveryMs + ctx.timing.redeliveryMs, () => dead.uniqueIds().size >= 50).catch((err: Error) => {
     const most = Math.max(0, ...[...deliveries.values()].map((a) => a.length));
