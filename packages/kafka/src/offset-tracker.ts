@@ -81,6 +81,12 @@ export class OffsetTracker<E extends TrackedOffset = TrackedOffset> {
     return last === undefined ? undefined : nextOffset(last);
   }
 
+  /** Visits the entries not yet committable, in order, while `visit` returns true. */
+  scan(visit: (entry: E) => boolean): void {
+    const order = this.#order;
+    for (let i = this.#head; i < order.length; i += 1) if (!visit(order[i]!)) return;
+  }
+
   /** Entries not yet committable (settled ones behind an unsettled one included), in order. */
   *unsettled(): IterableIterator<E> {
     for (let i = this.#head; i < this.#order.length; i += 1) yield this.#order[i]!;

@@ -112,6 +112,11 @@ interface PartitionState {
   lastDone: string | undefined;
   /** Highest offset fetched. */
   lastFetched: number;
+  /**
+   * Highest offset that may log more than "never taken": handed over, recorded, or held with an
+   * attempt above 1. Commits encode up to here only (the rest reads as never taken).
+   */
+  frontier: number;
   /** Due records waiting for a commit to record them as taken, in order. */
   gated: Held[];
   /** Queued records (due, not handed over) and how many of them are already recorded as taken. */
@@ -205,6 +210,8 @@ export class KafkaSubscription implements DriverSubscription {
   readonly #lookAhead: number;
   #commitTimer: NodeJS.Timeout | undefined;
   #commitLoop: Promise<void> | undefined;
+  /** Reused by each commit's attempt-log encoding. */
+  readonly #scratch: Held[] = [];
   /** Zero-delay redeliveries, handed over on the next macrotask (never synchronously). */
   #immediate: Held[] = [];
   #immediateHandle: NodeJS.Immediate | undefined;
@@ -355,6 +362,7 @@ export class KafkaSubscription implements DriverSubscription {
         start: undefined,
         lastDone: undefined,
         lastFetched: -1,
+        frontier: -1,
         gated: [],
         queued: 0,
         ahead: 0,
@@ -421,6 +429,7 @@ export class KafkaSubscription implements DriverSubscription {
         continue;
       }
       if (attempt > state.maxAttempt) state.maxAttempt = attempt;
+      if (attempt > 1 && at > state.frontier) state.frontier = at;
       held.suspect = suspect;
       this.#outstanding += 1;
       if (lane === undefined) {
@@ -520,6 +529,7 @@ export class KafkaSubscription implements DriverSubscription {
       held.record = undefined;
     }
     held.handed = true;
+    if (held.at > held.state.frontier) held.state.frontier = held.at;
     this.#sink.deliver(new KafkaDelivery(this, held, envelope));
   }
 
@@ -681,13 +691,20 @@ export class KafkaSubscription implements DriverSubscription {
    * Decides which of `state`'s records the commit being written counts as taken: those handed to
    * core, those already recorded, the suspect to be handed next, and the next queued ones up to
    * the look-ahead. Records waiting elsewhere (behind their key, for their delay, other suspects)
-   * count only the deliveries they went through. Returns the ones newly counted.
+   * count only the deliveries they went through. Collects into `entries` the records the log must
+   * describe (up to the frontier; a bounded scan, not the whole buffer) and returns the ones newly
+   * counted. `exact` (close): only collects.
    */
-  #markTaken(state: PartitionState): Held[] {
+  #markTaken(state: PartitionState, entries: Held[], exact: boolean): Held[] {
     const marked: Held[] = [];
-    let budget = this.#lookAhead - state.ahead;
-    for (const held of state.offsets.unsettled()) {
-      if (held.done) continue;
+    const lookAhead = this.#lookAhead;
+    let budget = exact ? 0 : lookAhead - state.ahead;
+    // Past the frontier only queued records can become taken: look at a bounded stretch of them.
+    let beyond = 2 * lookAhead;
+    state.offsets.scan((held) => {
+      if (held.at > state.frontier && (budget <= 0 || (beyond -= 1) < 0)) return false;
+      entries.push(held);
+      if (held.done || exact) return true;
       let taken: boolean;
       if (held.handed || held.recorded >= held.attempt) taken = true;
       else if (held.suspect) taken = state.suspectNext === held;
@@ -695,9 +712,11 @@ export class KafkaSubscription implements DriverSubscription {
       if (taken && !held.handed && held.recorded < held.attempt) {
         marked.push(held);
         if (!held.suspect) budget -= 1;
+        if (held.at > state.frontier) state.frontier = held.at;
       }
       held.taken = taken;
-    }
+      return true;
+    });
     return marked;
   }
 
@@ -714,8 +733,11 @@ export class KafkaSubscription implements DriverSubscription {
       if (!state.live || state.log === undefined) continue;
       const offset = positionOf(state);
       if (offset === undefined) continue;
-      const marked = exact ? [] : this.#markTaken(state);
-      const metadata = encodeAttemptLog(Number(offset), state.lastFetched, state.offsets.unsettled(), state.maxAttempt, exact);
+      const entries = this.#scratch;
+      entries.length = 0;
+      const marked = this.#markTaken(state, entries, exact);
+      const metadata = encodeAttemptLog(Number(offset), state.frontier, entries, state.maxAttempt, exact);
+      entries.length = 0;
       parts.push({ state, marked, partition: state.partition, offset, metadata });
     }
     this.#dirty.clear();

@@ -178,6 +178,9 @@ class KafkajsConsumer implements ConsumerSeam {
 
   async start(listener: ConsumerListener): Promise<void> {
     this.#listener = listener;
+    // Connected while the group is joined: the first assignment reads the committed offsets and
+    // their metadata through it before any record is handed over.
+    this.#adminClient().catch((err: unknown) => this.#logger.debug({ err, groupId: this.#settings.groupId }, 'kafka admin connect failed; retried on use'));
     await this.#run();
   }
 
