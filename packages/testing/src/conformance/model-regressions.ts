@@ -13,6 +13,11 @@ export const BROKER_REGRESSIONS: Readonly<Record<string, readonly ModelRegressio
       path: '0',
       note: 'a handler hanging past the close deadline comes back with attempt 1 after every restart, never reaching the DLQ (#16 defect 4)',
     },
+    {
+      seed: 2133756594,
+      path: '1',
+      note: 'a message acked (handler done before close() began) is delivered again with attempt 1 after the subscription restarts: the ack did not survive close',
+    },
   ],
   rabbitmq: [
     {
