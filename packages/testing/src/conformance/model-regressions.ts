@@ -16,7 +16,7 @@ export const BROKER_REGRESSIONS: Readonly<Record<string, readonly ModelRegressio
     {
       seed: 2133756594,
       path: '1',
-      note: 'a message acked (handler done before close() began) is delivered again with attempt 1 after the subscription restarts: the ack did not survive close',
+      note: 'a message acked (handler done before close() began) is delivered again with attempt 1 after the subscription restarts: the ack did not survive close (did not reproduce on replay)',
     },
   ],
   rabbitmq: [
