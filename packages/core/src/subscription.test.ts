@@ -203,3 +203,29 @@ describe('subscribe and close options', () => {
     await client.close();
   });
 });
+
+describe('close deadline', () => {
+  it('lets a dead-letter publish already on its way finish instead of cutting it off (no second DLQ copy)', async () => {
+    let releaseDlq!: () => void;
+    const dlqGate = new Promise<void>((r) => (releaseDlq = r));
+    const slowDlq = wrapAdapter(memory(), (driver) => ({
+      send: async (envelopes) => {
+        if (envelopes.some((e) => e.topic.endsWith('-dlq'))) await dlqGate;
+        return driver.send(envelopes);
+      },
+    }));
+    const name = uniqueName('close-settling');
+    const client = await connect(`memory://${name}`, { adapters: [slowDlq] });
+    const sub = await client.subscribe('t', { group: 'g', retry: { maxAttempts: 1 }, handler: () => { throw new Error('poison'); } });
+    await client.publish('t', { n: 1 });
+    await until('the dead-letter publish to start', 2_000, () => sub.inFlight === 1);
+    await pause(20);
+    const closing = sub.close({ timeoutMs: 50 });
+    await pause(100); // past the deadline: the settle is still on its way
+    releaseDlq();
+    await closing;
+    await client.close();
+    expect(memoryBroker(name).published('t-dlq')).toHaveLength(1);
+    expect(memoryBroker(name).depth('t', 'g')).toBe(0); // acked after the DLQ copy: no redelivery
+  });
+});

@@ -101,6 +101,8 @@ const MAX_ERROR_HEADER = 1024;
 /** How long a dead-letter publish is retried before the delivery is handed back instead. */
 const DEAD_LETTER_RETRY: BackoffPolicy = { initialDelayMs: 50, maxDelayMs: 1_000, multiplier: 2, jitter: true };
 const DEAD_LETTER_TRIES = 3;
+/** How long close() still waits, past its deadline, for settles already on their way. */
+const SETTLE_GRACE_MS = 2_000;
 
 /** How a delivery is settled. */
 type Settlement = { readonly kind: 'ack' } | { readonly kind: 'nack'; readonly delayMs: number } | { readonly kind: 'dead'; readonly reason: string; readonly error?: unknown };
@@ -122,6 +124,8 @@ class Entry<T> implements Delivery<T> {
   readonly lane: string | undefined;
   settled = false;
   settlement: SettlementKind | undefined = undefined;
+  /** The settle on its way to the broker (ack, nack or the dead-letter publish), if any. */
+  settling: Promise<void> | undefined = undefined;
   abandoned = false;
   readonly id: string;
   readonly topic: string;
@@ -423,11 +427,11 @@ export class SubscriptionRuntime<T> implements Subscription {
     entry.settlement = settlement.kind === 'dead' ? 'dead-letter' : settlement.kind;
     switch (settlement.kind) {
       case 'ack':
-        return this.#ack(entry);
+        return (entry.settling = this.#ack(entry));
       case 'nack':
-        return this.#nack(entry, settlement.delayMs);
+        return (entry.settling = this.#nack(entry, settlement.delayMs));
       case 'dead':
-        return this.#deadLetter(entry, settlement.reason, settlement.error);
+        return (entry.settling = this.#deadLetter(entry, settlement.reason, settlement.error));
     }
   }
 
@@ -543,8 +547,20 @@ export class SubscriptionRuntime<T> implements Subscription {
       clearTimeout(timer);
       if (result === 'timeout') {
         const reason = new MqError('CLOSED', 'subscription closed before the handler finished');
-        for (const entry of this.#running) entry.abandon(reason);
+        const settling: Array<Promise<void>> = [];
+        for (const entry of this.#running) {
+          entry.abandon(reason);
+          if (entry.settling) settling.push(entry.settling);
+        }
         this.#deps.logger.warn({ topic: this.topic, group: this.group, abandoned: this.#running.size }, 'close deadline passed; abandoning running handlers');
+        // A settle already on its way (say, a dead-letter publish and then its ack) gets a short
+        // grace: cutting it off would leave a second copy in the DLQ, or redeliver a message
+        // that was in fact dead-lettered.
+        if (settling.length > 0) {
+          let grace: NodeJS.Timeout | undefined;
+          await Promise.race([Promise.allSettled(settling), new Promise<void>((resolve) => (grace = setTimeout(resolve, SETTLE_GRACE_MS)))]);
+          clearTimeout(grace);
+        }
       }
     }
     await this.#driverSub?.close();
