@@ -196,7 +196,7 @@ describe('RabbitSubscription', () => {
     expect(ch.acked).toHaveLength(1);
   });
 
-  it('ordered: a nack keeps the message unacked and hands it over again after the delay, before later ones of its key', async () => {
+  it('ordered: a nack keeps the message unacked for the delay, then requeues it on the broker (which counts it); its redelivery goes before later ones of its key', async () => {
     const { delivered, push, ch } = await start(true);
     push(message('first', 'k'));
     push(message('second', 'k'));
@@ -204,12 +204,39 @@ describe('RabbitSubscription', () => {
     expect(delivered).toHaveLength(1);
     expect(ch.nacked).toEqual([]);
     await sleep(60);
+    // The attempt lives in the broker's x-delivery-count, not in this process (lost on a close).
+    expect(ch.nacked).toEqual([{ tag: Number(delivered[0]!.meta!['delivery-tag']), requeue: true }]);
+    expect(delivered).toHaveLength(1);
+    push(message('other', 'k2'));
+    push(message('first', 'k', { 'x-delivery-count': 1 }));
+    expect(delivered.map((d) => [d.envelope.id, d.attempt])).toEqual([
+      ['first', 1],
+      ['other', 1],
+      ['first', 2],
+    ]);
+    await delivered[2]!.ack();
+    expect(delivered[3]!.envelope.id).toBe('second');
+  });
+
+  it('ordered: close() requeues the held messages key by key in order (a requeued retry first), not in delivery-tag order', async () => {
+    const { sub, delivered, push, ch } = await start(true);
+    push(message('first', 'k'));
+    push(message('second', 'k'));
+    await delivered[0]!.nack(0);
+    await sleep(10);
+    const back = message('first', 'k', { 'x-delivery-count': 1 });
+    push(back);
     expect(delivered.map((d) => [d.envelope.id, d.attempt])).toEqual([
       ['first', 1],
       ['first', 2],
     ]);
-    await delivered[1]!.ack();
-    expect(delivered[2]!.envelope.id).toBe('second');
+    const secondTag = Number(delivered[0]!.meta!['delivery-tag']) + 1;
+    await sub.close(); // 'first' (attempt 2) abandoned by core, 'second' waiting behind it
+    expect(ch.nacked.slice(1)).toEqual([
+      { tag: back.fields.deliveryTag, requeue: true },
+      { tag: secondTag, requeue: true },
+    ]);
+    expect(ch.closed).toBe(true);
   });
 
   it('unordered nack without delay requeues on the broker', async () => {

@@ -31,8 +31,11 @@ interface Held {
   readonly generation: number;
   readonly consumer: Consumer;
   readonly received: Received;
-  /** Redeliveries done inside this process (ordered retries that keep the message). */
-  localRetries: number;
+  /**
+   * Ordered retry: handed back to the broker (basic.nack requeue, which counts the delivery in
+   * `x-delivery-count`); the lane waits at this place for its redelivery.
+   */
+  requeued: boolean;
 }
 
 interface Consumer {
@@ -66,7 +69,7 @@ class RabbitDelivery implements DriverDelivery {
     const { envelope, priorAttempts, deliveryCount } = held.received;
     const { fields } = held.message;
     this.envelope = envelope;
-    this.attempt = priorAttempts + deliveryCount + held.localRetries + 1;
+    this.attempt = priorAttempts + deliveryCount + 1;
     this.orderingKey = envelope.key;
     this.meta = { queue, 'delivery-tag': String(fields.deliveryTag), redelivered: fields.redelivered ? 'true' : 'false' };
     this.#settler = settler;
@@ -174,15 +177,17 @@ export class RabbitSubscription implements DriverSubscription, LinkUser {
       clearTimeout(timer);
     }
     const consumer = this.#consumer;
-    this.#drop();
     if (consumer) {
       consumer.closedByUs = true;
       // Acks core already handed over leave before the channel closes (else: redelivered).
       consumer.acks.flush();
-      // Closing the channel hands every unacked delivery back to the queue; acks already sent go first.
+      // After cancel-ok nothing more arrives; what arrived meanwhile joined its lane (not handed over).
       if (consumer.consumerTag) await consumer.channel.cancel(consumer.consumerTag).catch(() => {});
-      await consumer.channel.close().catch(() => {});
+      if (this.#consumer === consumer) this.#requeueLanes(consumer);
     }
+    this.#drop();
+    // Closing the channel hands every other unacked delivery back to the queue; acks already sent go first.
+    if (consumer) await consumer.channel.close().catch(() => {});
     await this.#rebuilding?.catch(() => {});
   }
 
@@ -292,12 +297,15 @@ export class RabbitSubscription implements DriverSubscription, LinkUser {
   }
 
   #onMessage(consumer: Consumer, message: ConsumeMessage): void {
-    if (this.#consumer !== consumer || !this.#open) return; // unacked: the broker takes it back on close
+    if (this.#consumer !== consumer) return; // unacked: the broker takes it back on close
+    // Closing: only an ordered subscription keeps it (in its lane, requeued in order by close()).
+    if (!this.#open && !this.#spec.ordered) return;
     consumer.acks.delivered(message.fields.deliveryTag);
     const { fields } = message;
     const received = fromDelivery(this.#spec.topic, message.content, message.properties, fields.redelivered, this.#queue, fields.routingKey);
-    const held: Held = { message, generation: consumer.generation, consumer, received, localRetries: 0 };
+    const held: Held = { message, generation: consumer.generation, consumer, received, requeued: false };
     if (received.deliverAt !== undefined) {
+      if (!this.#open) return; // closing: returned to the queue with the channel
       // A delayed publish, not due yet: parked in this group's delay queue, not handed to core.
       this.#park(held, 1);
       return;
@@ -311,6 +319,13 @@ export class RabbitSubscription implements DriverSubscription, LinkUser {
     if (key !== undefined) {
       const lane = this.#lanes.get(key);
       if (lane) {
+        const head = lane[0]!;
+        if (head.requeued && held.message.fields.redelivered && head.received.envelope.id === held.received.envelope.id) {
+          // The ordered retry came back: it takes its old place, ahead of the later ones of its key.
+          lane[0] = held;
+          this.#emit(held);
+          return;
+        }
         lane.push(held);
         return;
       }
@@ -379,17 +394,45 @@ export class RabbitSubscription implements DriverSubscription, LinkUser {
   }
 
   /**
-   * Ordered retry: the message stays unacked (so no later message of its key can overtake it)
-   * and is handed to core again after the delay, counting one more attempt.
+   * Ordered retry: the message stays unacked for the delay (so no later message of its key can
+   * overtake it), then goes back to the broker with basic.nack(requeue), which counts the
+   * delivery in the quorum queue's `x-delivery-count`: the attempt survives a close or a crash
+   * (an in-process count would be lost, and the next consumer would repeat an attempt). The lane
+   * keeps its place until the redelivery arrives (see #admit); with a single active consumer it
+   * comes back to this consumer. A close or crash in the delay returns it, counted, as well.
    */
   #retryInPlace(held: Held, delayMs: number): void {
     const timer = setTimeout(() => {
       this.#timers.delete(timer);
       if (held.generation !== this.#generation || !this.#open) return;
-      held.localRetries += 1;
-      this.#emit(held);
+      try {
+        settleOn(held, (ch) => ch.nack(held.message, false, true));
+        held.requeued = true;
+      } catch {
+        // channel gone: the broker returns it (counted) and the lane goes with the channel
+      }
     }, Math.max(0, delayMs));
     this.#timers.add(timer);
+  }
+
+  /**
+   * Closing an ordered subscription: hands the held messages back key by key in lane order
+   * (basic.nack requeue, after basic.cancel so none comes back here). Left to the channel close,
+   * RabbitMQ would return them in delivery-tag order, putting a retried message (redelivered
+   * with a later tag) behind the later messages of its key. Each counts as a delivery, as a
+   * channel close would count it.
+   */
+  #requeueLanes(consumer: Consumer): void {
+    for (const lane of this.#lanes.values()) {
+      for (const held of lane) {
+        if (held.requeued || held.consumer !== consumer) continue;
+        try {
+          settleOn(held, (ch) => ch.nack(held.message, false, true));
+        } catch {
+          return; // channel gone: everything unacked is back in the queue already
+        }
+      }
+    }
   }
 
   /**
