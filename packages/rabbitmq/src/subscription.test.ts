@@ -239,6 +239,32 @@ describe('RabbitSubscription', () => {
     expect(ch.closed).toBe(true);
   });
 
+  it('ordered: when messages stuck behind a requeued retry would fill the prefetch, later arrivals of its key go back to the broker (in order) so the retry can return', async () => {
+    // After a failover RabbitMQ may hold returned messages of the key ahead of the requeued one.
+    const { delivered, push, ch } = await start(true, { maxInFlight: 2 });
+    push(message('first', 'k'));
+    push(message('second', 'k'));
+    await delivered[0]!.nack(0);
+    await sleep(10);
+    const third = message('third', 'k', { 'x-delivery-count': 1 });
+    const fourth = message('fourth', 'k', { 'x-delivery-count': 1 });
+    push(third); // would take the last slot: 'first' could never come back
+    push(fourth); // a slot is free again, but it must stay behind 'third'
+    expect(ch.nacked.slice(1)).toEqual([
+      { tag: third.fields.deliveryTag, requeue: true },
+      { tag: fourth.fields.deliveryTag, requeue: true },
+    ]);
+    push(message('first', 'k', { 'x-delivery-count': 1 }));
+    expect(delivered.map((d) => [d.envelope.id, d.attempt])).toEqual([
+      ['first', 1],
+      ['first', 2],
+    ]);
+    await delivered[1]!.ack();
+    expect(delivered[2]!.envelope.id).toBe('second');
+    push(message('third', 'k', { 'x-delivery-count': 2 })); // held behind 'second' again, as usual
+    expect(ch.nacked).toHaveLength(3);
+  });
+
   it('unordered nack without delay requeues on the broker', async () => {
     const { delivered, push, ch } = await start(false);
     push(message('a', undefined));

@@ -36,6 +36,11 @@ interface Held {
    * `x-delivery-count`); the lane waits at this place for its redelivery.
    */
   requeued: boolean;
+  /**
+   * Set on a requeued head once a later arrival of its key had to go back to the broker (see
+   * #admit): every further arrival of the key goes back too until the head returns, keeping order.
+   */
+  rotating?: boolean;
 }
 
 interface Consumer {
@@ -113,6 +118,8 @@ export class RabbitSubscription implements DriverSubscription, LinkUser {
   readonly #spec: SubscriptionSpec;
   readonly #sink: DeliverySink;
   readonly #queue: string;
+  /** basic.qos prefetch of the consumer channel (set by #setup). */
+  #prefetch = 1;
   #consumer: Consumer | undefined;
   #generation = 0;
   #open = true;
@@ -227,7 +234,8 @@ export class RabbitSubscription implements DriverSubscription, LinkUser {
     // consume promise settles.
     this.#consumer = consumer;
     try {
-      await channel.prefetch(prefetchCount(this.#spec.maxInFlight));
+      this.#prefetch = prefetchCount(this.#spec.maxInFlight);
+      await channel.prefetch(this.#prefetch);
       const { consumerTag } = await channel.consume(
         this.#queue,
         (message) => {
@@ -326,12 +334,38 @@ export class RabbitSubscription implements DriverSubscription, LinkUser {
           this.#emit(held);
           return;
         }
+        if (head.requeued && (head.rotating || this.#stuckBehindRequeued() + 1 >= this.#prefetch)) {
+          // Every prefetch slot would hold a message waiting for the requeued head, so RabbitMQ
+          // could not deliver it (it may queue messages it returned after a failover ahead of a
+          // requeued one). This one goes back too, behind the head; it counts as a delivery
+          // (conservative: one more than it was handled, never less).
+          head.rotating = true;
+          this.#requeue(held);
+          return;
+        }
         lane.push(held);
         return;
       }
       this.#lanes.set(key, [held]);
     }
     this.#emit(held);
+  }
+
+  /** Messages held in lanes whose head went back to the broker (they wait for its return). */
+  #stuckBehindRequeued(): number {
+    let n = 0;
+    for (const lane of this.#lanes.values()) if (lane[0]!.requeued) n += lane.length - 1;
+    return n;
+  }
+
+  /** basic.nack(requeue) of a held message; false when its channel is gone (the broker has it back). */
+  #requeue(held: Held): boolean {
+    try {
+      settleOn(held, (ch) => ch.nack(held.message, false, true));
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   #laneKey(held: Held): string | undefined {
@@ -405,12 +439,8 @@ export class RabbitSubscription implements DriverSubscription, LinkUser {
     const timer = setTimeout(() => {
       this.#timers.delete(timer);
       if (held.generation !== this.#generation || !this.#open) return;
-      try {
-        settleOn(held, (ch) => ch.nack(held.message, false, true));
-        held.requeued = true;
-      } catch {
-        // channel gone: the broker returns it (counted) and the lane goes with the channel
-      }
+      // Channel gone: the broker returns it (counted) and the lane goes with the channel.
+      if (this.#requeue(held)) held.requeued = true;
     }, Math.max(0, delayMs));
     this.#timers.add(timer);
   }
@@ -426,11 +456,7 @@ export class RabbitSubscription implements DriverSubscription, LinkUser {
     for (const lane of this.#lanes.values()) {
       for (const held of lane) {
         if (held.requeued || held.consumer !== consumer) continue;
-        try {
-          settleOn(held, (ch) => ch.nack(held.message, false, true));
-        } catch {
-          return; // channel gone: everything unacked is back in the queue already
-        }
+        if (!this.#requeue(held)) return; // channel gone: everything unacked is back in the queue already
       }
     }
   }

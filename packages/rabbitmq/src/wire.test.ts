@@ -97,6 +97,14 @@ describe('messages from foreign producers (issue #16)', () => {
     expect(r.deliveryCount).toBe(0);
   });
 
+  it('RabbitMQ 4.x: x-acquired-count (every delivery, also those returned by a closed channel) counts when above x-delivery-count; neither is shown', () => {
+    const r = fromDelivery('orders', Buffer.from('x'), foreign({ 'x-delivery-count': 1, 'x-acquired-count': 3 }), true, GROUP_QUEUE, 'k');
+    expect(r.deliveryCount).toBe(3);
+    expect(r.envelope.headers['x-acquired-count']).toBeUndefined();
+    const first = fromDelivery('orders', Buffer.from('x'), foreign({ 'x-acquired-count': 50 }), false, GROUP_QUEUE, 'k');
+    expect(first.deliveryCount).toBe(0);
+  });
+
   it('a forged x-mqkit-prior-attempts is ignored unless the message came back from this group\'s delay queue', () => {
     const forged = fromDelivery('orders', Buffer.from('x'), foreign({ [WIRE_HEADERS.priorAttempts]: 100 }), false, GROUP_QUEUE, 'k');
     expect(forged.priorAttempts).toBe(0);

@@ -38,6 +38,7 @@ function isBrokerHeader(name: string): boolean {
   return (
     name === 'x-death' ||
     name === 'x-delivery-count' ||
+    name === 'x-acquired-count' ||
     name.startsWith('x-first-death-') ||
     name.startsWith('x-last-death-') ||
     name === 'x-received-from' ||
@@ -122,7 +123,14 @@ export function fromDelivery(
   const timestamp = ms ?? (seconds !== undefined ? seconds * 1000 : (now ?? Date.now()));
   const id = typeof properties.messageId === 'string' && properties.messageId !== '' ? properties.messageId : fallbackId(content, properties, routingKey);
   // On a first delivery RabbitMQ leaves a producer's x-delivery-count header as it was.
-  const count = redelivered ? headerNumber(raw['x-delivery-count']) : 0;
+  let count = redelivered ? headerNumber(raw['x-delivery-count']) : 0;
+  // RabbitMQ 4.x counts in x-delivery-count only failed returns (4.3: basic.reject), and every
+  // delivery, also one returned by a closed channel, in x-acquired-count: the larger one counts.
+  const acquired = redelivered ? raw['x-acquired-count'] : undefined;
+  if (acquired !== undefined) {
+    const n = headerNumber(acquired);
+    if (n !== undefined && (count === undefined || n > count)) count = n;
+  }
   // Rare headers: looked at only when present (the consume hot path reads no clock otherwise).
   const priorRaw = raw[WIRE_HEADERS.priorAttempts];
   const prior = priorRaw === undefined ? undefined : headerNumber(priorRaw);
