@@ -321,7 +321,7 @@ describe('KafkaSubscription attempts across owners (#16 defect 4)', () => {
     expect(delivered).toHaveLength(2);
     const meta = consumer.stored.get(0)!;
     expect(meta.offset).toBe('0');
-    expect(meta.metadata).toMatch(/^mq1;/);
+    expect(meta.metadata).toMatch(/^mq2;/);
   });
 
   it('after a crash, the next owner counts one more attempt for every record taken and not acked; acked ones are not redelivered', async () => {
@@ -334,18 +334,21 @@ describe('KafkaSubscription attempts across owners (#16 defect 4)', () => {
     await flush();
     expect(first.delivered.at(-1)!.attempt).toBe(2);
     // The process dies here (no close): m0 handed twice, m1 and m3..m9 once, m2 acked.
-    // The next owner hands those suspects over one at a time, each recorded alone: it gets m0
-    // (and m10, never taken before) and dies again while m0 runs.
+    // The next owner hands the suspects (every unacked record up to the recorded end 9 + the
+    // look-ahead 2, so m10 too) over one at a time, each recorded alone: it gets m0, and m11 (past
+    // the range, never taken) at attempt 1, and dies again while m0 runs.
     const second = await setup({}, { maxBufferedMessages: 100 }, undefined, new ScriptedConsumer(stored));
-    await second.feed(0, records(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10));
-    expect(second.delivered.map((d) => [d.envelope.id, d.attempt]).sort()).toEqual([['m0', 3], ['m10', 1]]);
+    await second.feed(0, records(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12));
+    expect(second.delivered.map((d) => [d.envelope.id, d.attempt]).sort()).toEqual([['m0', 3], ['m12', 1]]);
     // A third owner: only m0 and m10 were handed over in between, so only they count again.
     const third = await setup({}, { maxBufferedMessages: 100 }, (d) => queueMicrotask(() => void d.ack()), new ScriptedConsumer(stored));
-    await third.feed(0, records(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10));
-    for (let i = 0; i < 20; i += 1) await flush();
+    await third.feed(0, records(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12));
+    for (let i = 0; i < 30; i += 1) await flush();
     const attempts = Object.fromEntries(third.delivered.map((d) => [d.envelope.id, d.attempt]));
-    expect(attempts).toEqual({ m0: 4, m1: 2, m3: 2, m4: 2, m5: 2, m6: 2, m7: 2, m8: 2, m9: 2, m10: 2 });
-    expect(third.ids().slice(0, 9)).toEqual(['m0', 'm1', 'm3', 'm4', 'm5', 'm6', 'm7', 'm8', 'm9']); // suspects in order
+    // m0 counted at each crash; the other suspects once (never handed over since the first crash);
+    // m12 (handed to the second owner unrecorded) and m11 (inside its look-ahead) once.
+    expect(attempts).toEqual({ m0: 4, m1: 2, m3: 2, m4: 2, m5: 2, m6: 2, m7: 2, m8: 2, m9: 2, m10: 2, m11: 2, m12: 2 });
+    expect(third.ids()).toEqual(['m0', 'm1', 'm3', 'm4', 'm5', 'm6', 'm7', 'm8', 'm9', 'm10', 'm11', 'm12']); // suspects in order
   });
 
   it('suspects go to core one at a time, each after a commit that records it alone', async () => {
@@ -354,11 +357,11 @@ describe('KafkaSubscription attempts across owners (#16 defect 4)', () => {
     const { feed, delivered } = await setup({}, { maxBufferedMessages: 100 }, undefined, consumer);
     await feed(0, records(0, 1, 2));
     expect(delivered.map((d) => d.envelope.id)).toEqual(['m0']);
-    expect(stored.get(0)!.metadata).toBe('mq1;2;0:2,1:1'); // m0 taken a 2nd time; m1, m2 still once
+    expect(stored.get(0)!.metadata).toBe('mq2;3;1kw;0:2,1:1'); // m0 taken a 2nd time; m1, m2 still once
     await delivered[0]!.ack();
     await flush();
     expect(delivered.map((d) => d.envelope.id)).toEqual(['m0', 'm1']);
-    expect(stored.get(0)).toMatchObject({ offset: '1', metadata: 'mq1;1;0:2,1:1' }); // m1 taken again, m2 not yet
+    expect(stored.get(0)).toMatchObject({ offset: '1', metadata: 'mq2;2;1kw;0:2,1:1' }); // m1 taken again, m2 not yet
   });
 
   it('a graceful close records exactly what was handed over: records only fetched come back at attempt 1', async () => {
@@ -374,10 +377,12 @@ describe('KafkaSubscription attempts across owners (#16 defect 4)', () => {
     await first.sub.close(); // m1's handler is abandoned (hung past the deadline); m2, m3 never handed over
     const second = await setup({}, { maxBufferedMessages: 100 }, undefined, new ScriptedConsumer(stored));
     await second.feed(0, records(1, 2, 3));
-    expect(second.delivered.map((d) => [d.envelope.id, d.attempt])).toEqual([['m1', 2], ['m2', 1], ['m3', 1]]);
+    // m1 (a suspect) waits for its own record; the others need none.
+    expect(second.delivered.map((d) => [d.envelope.id, d.attempt])).toEqual([['m2', 1], ['m3', 1], ['m1', 2]]);
+    expect(stored.get(0)!.metadata).toMatch(/^mq2;[0-9a-z]+;[0-9a-z]+;/); // running again: not clean
   });
 
-  it('ordered: recovered attempts keep per-key order; a record waiting behind its key was not taken and is not counted', async () => {
+  it('ordered: recovered attempts keep per-key order (after a crash, a record waiting behind its key counts once, as a suspect)', async () => {
     const stored = new Map<number, CommittedOffset>();
     const first = await setup({ ordered: true }, { maxBufferedMessages: 100 }, undefined, new ScriptedConsumer(stored));
     await first.feed(0, [record(0, 'a'), record(1, 'a'), record(2, 'b')]);
@@ -389,31 +394,48 @@ describe('KafkaSubscription attempts across owners (#16 defect 4)', () => {
     expect(second.delivered.map((d) => [d.envelope.id, d.attempt])).toEqual([['m0', 2]]);
     await second.delivered[0]!.ack();
     await flush();
-    expect(second.delivered.map((d) => [d.envelope.id, d.attempt])).toEqual([['m0', 2], ['m1', 1]]);
+    expect(second.delivered.map((d) => [d.envelope.id, d.attempt])).toEqual([['m0', 2], ['m1', 2]]);
   });
 
-  it('counts ahead of the hand-over only up to the look-ahead; records waiting for their delay are not counted', async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
-    try {
-      const stored = new Map<number, CommittedOffset>();
-      let sub!: KafkaSubscription;
-      const first = await setup({}, { maxBufferedMessages: 100, lookAhead: 2 }, () => sub.pause(), new ScriptedConsumer(stored));
-      sub = first.sub; // core's queue is full after one delivery
-      await first.feed(0, [record(0, undefined, 60_000), record(1), record(2), record(3), record(4)]);
-      expect(first.ids()).toEqual(['m1']);
-      // the process dies: m1 handed over, m2 and m3 recorded ahead (look-ahead 2), m4 not; m0 waits for its delay
-      const second = await setup({}, { maxBufferedMessages: 100 }, undefined, new ScriptedConsumer(stored));
-      await second.feed(0, [record(0, undefined, 60_000), record(1), record(2), record(3), record(4)]);
-      for (let i = 0; i < 10; i += 1) await vi.advanceTimersByTimeAsync(1);
-      for (const d of second.delivered) await d.ack();
-      for (let i = 0; i < 10; i += 1) await vi.advanceTimersByTimeAsync(1);
-      for (const d of second.delivered) await d.ack().catch(() => {});
-      await vi.advanceTimersByTimeAsync(1);
-      const attempts = Object.fromEntries(second.delivered.map((d) => [d.envelope.id, d.attempt]));
-      expect(attempts).toEqual({ m1: 2, m2: 2, m3: 2, m4: 1 }); // m0 still waits for its delay
-    } finally {
-      vi.useRealTimers();
-    }
+  it('first deliveries go to core without waiting for a commit, up to the look-ahead past the recorded end; after a crash all of those are suspects', async () => {
+    const stored = new Map<number, CommittedOffset>();
+    const consumer = new ScriptedConsumer(stored);
+    const first = await setup({}, { maxBufferedMessages: 100, lookAhead: 2 }, undefined, consumer);
+    await first.feed(0, records(0, 1)); // the first commit of an owner lands before any hand-over
+    expect(first.ids()).toEqual(['m0', 'm1']);
+    expect(stored.get(0)!.metadata).toBe('mq2;2;2;0:1');
+    consumer.hold = new Promise<void>(() => {}); // the coordinator stops answering
+    await first.feed(0, records(2, 3, 4, 5));
+    expect(first.ids()).toEqual(['m0', 'm1', 'm2', 'm3']); // up to 1 + 2 without a commit; m4, m5 wait
+    // The process dies: m2, m3 were handed over unrecorded, still within 1 + 2.
+    const second = await setup({}, { maxBufferedMessages: 100 }, (d) => queueMicrotask(() => void d.ack()), new ScriptedConsumer(stored));
+    await second.feed(0, records(0, 1, 2, 3, 4, 5));
+    for (let i = 0; i < 20; i += 1) await flush();
+    expect(second.delivered.map((d) => [d.envelope.id, d.attempt])).toEqual([
+      ['m4', 1], // past the range: never taken, not held back by the suspects
+      ['m5', 1],
+      ['m0', 2],
+      ['m1', 2],
+      ['m2', 2], // never recorded: counts as taken once
+      ['m3', 2],
+    ]);
+  });
+
+  it('a redelivery waits for the commit recording its attempt', async () => {
+    const consumer = new ScriptedConsumer();
+    const { feed, delivered } = await setup({}, { maxBufferedMessages: 100 }, undefined, consumer);
+    await feed(0, records(0));
+    let release!: () => void;
+    consumer.hold = new Promise<void>((r) => (release = r));
+    await delivered[0]!.nack(0);
+    await flush();
+    await flush();
+    expect(delivered).toHaveLength(1);
+    release();
+    await flush();
+    await flush();
+    expect(delivered.map((d) => d.attempt)).toEqual([1, 2]);
+    expect(consumer.stored.get(0)!.metadata).toBe('mq2;1;1kw;0:2');
   });
 
   it('ignores offset metadata it cannot read (another tool, another version)', async () => {

@@ -13,9 +13,11 @@
  * - rebalance: each (re)assignment refetches from the committed offsets, so everything held is
  *   dropped and settles of dropped deliveries become no-ops (at-least-once, never a commit of
  *   unfinished work).
- * - attempts survive crashes: before a record is handed to core, a commit of its partition (same
- *   position) records in the offset metadata that it was taken (see attempt-log.ts); a new owner
- *   reads that back on assignment and counts one more attempt for every record taken and not acked.
+ * - attempts survive crashes: commits of a partition (same position) record in the offset metadata
+ *   which records were taken (see attempt-log.ts). First deliveries are handed over without waiting
+ *   for that record, but at most `lookAhead` offsets past the last recorded one; redeliveries and
+ *   suspects wait for it. A new owner reads the log back on assignment; after an unclean hand-over
+ *   it treats every unacked record up to the recorded end + the look-ahead as a suspect.
  */
 import {
   MqError,
@@ -43,10 +45,10 @@ export interface KafkaSubscriptionSettings {
   /** How long acks accumulate before their contiguous position is committed; 0 = at once. */
   readonly commitIntervalMs: number;
   /**
-   * How many due records (queued for core, not yet handed over) the attempt log may record as
-   * taken ahead of the hand-over, per partition, so that the recording commit runs ahead of the
-   * hand-over instead of stalling it. A lost owner counts an attempt for those too.
-   * Default: max(512, 4 × maxInFlight).
+   * How far (in offsets, per partition) first deliveries may be handed to core past the last
+   * offset a landed commit recorded, so that the recording commits run behind the hand-over
+   * instead of stalling it. After an unclean hand-over, every unacked record up to the recorded
+   * end + this counts as a suspect. Default: max(2048, 8 × maxInFlight).
    */
   readonly lookAhead?: number;
 }
@@ -70,8 +72,8 @@ class Held implements TrackedOffset, LoggedOffset {
   attempt: number;
   /** Whether the current attempt was handed to core. */
   handed = false;
-  /** Due and waiting for core (in the ready queue or gated): may be recorded ahead as taken. */
-  queued = false;
+  /** Waiting in `gated` for a commit to record it as taken (a redelivery, or past the look-ahead). */
+  waiting = false;
   /** The attempt a successful commit recorded as taken; handed over only once it covers `attempt`. */
   recorded = 0;
   /** Set while a commit being written counts it as taken. */
@@ -117,11 +119,15 @@ interface PartitionState {
    * attempt above 1. Commits encode up to here only (the rest reads as never taken).
    */
   frontier: number;
-  /** Due records waiting for a commit to record them as taken, in order. */
+  /** Due records waiting for a commit to record them as taken (or for their turn as suspects). */
   gated: Held[];
-  /** Queued records (due, not handed over) and how many of them are already recorded as taken. */
-  queued: number;
-  ahead: number;
+  /** Highest offset waiting in `gated` to be recorded (commits encode up to here too). */
+  waitingTo: number;
+  /**
+   * End of the window of the last commit that landed (this owner's): first deliveries may be handed
+   * over up to `landed + lookAhead` without waiting. Undefined until this owner's first commit.
+   */
+  landed: number | undefined;
   /** Highest attempt of any record held (a truncated log rounds up to it). */
   maxAttempt: number;
   /** The suspect to be recorded as taken next, and the one with core. */
@@ -242,7 +248,7 @@ export class KafkaSubscription implements DriverSubscription {
     this.#settings = settings;
     this.#logger = logger;
     this.#onClose = onClose;
-    this.#lookAhead = settings.lookAhead ?? Math.max(512, 4 * spec.maxInFlight);
+    this.#lookAhead = settings.lookAhead ?? Math.max(2048, 8 * spec.maxInFlight);
     this.#consumer = seam.consumer({
       groupId: settings.groupId,
       topic: spec.topic,
@@ -319,7 +325,21 @@ export class KafkaSubscription implements DriverSubscription {
     if (state.log !== undefined) return;
     const position = committed && /^\d+$/.test(committed.offset) ? committed.offset : undefined;
     state.start = position;
-    state.log = position === undefined ? null : (decodeAttemptLog(committed!.metadata, Number(position)) ?? null);
+    const log = position === undefined ? undefined : decodeAttemptLog(committed!.metadata, Number(position));
+    state.log = log ?? null;
+    if (log) {
+      // Our commits keep describing the previous owner's suspects (carried until fetched).
+      state.frontier = log.limit;
+      state.maxAttempt = Math.max(state.maxAttempt, log.maxValue + 1);
+    }
+    // This owner's first commit (marks the log as running) lands before any hand-over.
+    this.#dirty.add(state);
+    this.#urgent = true;
+    if (!this.#commitLoop) {
+      clearTimeout(this.#commitTimer);
+      this.#commitTimer = undefined;
+      this.#startCommit();
+    }
     const stash = state.stash;
     state.stash = [];
     for (const records of stash) this.#accept(state, records);
@@ -364,8 +384,8 @@ export class KafkaSubscription implements DriverSubscription {
         lastFetched: -1,
         frontier: -1,
         gated: [],
-        queued: 0,
-        ahead: 0,
+        waitingTo: -1,
+        landed: undefined,
         maxAttempt: 1,
         suspectNext: undefined,
         suspectOut: undefined,
@@ -407,13 +427,11 @@ export class KafkaSubscription implements DriverSubscription {
       let attempt = attempts.size === 0 ? 1 : (attempts.get(`${partition}:${record.offset}`) ?? 1);
       let done = false;
       let suspect = false;
-      if (log && at <= log.end) {
-        const prior = log.prior(at);
-        if (prior === 'done') done = true;
-        else {
-          attempt = Math.max(attempt, prior + 1);
-          suspect = prior > 0;
-        }
+      const recovered = log ? log.recover(at) : undefined;
+      if (recovered === 'done') done = true;
+      else if (recovered !== undefined) {
+        attempt = Math.max(attempt, recovered.attempt);
+        suspect = recovered.suspect;
       }
       // Only what placement needs is read now (delay, and the key for ordered lanes).
       const lane = !done && ordered && record.key && record.key.length > 0 ? record.key.toString() : undefined;
@@ -462,12 +480,17 @@ export class KafkaSubscription implements DriverSubscription {
 
   /** Into the ready queue: due, waiting for core (and maybe for a commit recording it). */
   #enqueue(held: Held): void {
-    if (!held.queued) {
-      held.queued = true;
-      held.state.queued += 1;
-      if (held.recorded >= held.attempt) held.state.ahead += 1;
-    }
     this.#ready.push(held);
+  }
+
+  /**
+   * Whether `held` (not a suspect) may be handed over without waiting for a commit: it was recorded
+   * as taken, or it is a first delivery within the look-ahead past the last recorded window.
+   */
+  #recorded(held: Held): boolean {
+    if (held.recorded >= held.attempt) return true;
+    const landed = held.state.landed;
+    return held.attempt === 1 && landed !== undefined && held.at <= landed + this.#lookAhead;
   }
 
   /**
@@ -480,7 +503,6 @@ export class KafkaSubscription implements DriverSubscription {
     this.#draining = true;
     try {
       const ready = this.#ready;
-      const half = this.#lookAhead / 2;
       while (this.#readyHead < ready.length && !this.#corePaused && this.#open) {
         const held = ready[this.#readyHead]!;
         ready[this.#readyHead] = undefined;
@@ -489,17 +511,14 @@ export class KafkaSubscription implements DriverSubscription {
         const state = held.state;
         if (held.suspect) {
           if (!this.#mayHand(held)) continue;
-        } else if (held.recorded < held.attempt) {
-          // Not recorded as taken yet: wait for the commit that records it.
+        } else if (!this.#recorded(held)) {
+          // A redelivery, or too far ahead of the recorded window: wait for a commit recording it.
+          held.waiting = true;
+          if (held.at > state.waitingTo) state.waitingTo = held.at;
           state.gated.push(held);
           this.#requestRecord(state);
           continue;
         }
-        held.queued = false;
-        state.queued -= 1;
-        state.ahead -= 1;
-        // Record the next stretch before the hand-over gets there.
-        if (state.ahead < half && state.queued > state.ahead) this.#requestRecord(state);
         this.#hand(held);
       }
       const head = this.#readyHead;
@@ -529,11 +548,22 @@ export class KafkaSubscription implements DriverSubscription {
       held.record = undefined;
     }
     held.handed = true;
-    if (held.at > held.state.frontier) held.state.frontier = held.at;
+    held.waiting = false;
+    const state = held.state;
+    if (held.at > state.frontier) {
+      state.frontier = held.at;
+      // Keep the recorded window moving: commit now once half of the look-ahead is used, else
+      // with the next (ack) commit.
+      if (state.landed === undefined || held.at - state.landed > this.#lookAhead / 2) this.#requestRecord(state);
+      else if (!this.#dirty.has(state)) {
+        this.#dirty.add(state);
+        this.#scheduleCommit();
+      }
+    }
     this.#sink.deliver(new KafkaDelivery(this, held, envelope));
   }
 
-  /** Asks for a commit recording `state`'s next queued records (up to the look-ahead) as taken. */
+  /** Asks for a commit recording `state`'s waiting records as taken, without the interval. */
   #requestRecord(state: PartitionState): void {
     if (!state.live || (this.#urgent && this.#dirty.has(state))) return;
     this.#dirty.add(state);
@@ -588,11 +618,11 @@ export class KafkaSubscription implements DriverSubscription {
     const kept: Held[] = [];
     for (const held of gated) {
       if (held.done) continue;
-      if (held.suspect || held.recorded >= held.attempt) this.#ready.push(held);
+      if (held.suspect || this.#recorded(held)) this.#ready.push(held);
       else kept.push(held);
     }
     state.gated = kept;
-    // More waiting than the look-ahead covered: record the next ones.
+    // Some were marked after this commit was written: record them too.
     if (kept.length > 0) this.#requestRecord(state);
     this.#drain();
   }
@@ -689,29 +719,25 @@ export class KafkaSubscription implements DriverSubscription {
 
   /**
    * Decides which of `state`'s records the commit being written counts as taken: those handed to
-   * core, those already recorded, the suspect to be handed next, and the next queued ones up to
-   * the look-ahead. Records waiting elsewhere (behind their key, for their delay, other suspects)
-   * count only the deliveries they went through. Collects into `entries` the records the log must
-   * describe (up to the frontier; a bounded scan, not the whole buffer) and returns the ones newly
-   * counted. `exact` (close): only collects.
+   * core, those already recorded, the suspect to be handed next, and those waiting for a record
+   * (redeliveries, first deliveries past the look-ahead). Others count only the deliveries they
+   * went through (a first delivery handed over after this commit is covered by the look-ahead).
+   * Collects into `entries` the records the log must describe (up to the frontier or the last
+   * waiting record) and returns the ones newly counted. `exact` (close): only collects.
    */
   #markTaken(state: PartitionState, entries: Held[], exact: boolean): Held[] {
     const marked: Held[] = [];
-    const lookAhead = this.#lookAhead;
-    let budget = exact ? 0 : lookAhead - state.ahead;
-    // Past the frontier only queued records can become taken: look at a bounded stretch of them.
-    let beyond = 2 * lookAhead;
+    const until = Math.max(state.frontier, state.waitingTo);
     state.offsets.scan((held) => {
-      if (held.at > state.frontier && (budget <= 0 || (beyond -= 1) < 0)) return false;
+      if (held.at > until) return false;
       entries.push(held);
       if (held.done || exact) return true;
       let taken: boolean;
       if (held.handed || held.recorded >= held.attempt) taken = true;
       else if (held.suspect) taken = state.suspectNext === held;
-      else taken = held.queued && budget > 0;
+      else taken = held.waiting;
       if (taken && !held.handed && held.recorded < held.attempt) {
         marked.push(held);
-        if (!held.suspect) budget -= 1;
         if (held.at > state.frontier) state.frontier = held.at;
       }
       held.taken = taken;
@@ -727,7 +753,8 @@ export class KafkaSubscription implements DriverSubscription {
   async #commitOnce(exact = false): Promise<void> {
     this.#urgent = false;
     if (this.#dirty.size === 0) return;
-    const parts: Array<{ state: PartitionState; marked: Held[]; partition: number; offset: string; metadata: string }> = [];
+    const parts: Array<{ state: PartitionState; marked: Held[]; end: number; partition: number; offset: string; metadata: string }> = [];
+    const mode = exact ? 'exact' : { lag: this.#lookAhead };
     for (const state of this.#dirty) {
       // Not before the previous owner's log was read: it would be overwritten unread.
       if (!state.live || state.log === undefined) continue;
@@ -736,9 +763,11 @@ export class KafkaSubscription implements DriverSubscription {
       const entries = this.#scratch;
       entries.length = 0;
       const marked = this.#markTaken(state, entries, exact);
-      const metadata = encodeAttemptLog(Number(offset), state.frontier, entries, state.maxAttempt, exact);
+      const position = Number(offset);
+      const end = Math.max(state.frontier, position - 1);
+      const metadata = encodeAttemptLog(position, end, entries, state.maxAttempt, mode, state.log ?? undefined);
       entries.length = 0;
-      parts.push({ state, marked, partition: state.partition, offset, metadata });
+      parts.push({ state, marked, end, partition: state.partition, offset, metadata });
     }
     this.#dirty.clear();
     if (parts.length === 0) return;
@@ -747,14 +776,14 @@ export class KafkaSubscription implements DriverSubscription {
         topic: this.#spec.topic,
         partitions: parts.map(({ partition, offset, metadata }) => ({ partition, offset, metadata })),
       });
-      for (const { state, marked } of parts) {
-        if (!state.live || marked.length === 0) continue;
+      for (const { state, marked, end } of parts) {
+        if (!state.live) continue;
+        if (state.landed === undefined || end > state.landed) state.landed = end;
         for (let i = 0; i < marked.length; i += 1) {
           const held = marked[i]!;
           // Recorded with the attempt it was marked at (a nack since then needs a new record).
           if (held.done || held.handed || held.recorded >= held.attempt) continue;
           held.recorded = held.attempt;
-          if (held.queued) state.ahead += 1;
         }
         this.#release(state);
       }

@@ -180,7 +180,12 @@ class KafkajsConsumer implements ConsumerSeam {
     this.#listener = listener;
     // Connected while the group is joined: the first assignment reads the committed offsets and
     // their metadata through it before any record is handed over.
-    this.#adminClient().catch((err: unknown) => this.#logger.debug({ err, groupId: this.#settings.groupId }, 'kafka admin connect failed; retried on use'));
+    // Its first offset fetch also connects to the group coordinator (~100 ms here): done now, while
+    // joining, so that reading the attempt logs after the assignment takes one round trip.
+    const { groupId, topic } = this.#settings;
+    this.#adminClient()
+      .then((admin) => admin.fetchOffsets({ groupId, topics: [topic] }))
+      .catch((err: unknown) => this.#logger.debug({ err, groupId }, 'kafka admin warm-up failed; retried on use'));
     await this.#run();
   }
 
