@@ -361,3 +361,31 @@ describe('defect 5: empty payloads', () => {
     expect(bodies).toEqual([0, 0]);
   }, 30_000);
 });
+
+describe('defect 4: attempts never repeat or go back across a close (ordered retries are counted by RabbitMQ)', () => {
+  it('ordered: attempt 1 throws, attempt 2 hangs past the close deadline; after a restart on a new client the message comes back as attempt 3, still before the later message of its key', async () => {
+    const topic = track(uniqueTopic('ordclose'));
+    const seen: string[] = [];
+    const handler = (phase: number) => async (d: { attempt: number; payload: unknown }) => {
+      const { n } = d.payload as { n: number };
+      seen.push(`${phase}:${n}#${d.attempt}`);
+      if (phase === 1 && n === 1 && d.attempt === 1) throw new Error('first attempt fails');
+      if (phase === 1 && n === 1) await new Promise<never>(() => {}); // hangs: abandoned at the close deadline
+    };
+    const first = await client();
+    const sub = await first.subscribe(topic, { group: 'g', ordered: true, retry: { maxAttempts: Number.POSITIVE_INFINITY, initialDelayMs: 50, maxDelayMs: 50 }, handler: handler(1) });
+    await first.publish(topic, { n: 1 }, { key: 'k' });
+    await first.publish(topic, { n: 2 }, { key: 'k' });
+    await waitFor('attempt 2 running', () => seen.includes('1:1#2'), { timeoutMs: 10_000 });
+    await sub.close({ timeoutMs: 300 }); // abandons attempt 2: the channel hands it back
+    const second = await client();
+    await second.subscribe(topic, { group: 'g', ordered: true, retry: { maxAttempts: Number.POSITIVE_INFINITY }, handler: handler(2) });
+    await waitFor('both messages after the restart', () => seen.filter((s) => s.startsWith('2:')).length === 2, { timeoutMs: 15_000 });
+    const again = seen.filter((s) => s.startsWith('2:'));
+    expect(seen.slice(0, 2)).toEqual(['1:1#1', '1:1#2']);
+    // Before the fix: '2:1#2' (the in-process count of the ordered retry was lost with the channel).
+    expect(again[0]).toBe('2:1#3');
+    // Message 2 waited behind 1 and was handed back at the close: it counts one delivery (never fewer).
+    expect(again[1]).toBe('2:2#2');
+  }, 60_000);
+});
