@@ -18,14 +18,21 @@ afterAll(closeAll);
 const MAX_ATTEMPTS = 3;
 
 /** Runs one consumer process until it exits (the crash) or `until` holds; returns what it saw. */
-async function runChild(topic: string, group: string, until: () => boolean): Promise<{ seen: Array<{ id: string; attempt: number }>; code: number | null }> {
+async function runChild(
+  topic: string,
+  group: string,
+  until: () => boolean,
+  onSeen?: (seen: { id: string; attempt: number }) => void,
+): Promise<{ seen: Array<{ id: string; attempt: number }>; code: number | null }> {
   const child = fork(join(import.meta.dirname, 'fixtures', 'crash-consumer.ts'), [kafkaUrl, topic, group, String(MAX_ATTEMPTS)], {
     execArgv: ['--conditions=mqkit-source', '--no-warnings'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const seen: Array<{ id: string; attempt: number }> = [];
   child.on('message', (msg: { id?: string; attempt?: number }) => {
-    if (msg.id !== undefined) seen.push({ id: msg.id, attempt: msg.attempt! });
+    if (msg.id === undefined) return;
+    seen.push({ id: msg.id, attempt: msg.attempt! });
+    onSeen?.(seen.at(-1)!);
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   let code: number | null | undefined;
@@ -70,5 +77,35 @@ describe('kafka: attempts across consumer crashes', () => {
     console.info(`[crash-attempts] DLQ headers: ${JSON.stringify(dead[0]!.headers)}`);
     // The others were handled too (the one after the poison at least once, before it moved on).
     expect([...handled].sort()).toEqual(['after', 'before']);
+  }, 300_000);
+
+  it('a poison message that arrives while the consumer runs (handed over without waiting for a commit) is counted at every crash too', async () => {
+    const topic = await createTopic('crash-attempts-live', 1);
+    const group = uniqueGroup('crash-attempts-live');
+    const client = await openKafka();
+    const dead: string[] = [];
+    await client.subscribe(`${topic}-dlq`, { group: uniqueGroup('crash-live-dlq'), handler: (d) => void dead.push(d.id) });
+    await client.publish(topic, { crash: false }, { id: 'before' });
+    const poisonAttempts: number[] = [];
+    let published = false;
+    for (let run = 1; run <= MAX_ATTEMPTS + 2 && dead.length === 0; run += 1) {
+      const { seen, code } = await runChild(
+        topic,
+        group,
+        () => dead.length > 0,
+        (s) => {
+          // Published once the first consumer has handled 'before': its first commit has landed,
+          // so the poison is handed over within the look-ahead, before any commit records it.
+          if (s.id !== 'before' || published) return;
+          published = true;
+          void client.publish(topic, { crash: true }, { id: 'poison' }).then(() => client.publish(topic, { crash: false }, { id: 'after' }));
+        },
+      );
+      for (const s of seen) if (s.id === 'poison') poisonAttempts.push(s.attempt);
+      console.info(`[crash-attempts-live] run ${run}: exit ${code}, deliveries ${JSON.stringify(seen)}`);
+    }
+    await waitFor('the poison message in the DLQ', () => dead.length > 0, { timeoutMs: 60_000 });
+    expect(poisonAttempts).toEqual([1, 2, 3]);
+    expect(dead).toEqual(['poison']);
   }, 300_000);
 });
