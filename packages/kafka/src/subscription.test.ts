@@ -357,11 +357,11 @@ describe('KafkaSubscription attempts across owners (#16 defect 4)', () => {
     const { feed, delivered } = await setup({}, { maxBufferedMessages: 100 }, undefined, consumer);
     await feed(0, records(0, 1, 2));
     expect(delivered.map((d) => d.envelope.id)).toEqual(['m0']);
-    expect(stored.get(0)!.metadata).toBe('mq2;3;1kw;0:2,1:1'); // m0 taken a 2nd time; m1, m2 still once
+    expect(stored.get(0)!.metadata).toBe('mq2;3;1ku;0:2,1:1'); // m0 taken a 2nd time; m1, m2 still once; lag 2048 past m0 (base 36)
     await delivered[0]!.ack();
     await flush();
     expect(delivered.map((d) => d.envelope.id)).toEqual(['m0', 'm1']);
-    expect(stored.get(0)).toMatchObject({ offset: '1', metadata: 'mq2;2;1kw;0:2,1:1' }); // m1 taken again, m2 not yet
+    expect(stored.get(0)).toMatchObject({ offset: '1', metadata: 'mq2;2;1kv;0:2,1:1' }); // m1 taken again, m2 not yet
   });
 
   it('a graceful close records exactly what was handed over: records only fetched come back at attempt 1', async () => {
@@ -419,6 +419,23 @@ describe('KafkaSubscription attempts across owners (#16 defect 4)', () => {
       ['m2', 2], // never recorded: counts as taken once
       ['m3', 2],
     ]);
+  });
+
+  it('repeated crashes on one suspect do not widen the suspect range', async () => {
+    const stored = new Map<number, CommittedOffset>();
+    const first = await setup({}, { maxBufferedMessages: 100, lookAhead: 2 }, undefined, new ScriptedConsumer(stored));
+    await first.feed(0, records(0, 1)); // recorded: window [0, 1], lag 2: range [0, 3]
+    // Crash. The second owner (only the suspects fetched yet) hands m0 and crashes on it.
+    const second = await setup({}, { maxBufferedMessages: 100, lookAhead: 2 }, undefined, new ScriptedConsumer(stored));
+    await second.feed(0, records(0, 1, 2, 3));
+    expect(second.delivered.map((d) => [d.envelope.id, d.attempt])).toEqual([['m0', 2]]);
+    // Its log still covers [0, 3] (carried), but its own look-ahead only reaches 0 + 2: the range
+    // stays [0, 3] instead of growing by the look-ahead at every crash.
+    const third = await setup({}, { maxBufferedMessages: 100, lookAhead: 2 }, (d) => queueMicrotask(() => void d.ack()), new ScriptedConsumer(stored));
+    await third.feed(0, records(0, 1, 2, 3, 4, 5, 6));
+    for (let i = 0; i < 20; i += 1) await flush();
+    const attempts = Object.fromEntries(third.delivered.map((d) => [d.envelope.id, d.attempt]));
+    expect(attempts).toEqual({ m0: 3, m1: 2, m2: 2, m3: 2, m4: 1, m5: 1, m6: 1 });
   });
 
   it('a redelivery waits for the commit recording its attempt', async () => {

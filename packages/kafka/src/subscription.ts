@@ -128,6 +128,11 @@ interface PartitionState {
    * over up to `landed + lookAhead` without waiting. Undefined until this owner's first commit.
    */
   landed: number | undefined;
+  /**
+   * Last offset the previous owner's log says anything about: this owner's commits keep describing
+   * up to there (its suspects, carried from that log until fetched).
+   */
+  carryTo: number;
   /** Highest attempt of any record held (a truncated log rounds up to it). */
   maxAttempt: number;
   /** The suspect to be recorded as taken next, and the one with core. */
@@ -329,7 +334,7 @@ export class KafkaSubscription implements DriverSubscription {
     state.log = log ?? null;
     if (log) {
       // Our commits keep describing the previous owner's suspects (carried until fetched).
-      state.frontier = log.limit;
+      state.carryTo = log.limit;
       state.maxAttempt = Math.max(state.maxAttempt, log.maxValue + 1);
     }
     // This owner's first commit (marks the log as running) lands before any hand-over.
@@ -385,6 +390,7 @@ export class KafkaSubscription implements DriverSubscription {
         frontier: -1,
         gated: [],
         waitingTo: -1,
+        carryTo: -1,
         landed: undefined,
         maxAttempt: 1,
         suspectNext: undefined,
@@ -447,7 +453,8 @@ export class KafkaSubscription implements DriverSubscription {
         continue;
       }
       if (attempt > state.maxAttempt) state.maxAttempt = attempt;
-      if (attempt > 1 && at > state.frontier) state.frontier = at;
+      // (Suspects are covered by `carryTo`: they must not widen this owner's own range.)
+      if (attempt > 1 && !suspect && at > state.frontier) state.frontier = at;
       held.suspect = suspect;
       this.#outstanding += 1;
       if (lane === undefined) {
@@ -727,7 +734,7 @@ export class KafkaSubscription implements DriverSubscription {
    */
   #markTaken(state: PartitionState, entries: Held[], exact: boolean): Held[] {
     const marked: Held[] = [];
-    const until = Math.max(state.frontier, state.waitingTo);
+    const until = Math.max(state.frontier, state.waitingTo, state.suspectNext?.at ?? -1);
     state.offsets.scan((held) => {
       if (held.at > until) return false;
       entries.push(held);
@@ -753,8 +760,8 @@ export class KafkaSubscription implements DriverSubscription {
   async #commitOnce(exact = false): Promise<void> {
     this.#urgent = false;
     if (this.#dirty.size === 0) return;
-    const parts: Array<{ state: PartitionState; marked: Held[]; end: number; partition: number; offset: string; metadata: string }> = [];
-    const mode = exact ? 'exact' : { lag: this.#lookAhead };
+    const parts: Array<{ state: PartitionState; marked: Held[]; base: number; partition: number; offset: string; metadata: string }> = [];
+    const lookAhead = this.#lookAhead;
     for (const state of this.#dirty) {
       // Not before the previous owner's log was read: it would be overwritten unread.
       if (!state.live || state.log === undefined) continue;
@@ -764,10 +771,14 @@ export class KafkaSubscription implements DriverSubscription {
       entries.length = 0;
       const marked = this.#markTaken(state, entries, exact);
       const position = Number(offset);
-      const end = Math.max(state.frontier, position - 1);
+      // This owner hands first deliveries over up to `base + lookAhead` until the next commit; the
+      // window also covers the previous owner's range (carried), which the lag need not repeat.
+      const base = Math.max(state.frontier, position - 1);
+      const end = Math.max(base, state.carryTo);
+      const mode = exact ? 'exact' : { lag: Math.max(0, base + lookAhead - end) };
       const metadata = encodeAttemptLog(position, end, entries, state.maxAttempt, mode, state.log ?? undefined);
       entries.length = 0;
-      parts.push({ state, marked, end, partition: state.partition, offset, metadata });
+      parts.push({ state, marked, base, partition: state.partition, offset, metadata });
     }
     this.#dirty.clear();
     if (parts.length === 0) return;
@@ -776,9 +787,9 @@ export class KafkaSubscription implements DriverSubscription {
         topic: this.#spec.topic,
         partitions: parts.map(({ partition, offset, metadata }) => ({ partition, offset, metadata })),
       });
-      for (const { state, marked, end } of parts) {
+      for (const { state, marked, base } of parts) {
         if (!state.live) continue;
-        if (state.landed === undefined || end > state.landed) state.landed = end;
+        if (state.landed === undefined || base > state.landed) state.landed = base;
         for (let i = 0; i < marked.length; i += 1) {
           const held = marked[i]!;
           // Recorded with the attempt it was marked at (a nack since then needs a new record).
