@@ -8,7 +8,7 @@ import { bytesCodec, HEADERS, idempotent, MemoryDedupStore, textCodec, type Clie
 import { expect } from 'vitest';
 import { expectMqError, rejection } from './assertions.ts';
 import type { Scenario } from './scenarios.ts';
-import { eventually, pause, Recorder, type ScenarioContext } from './support.ts';
+import { eventually, pause, type ScenarioContext } from './support.ts';
 
 const fastRetry = { initialDelayMs: 20, maxDelayMs: 100, multiplier: 2, jitter: false };
 
@@ -66,15 +66,13 @@ async function timedClose(sub: Subscription, timeoutMs: number): Promise<number>
  * over 3 s, each message reaches the DLQ after exactly 3 deliveries, close() meets its deadline.
  */
 async function alwaysNack(ctx: ScenarioContext, where: 'handler' | 'middleware'): Promise<void> {
-  const client = await ctx.client();
-  const topic = await ctx.topic();
+  const { client, topic } = await ctx.clientAndTopic();
   const deliveries = new Map<string, number[]>();
   let handlerCalls = 0;
   const note = (id: string, attempt: number): void => {
     deliveries.set(id, [...(deliveries.get(id) ?? []), attempt]);
   };
-  const dead = new Recorder();
-  await ctx.subscribe(client, `${topic}-dlq`, { group: ctx.group(), codec: bytesCodec, handler: (d) => dead.record(d) });
+  const dead = await ctx.deadLetters(client, topic, { codec: bytesCodec });
   const sub = await ctx.subscribe(client, topic, {
     group: ctx.group(),
     retry: { ...fastRetry, maxAttempts: 3 },
@@ -118,12 +116,10 @@ async function alwaysNack(ctx: ScenarioContext, where: 'handler' | 'middleware')
 
 /** Publishes `body` with bytesCodec and returns the bytes delivered (bytesCodec on both sides). */
 async function roundTripBytes(ctx: ScenarioContext, body: Uint8Array, headers: Record<string, string> = {}): Promise<{ bytes: Uint8Array; headers: Readonly<Record<string, string>> }> {
-  const client = await ctx.client();
-  const topic = await ctx.topic();
-  const got = new Recorder<Uint8Array>();
-  await ctx.subscribe(client, topic, { group: ctx.group(), codec: bytesCodec, handler: (d) => got.record(d) });
+  const { client, topic } = await ctx.clientAndTopic();
+  const got = await ctx.recorder<Uint8Array>(client, topic, { codec: bytesCodec });
   const receipt = await client.publish(topic, body, { codec: bytesCodec, headers });
-  await eventually('the delivery', ctx.timing.deliveryMs, () => got.deliveries.length >= 1);
+  await got.waitFor('the delivery', ctx.timing.deliveryMs);
   const d = got.deliveries[0]!;
   expect(d.id).toBe(receipt.id);
   expect(d.body.byteLength).toBe(d.payload.byteLength);
@@ -178,8 +174,7 @@ export const adversarialScenarios: Scenario[] = [
     id: 'always-nack-unlimited-close',
     title: 'with maxAttempts Infinity, close() ends an always-nack loop within its deadline and nothing is handled afterwards',
     async run(ctx) {
-      const client = await ctx.client();
-      const topic = await ctx.topic();
+      const { client, topic } = await ctx.clientAndTopic();
       let calls = 0;
       const sub = await ctx.subscribe(client, topic, {
         group: ctx.group(),
@@ -226,9 +221,8 @@ export const adversarialScenarios: Scenario[] = [
       expect(took).toBeGreaterThanOrEqual(450);
       expect(took).toBeLessThan(500 + closeSlackMs(ctx));
       expect(signals[0]!.aborted, 'the abandoned delivery sees its signal aborted').toBe(true);
-      const got = new Recorder();
-      await ctx.subscribe(await ctx.client(), topic, { group, handler: (d) => got.record(d) });
-      await eventually('the redelivery', ctx.timing.redeliveryMs + ctx.timing.deliveryMs, () => got.deliveries.length >= 1);
+      const got = await ctx.recorder(await ctx.client(), topic, { group });
+      await got.waitFor('the redelivery', ctx.timing.redeliveryMs + ctx.timing.deliveryMs);
       expect(got.deliveries[0]!.id).toBe(receipt.id);
       expect(got.deliveries[0]!.attempt).toBeGreaterThanOrEqual(2);
     },
@@ -258,13 +252,11 @@ export const adversarialScenarios: Scenario[] = [
     id: 'unicode-text',
     title: 'Unicode text (astral emoji, combining marks, RTL, NUL, BOM) round-trips through textCodec',
     async run(ctx) {
-      const client = await ctx.client();
-      const topic = await ctx.topic();
-      const got = new Recorder<string>();
-      await ctx.subscribe(client, topic, { group: ctx.group(), codec: textCodec, handler: (d) => got.record(d) });
+      const { client, topic } = await ctx.clientAndTopic();
+      const got = await ctx.recorder<string>(client, topic, { codec: textCodec });
       const text = '\uFEFFhéllo ✓ 𝄞 👩‍👩‍👧 e\u0301 مرحبا \u0000 中文 \u2028 end';
       await client.publish(topic, text, { codec: textCodec });
-      await eventually('the delivery', ctx.timing.deliveryMs, () => got.deliveries.length >= 1);
+      await got.waitFor('the delivery', ctx.timing.deliveryMs);
       expect(got.deliveries[0]!.payload).toBe(text);
     },
   },
@@ -280,21 +272,11 @@ export const adversarialScenarios: Scenario[] = [
     id: 'max-attempts-one',
     title: 'retry.maxAttempts 1: a throwing handler is dead-lettered after exactly one delivery',
     async run(ctx) {
-      const client = await ctx.client();
-      const topic = await ctx.topic();
-      const attempts: number[] = [];
-      await ctx.subscribe(client, topic, {
-        group: ctx.group(),
-        retry: { ...fastRetry, maxAttempts: 1 },
-        handler: (d) => {
-          attempts.push(d.attempt);
-          throw new Error('no retry for you');
-        },
-      });
-      const dead = new Recorder();
-      await ctx.subscribe(client, `${topic}-dlq`, { group: ctx.group(), handler: (d) => dead.record(d) });
+      const { client, topic } = await ctx.clientAndTopic();
+      const attempts = await ctx.recordAttempts(client, topic, { ...fastRetry, maxAttempts: 1 }, () => 'no retry for you');
+      const dead = await ctx.deadLetters(client, topic);
       const receipt = await client.publish(topic, { n: 1 });
-      await eventually('the dead letter', ctx.timing.deliveryMs * 2, () => dead.deliveries.length >= 1);
+      await dead.waitFor('the dead letter', ctx.timing.deliveryMs * 2);
       await pause(ctx.timing.quietMs);
       expect(attempts).toEqual([1]);
       expect(dead.ids()).toEqual([receipt.id]);
@@ -305,19 +287,14 @@ export const adversarialScenarios: Scenario[] = [
     id: 'max-attempts-unlimited',
     title: 'retry.maxAttempts Infinity is accepted: a handler failing 7 times is acked on attempt 8, never dead-lettered (no silent cap)',
     async run(ctx) {
-      const client = await ctx.client();
-      const topic = await ctx.topic();
-      const attempts: number[] = [];
-      await ctx.subscribe(client, topic, {
-        group: ctx.group(),
-        retry: { initialDelayMs: 10, maxDelayMs: 50, multiplier: 2, jitter: false, maxAttempts: Number.POSITIVE_INFINITY },
-        handler: (d) => {
-          attempts.push(d.attempt);
-          if (attempts.length <= 7) throw new Error(`failure ${attempts.length}`);
-        },
-      });
-      const dead = new Recorder();
-      await ctx.subscribe(client, `${topic}-dlq`, { group: ctx.group(), handler: (d) => dead.record(d) });
+      const { client, topic } = await ctx.clientAndTopic();
+      const attempts = await ctx.recordAttempts(
+        client,
+        topic,
+        { initialDelayMs: 10, maxDelayMs: 50, multiplier: 2, jitter: false, maxAttempts: Number.POSITIVE_INFINITY },
+        (n) => (n <= 7 ? `failure ${n}` : undefined),
+      );
+      const dead = await ctx.deadLetters(client, topic);
       await client.publish(topic, { n: 1 });
       await eventually('eight attempts', ctx.timing.deliveryMs + 8 * ctx.timing.redeliveryMs, () => attempts.length >= 8);
       await pause(ctx.timing.quietMs * 2);
@@ -329,8 +306,7 @@ export const adversarialScenarios: Scenario[] = [
     id: 'idempotent-nack-then-redelivery',
     title: 'idempotent(): a handler that nacks its first delivery sees the redelivery, and the effect happens exactly once',
     async run(ctx) {
-      const client = await ctx.client();
-      const topic = await ctx.topic();
+      const { client, topic } = await ctx.clientAndTopic();
       const calls: number[] = [];
       let effects = 0;
       await ctx.subscribe(client, topic, {
@@ -357,8 +333,7 @@ export const adversarialScenarios: Scenario[] = [
     id: 'subscribe-option-validation',
     title: 'subscribe rejects a misspelt option, prefetch -100 or NaN and a non-numeric backoff with CONFIG naming the field',
     async run(ctx) {
-      const client = await ctx.client();
-      const topic = await ctx.topic();
+      const { client, topic } = await ctx.clientAndTopic();
       await configRejection(ctx, client, topic, { concurrancy: 4 }, 'concurrancy');
       await configRejection(ctx, client, topic, { prefetch: -100 }, 'prefetch');
       await configRejection(ctx, client, topic, { prefetch: Number.NaN }, 'prefetch');

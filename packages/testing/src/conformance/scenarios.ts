@@ -26,15 +26,13 @@ export const scenarios: Scenario[] = [
     id: 'publish-delivers',
     title: 'publish resolves, then the message is delivered with its id, key, headers and payload',
     async run(ctx) {
-      const client = await ctx.client();
-      const topic = await ctx.topic();
-      const got = new Recorder<{ order: number; note: string }>();
-      await ctx.subscribe(client, topic, { group: ctx.group(), handler: (d) => got.record(d) });
+      const { client, topic } = await ctx.clientAndTopic();
+      const got = await ctx.recorder<{ order: number; note: string }>(client, topic);
       const payload = { order: 42, note: 'héllo ✓' };
       const receipt = await client.publish(topic, payload, { key: 'customer-7', headers: { tenant: 'acme' } });
       expect(receipt.id).toMatch(/.+/);
       expect(receipt.topic).toBe(topic);
-      await eventually('the delivery', ctx.timing.deliveryMs, () => got.deliveries.length >= 1);
+      await got.waitFor('the delivery', ctx.timing.deliveryMs);
       const d = got.deliveries[0]!;
       expect(d.id).toBe(receipt.id);
       expect(d.topic).toBe(topic);
@@ -50,13 +48,11 @@ export const scenarios: Scenario[] = [
     id: 'publish-custom-id',
     title: 'a producer-made id is kept from publish to delivery',
     async run(ctx) {
-      const client = await ctx.client();
-      const topic = await ctx.topic();
-      const got = new Recorder();
-      await ctx.subscribe(client, topic, { group: ctx.group(), handler: (d) => got.record(d) });
+      const { client, topic } = await ctx.clientAndTopic();
+      const got = await ctx.recorder(client, topic);
       const receipt = await client.publish(topic, { n: 1 }, { id: 'order-1001-created' });
       expect(receipt.id).toBe('order-1001-created');
-      await eventually('the delivery', ctx.timing.deliveryMs, () => got.deliveries.length >= 1);
+      await got.waitFor('the delivery', ctx.timing.deliveryMs);
       expect(got.deliveries[0]!.id).toBe('order-1001-created');
     },
   },
@@ -64,10 +60,8 @@ export const scenarios: Scenario[] = [
     id: 'batch-outcomes',
     title: 'publishBatch reports each message; an invalid one fails alone and the rest are delivered',
     async run(ctx) {
-      const client = await ctx.client();
-      const topic = await ctx.topic();
-      const got = new Recorder<{ n: number }>();
-      await ctx.subscribe(client, topic, { group: ctx.group(), handler: (d) => got.record(d) });
+      const { client, topic } = await ctx.clientAndTopic();
+      const got = await ctx.recorder<{ n: number }>(client, topic);
       const cyclic: Record<string, unknown> = {};
       cyclic.self = cyclic;
       const outcomes = await client.publishBatch([
@@ -91,10 +85,8 @@ export const scenarios: Scenario[] = [
     id: 'many-in-flight',
     title: '200 concurrent publishes all resolve and all are delivered',
     async run(ctx) {
-      const client = await ctx.client();
-      const topic = await ctx.topic();
-      const got = new Recorder();
-      await ctx.subscribe(client, topic, { group: ctx.group(), concurrency: 16, handler: (d) => got.record(d) });
+      const { client, topic } = await ctx.clientAndTopic();
+      const got = await ctx.recorder(client, topic, { concurrency: 16 });
       const receipts = await Promise.all(Array.from({ length: 200 }, (_, n) => client.publish(topic, { n })));
       const ids = new Set(receipts.map((r) => r.id));
       expect(ids.size).toBe(200);
@@ -115,9 +107,8 @@ export const scenarios: Scenario[] = [
       await eventually('the first delivery', ctx.timing.deliveryMs, () => started >= 1);
       await first.close({ timeoutMs: 0 }); // the consumer dies: the handler never finished
       const second = await ctx.client();
-      const got = new Recorder();
-      await ctx.subscribe(second, topic, { group, handler: (d) => got.record(d) });
-      await eventually('the redelivery', ctx.timing.redeliveryMs + ctx.timing.deliveryMs, () => got.deliveries.length >= 1);
+      const got = await ctx.recorder(second, topic, { group });
+      await got.waitFor('the redelivery', ctx.timing.redeliveryMs + ctx.timing.deliveryMs);
       expect(got.deliveries[0]!.id).toBe(receipt.id);
       if (second.capabilities.deliveryCount === 'native') expect(got.deliveries[0]!.attempt).toBeGreaterThanOrEqual(2);
     },
@@ -126,17 +117,8 @@ export const scenarios: Scenario[] = [
     id: 'retry-then-succeed',
     title: 'a handler that throws is retried with a growing attempt count until it succeeds, then acked once',
     async run(ctx) {
-      const client = await ctx.client();
-      const topic = await ctx.topic();
-      const attempts: number[] = [];
-      await ctx.subscribe(client, topic, {
-        group: ctx.group(),
-        retry: { ...fastRetry, maxAttempts: 5 },
-        handler: (d) => {
-          attempts.push(d.attempt);
-          if (attempts.length < 3) throw new Error(`transient failure ${attempts.length}`);
-        },
-      });
+      const { client, topic } = await ctx.clientAndTopic();
+      const attempts = await ctx.recordAttempts(client, topic, { ...fastRetry, maxAttempts: 5 }, (n) => (n < 3 ? `transient failure ${n}` : undefined));
       await client.publish(topic, { n: 1 });
       await eventually('three attempts', ctx.timing.deliveryMs + 2 * ctx.timing.redeliveryMs, () => attempts.length >= 3);
       await pause(ctx.timing.quietMs * 2);
@@ -147,8 +129,7 @@ export const scenarios: Scenario[] = [
     id: 'dead-letter-after-max-attempts',
     title: 'a handler that always fails is dead-lettered after maxAttempts, with reason, error and original headers',
     async run(ctx) {
-      const client = await ctx.client();
-      const topic = await ctx.topic();
+      const { client, topic } = await ctx.clientAndTopic();
       let calls = 0;
       await ctx.subscribe(client, topic, {
         group: ctx.group(),
@@ -158,10 +139,9 @@ export const scenarios: Scenario[] = [
           throw new Error('payment service said no');
         },
       });
-      const dead = new Recorder<{ n: number }>();
-      await ctx.subscribe(client, `${topic}-dlq`, { group: ctx.group(), handler: (d) => dead.record(d) });
+      const dead = await ctx.deadLetters<{ n: number }>(client, topic);
       const receipt = await client.publish(topic, { n: 7 }, { headers: { tenant: 'acme' }, key: 'k1' });
-      await eventually('the dead letter', ctx.timing.deliveryMs + 3 * ctx.timing.redeliveryMs, () => dead.deliveries.length >= 1);
+      await dead.waitFor('the dead letter', ctx.timing.deliveryMs + 3 * ctx.timing.redeliveryMs);
       await pause(ctx.timing.quietMs);
       expect(calls).toBe(3);
       const d = dead.deliveries[0]!;
@@ -179,8 +159,7 @@ export const scenarios: Scenario[] = [
     id: 'explicit-dead-letter',
     title: 'deadLetter(reason) moves the message to the dead-letter topic at once',
     async run(ctx) {
-      const client = await ctx.client();
-      const topic = await ctx.topic();
+      const { client, topic } = await ctx.clientAndTopic();
       let calls = 0;
       await ctx.subscribe(client, topic, {
         group: ctx.group(),
@@ -189,10 +168,9 @@ export const scenarios: Scenario[] = [
           await d.deadLetter('order-is-invalid');
         },
       });
-      const dead = new Recorder();
-      await ctx.subscribe(client, `${topic}-dlq`, { group: ctx.group(), handler: (d) => dead.record(d) });
+      const dead = await ctx.deadLetters(client, topic);
       const receipt = await client.publish(topic, { n: 1 });
-      await eventually('the dead letter', ctx.timing.deliveryMs * 2, () => dead.deliveries.length >= 1);
+      await dead.waitFor('the dead letter', ctx.timing.deliveryMs * 2);
       await pause(ctx.timing.quietMs);
       expect(calls).toBe(1);
       expect(dead.deliveries[0]!.id).toBe(receipt.id);
@@ -204,8 +182,7 @@ export const scenarios: Scenario[] = [
     title: 'nack({ delayMs }) redelivers the message, not before the delay',
     unsupported: noDelay,
     async run(ctx) {
-      const client = await ctx.client();
-      const topic = await ctx.topic();
+      const { client, topic } = await ctx.clientAndTopic();
       const got = new Recorder();
       const delayMs = ctx.timing.delayMs;
       await ctx.subscribe(client, topic, {
@@ -216,7 +193,7 @@ export const scenarios: Scenario[] = [
         },
       });
       await client.publish(topic, { n: 1 });
-      await eventually('the redelivery', ctx.timing.deliveryMs + delayMs + ctx.timing.redeliveryMs, () => got.deliveries.length >= 2);
+      await got.waitFor('the redelivery', ctx.timing.deliveryMs + delayMs + ctx.timing.redeliveryMs, 2);
       const gap = got.receivedAt[1]! - got.receivedAt[0]!;
       expect(gap).toBeGreaterThanOrEqual(delayMs - 50);
       expect(got.deliveries[1]!.attempt).toBe(2);
@@ -228,8 +205,7 @@ export const scenarios: Scenario[] = [
     id: 'nack-immediate',
     title: 'nack() without a delay redelivers the message',
     async run(ctx) {
-      const client = await ctx.client();
-      const topic = await ctx.topic();
+      const { client, topic } = await ctx.clientAndTopic();
       const got = new Recorder();
       await ctx.subscribe(client, topic, {
         group: ctx.group(),
@@ -239,7 +215,7 @@ export const scenarios: Scenario[] = [
         },
       });
       await client.publish(topic, { n: 1 });
-      await eventually('the redelivery', ctx.timing.deliveryMs + ctx.timing.redeliveryMs, () => got.deliveries.length >= 2);
+      await got.waitFor('the redelivery', ctx.timing.deliveryMs + ctx.timing.redeliveryMs, 2);
       expect(got.deliveries[1]!.id).toBe(got.deliveries[0]!.id);
     },
   },
@@ -247,8 +223,7 @@ export const scenarios: Scenario[] = [
     id: 'manual-ack',
     title: 'ack() inside the handler settles once; a second settle is refused and nothing is redelivered',
     async run(ctx) {
-      const client = await ctx.client();
-      const topic = await ctx.topic();
+      const { client, topic } = await ctx.clientAndTopic();
       const got = new Recorder();
       let secondSettle: unknown;
       await ctx.subscribe(client, topic, {
@@ -271,8 +246,7 @@ export const scenarios: Scenario[] = [
     id: 'fan-out-across-groups',
     title: 'every consumer group gets its own copy of each message',
     async run(ctx) {
-      const client = await ctx.client();
-      const topic = await ctx.topic();
+      const { client, topic } = await ctx.clientAndTopic();
       const a = new Recorder();
       const b = new Recorder();
       await ctx.subscribe(client, topic, { group: ctx.group(), handler: (d) => a.record(d) });
@@ -311,8 +285,7 @@ export const scenarios: Scenario[] = [
     title: 'ordered: messages of one key are handled one at a time in publish order, under concurrency',
     unsupported: noOrdering,
     async run(ctx) {
-      const client = await ctx.client();
-      const topic = await ctx.topic({ ordered: true });
+      const { client, topic } = await ctx.clientAndTopic({ ordered: true });
       const seen = new Map<string, number[]>();
       const active = new Set<string>();
       let overlap = false;
@@ -346,8 +319,7 @@ export const scenarios: Scenario[] = [
     title: 'ordered: keyed publishes fired in waves without waiting (several batches of a key in flight) keep publish order',
     unsupported: noOrdering,
     async run(ctx) {
-      const client = await ctx.client();
-      const topic = await ctx.topic({ ordered: true });
+      const { client, topic } = await ctx.clientAndTopic({ ordered: true });
       const seen = new Map<string, number[]>();
       let total = 0;
       await ctx.subscribe<{ key: string; seq: number }>(client, topic, {
@@ -382,8 +354,7 @@ export const scenarios: Scenario[] = [
     title: 'ordered: a retried message is handled before the later messages of its key',
     unsupported: noOrdering,
     async run(ctx) {
-      const client = await ctx.client();
-      const topic = await ctx.topic({ ordered: true });
+      const { client, topic } = await ctx.clientAndTopic({ ordered: true });
       const order: number[] = [];
       await ctx.subscribe<{ seq: number }>(client, topic, {
         group: ctx.group(),
@@ -404,16 +375,14 @@ export const scenarios: Scenario[] = [
     id: 'headers-round-trip',
     title: 'application headers round-trip exactly, Unicode included',
     async run(ctx) {
-      const client = await ctx.client();
-      const topic = await ctx.topic();
-      const got = new Recorder();
-      await ctx.subscribe(client, topic, { group: ctx.group(), handler: (d) => got.record(d) });
+      const { client, topic } = await ctx.clientAndTopic();
+      const got = await ctx.recorder(client, topic);
       const room = Math.min(6, client.capabilities.maxHeaders - 3);
       const headers: Record<string, string> = {};
       for (let i = 0; i < room; i += 1) headers[`h-${i}`] = `välue ${i} ✓ ${'x'.repeat(i * 10)}`;
       headers['empty'] = '';
       await client.publish(topic, { n: 1 }, { headers });
-      await eventually('the delivery', ctx.timing.deliveryMs, () => got.deliveries.length >= 1);
+      await got.waitFor('the delivery', ctx.timing.deliveryMs);
       for (const [name, value] of Object.entries(headers)) expect(got.deliveries[0]!.headers[name]).toBe(value);
     },
   },
@@ -425,8 +394,7 @@ export const scenarios: Scenario[] = [
       const ownsContext = context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
       const ownsPropagator = propagation.setGlobalPropagator(new W3CTraceContextPropagator());
       try {
-        const client = await ctx.client();
-        const topic = await ctx.topic();
+        const { client, topic } = await ctx.clientAndTopic();
         let inHandler: string | undefined;
         const got = new Recorder();
         await ctx.subscribe(client, topic, {
@@ -439,7 +407,7 @@ export const scenarios: Scenario[] = [
         const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
         const parent = trace.setSpanContext(ROOT_CONTEXT, { traceId, spanId: '00f067aa0ba902b7', traceFlags: TraceFlags.SAMPLED, isRemote: true });
         await context.with(parent, () => client.publish(topic, { n: 1 }));
-        await eventually('the delivery', ctx.timing.deliveryMs, () => got.deliveries.length >= 1);
+        await got.waitFor('the delivery', ctx.timing.deliveryMs);
         expect(got.deliveries[0]!.headers.traceparent).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`));
         expect(inHandler).toBe(traceId);
       } finally {
@@ -453,14 +421,12 @@ export const scenarios: Scenario[] = [
     title: 'a message published with delayMs is not delivered before the delay',
     unsupported: noDelay,
     async run(ctx) {
-      const client = await ctx.client();
-      const topic = await ctx.topic({ delayed: true });
-      const got = new Recorder();
-      await ctx.subscribe(client, topic, { group: ctx.group(), handler: (d) => got.record(d) });
+      const { client, topic } = await ctx.clientAndTopic({ delayed: true });
+      const got = await ctx.recorder(client, topic);
       const delayMs = ctx.timing.delayMs;
       const sentAt = Date.now();
       await client.publish(topic, { n: 1 }, { delayMs });
-      await eventually('the delayed delivery', ctx.timing.deliveryMs + delayMs, () => got.deliveries.length >= 1);
+      await got.waitFor('the delayed delivery', ctx.timing.deliveryMs + delayMs);
       expect(got.receivedAt[0]! - sentAt).toBeGreaterThanOrEqual(delayMs - 50);
     },
   },
@@ -468,8 +434,7 @@ export const scenarios: Scenario[] = [
     id: 'delay-beyond-limit',
     title: 'a delay beyond the adapter maximum is refused with UNSUPPORTED before sending',
     async run(ctx) {
-      const client = await ctx.client();
-      const topic = await ctx.topic();
+      const { client, topic } = await ctx.clientAndTopic();
       const { delay } = client.capabilities;
       const tooLong = delay.kind === 'none' ? 1000 : delay.maxMs + 1000;
       expectMqError(await rejection(client.publish(topic, { n: 1 }, { delayMs: tooLong })), 'UNSUPPORTED');
@@ -479,8 +444,7 @@ export const scenarios: Scenario[] = [
     id: 'idempotent-consume',
     title: 'idempotent(): a duplicate of an already processed message id has no second effect',
     async run(ctx) {
-      const client = await ctx.client();
-      const topic = await ctx.topic();
+      const { client, topic } = await ctx.clientAndTopic();
       const effects = new Map<string, number>();
       const got = new Recorder();
       await ctx.subscribe(client, topic, {
@@ -503,8 +467,7 @@ export const scenarios: Scenario[] = [
     id: 'idempotent-retry-after-failure',
     title: 'idempotent(): a failed attempt releases its lease so the retry runs',
     async run(ctx) {
-      const client = await ctx.client();
-      const topic = await ctx.topic();
+      const { client, topic } = await ctx.clientAndTopic();
       let calls = 0;
       let effects = 0;
       await ctx.subscribe(client, topic, {
@@ -546,8 +509,7 @@ export const scenarios: Scenario[] = [
       await client.close();
       expect(finished).toBe(true);
       const again = await ctx.client();
-      const got = new Recorder();
-      await ctx.subscribe(again, topic, { group, handler: (d) => got.record(d) });
+      const got = await ctx.recorder(again, topic, { group });
       await pause(Math.max(ctx.timing.quietMs * 2, ctx.timing.redeliveryMs / 2));
       expect(got.deliveries).toHaveLength(0);
     },
@@ -556,8 +518,7 @@ export const scenarios: Scenario[] = [
     id: 'closed-client',
     title: 'close() is safe twice; publish and subscribe after close reject with CLOSED',
     async run(ctx) {
-      const client = await ctx.client();
-      const topic = await ctx.topic();
+      const { client, topic } = await ctx.clientAndTopic();
       await Promise.all([client.close(), client.close()]);
       await client.close();
       expectMqError(await rejection(client.publish(topic, { n: 1 })), 'CLOSED');
@@ -568,14 +529,12 @@ export const scenarios: Scenario[] = [
     id: 'invalid-payload',
     title: 'an unserialisable payload rejects with INVALID_MESSAGE and nothing else is lost',
     async run(ctx) {
-      const client = await ctx.client();
-      const topic = await ctx.topic();
-      const got = new Recorder();
-      await ctx.subscribe(client, topic, { group: ctx.group(), handler: (d) => got.record(d) });
+      const { client, topic } = await ctx.clientAndTopic();
+      const got = await ctx.recorder(client, topic);
       expectMqError(await rejection(client.publish(topic, { big: 10n })), 'INVALID_MESSAGE');
       expectMqError(await rejection(client.publish(topic, undefined)), 'INVALID_MESSAGE');
       const ok = await client.publish(topic, { fine: true });
-      await eventually('the valid message', ctx.timing.deliveryMs, () => got.deliveries.length >= 1);
+      await got.waitFor('the valid message', ctx.timing.deliveryMs);
       await pause(ctx.timing.quietMs);
       expect(got.ids()).toEqual([ok.id]);
     },
@@ -584,16 +543,14 @@ export const scenarios: Scenario[] = [
     id: 'too-large',
     title: 'a payload over the adapter maximum rejects with TOO_LARGE before sending',
     async run(ctx) {
-      const client = await ctx.client();
-      const topic = await ctx.topic();
-      const got = new Recorder();
-      await ctx.subscribe(client, topic, { group: ctx.group(), handler: (d) => got.record(d) });
+      const { client, topic } = await ctx.clientAndTopic();
+      const got = await ctx.recorder(client, topic);
       const size = client.capabilities.maxMessageBytes + 1;
       const err = await rejection(client.publish(topic, new Uint8Array(size), { codec: bytesCodec }));
       expectMqError(err, 'TOO_LARGE');
       expect((err as MqError).retryable).toBe(false);
       const ok = await client.publish(topic, { small: true });
-      await eventually('the valid message', ctx.timing.deliveryMs, () => got.deliveries.length >= 1);
+      await got.waitFor('the valid message', ctx.timing.deliveryMs);
       expect(got.ids()).toEqual([ok.id]);
     },
   },
@@ -601,8 +558,7 @@ export const scenarios: Scenario[] = [
     id: 'invalid-topic-and-headers',
     title: 'an empty topic or a reserved x-mqkit- header rejects with INVALID_MESSAGE',
     async run(ctx) {
-      const client = await ctx.client();
-      const topic = await ctx.topic();
+      const { client, topic } = await ctx.clientAndTopic();
       expectMqError(await rejection(client.publish('', { n: 1 })), 'INVALID_MESSAGE');
       expectMqError(await rejection(client.subscribe('', { group: 'g', handler: () => {} })), 'INVALID_MESSAGE');
       expectMqError(await rejection(client.publish(topic, { n: 1 }, { headers: { 'x-mqkit-attempts': '9' } })), 'INVALID_MESSAGE');
@@ -613,8 +569,7 @@ export const scenarios: Scenario[] = [
     id: 'concurrency-limit',
     title: 'no more handlers run at once than `concurrency`, and they do run in parallel',
     async run(ctx) {
-      const client = await ctx.client();
-      const topic = await ctx.topic();
+      const { client, topic } = await ctx.clientAndTopic();
       let running = 0;
       let peak = 0;
       let done = 0;
@@ -639,15 +594,13 @@ export const scenarios: Scenario[] = [
     id: 'binary-payload',
     title: 'binary payloads round-trip byte for byte with bytesCodec',
     async run(ctx) {
-      const client = await ctx.client();
-      const topic = await ctx.topic();
-      const got = new Recorder<Uint8Array>();
-      await ctx.subscribe(client, topic, { group: ctx.group(), codec: bytesCodec, handler: (d) => got.record(d) });
+      const { client, topic } = await ctx.clientAndTopic();
+      const got = await ctx.recorder<Uint8Array>(client, topic, { codec: bytesCodec });
       const bytes = new Uint8Array(4096);
       for (let i = 0; i < bytes.length; i += 1) bytes[i] = (i * 31 + 7) % 256;
       bytes[0] = 0;
       await client.publish(topic, bytes, { codec: bytesCodec });
-      await eventually('the delivery', ctx.timing.deliveryMs, () => got.deliveries.length >= 1);
+      await got.waitFor('the delivery', ctx.timing.deliveryMs);
       expect(Buffer.from(got.deliveries[0]!.payload).equals(Buffer.from(bytes))).toBe(true);
       expect(got.deliveries[0]!.headers[HEADERS.contentType]).toBe('application/octet-stream');
     },
@@ -656,14 +609,12 @@ export const scenarios: Scenario[] = [
     id: 'decode-failure-dead-letters',
     title: 'a payload the subscriber cannot decode is dead-lettered with reason decode-failed, not retried',
     async run(ctx) {
-      const client = await ctx.client();
-      const topic = await ctx.topic();
+      const { client, topic } = await ctx.clientAndTopic();
       let calls = 0;
       await ctx.subscribe(client, topic, { group: ctx.group(), handler: () => { calls += 1; } });
-      const dead = new Recorder<string>();
-      await ctx.subscribe(client, `${topic}-dlq`, { group: ctx.group(), codec: textCodec, handler: (d) => dead.record(d) });
+      const dead = await ctx.deadLetters<string>(client, topic, { codec: textCodec });
       await client.publish(topic, 'this is { not json', { codec: textCodec });
-      await eventually('the dead letter', ctx.timing.deliveryMs * 2, () => dead.deliveries.length >= 1);
+      await dead.waitFor('the dead letter', ctx.timing.deliveryMs * 2);
       expect(calls).toBe(0);
       expect(dead.deliveries[0]!.payload).toBe('this is { not json');
       expect(dead.deliveries[0]!.headers[HEADERS.deadLetterReason]).toBe('decode-failed');
@@ -674,10 +625,8 @@ export const scenarios: Scenario[] = [
     title: 'transaction(): messages of a committed transaction are delivered, those of a failed one never',
     unsupported: (caps) => (caps.transactions ? undefined : 'capabilities.transactions is false'),
     async run(ctx) {
-      const client = await ctx.client();
-      const topic = await ctx.topic({ transactional: true });
-      const got = new Recorder<{ n: string }>();
-      await ctx.subscribe(client, topic, { group: ctx.group(), handler: (d) => got.record(d) });
+      const { client, topic } = await ctx.clientAndTopic({ transactional: true });
+      const got = await ctx.recorder<{ n: string }>(client, topic);
       await client.transaction(async (tx) => {
         await tx.publish(topic, { n: 'committed' });
       });
@@ -688,7 +637,7 @@ export const scenarios: Scenario[] = [
         }),
       );
       expect((err as Error).message).toBe('local transaction failed');
-      await eventually('the committed message', ctx.timing.deliveryMs, () => got.deliveries.length >= 1);
+      await got.waitFor('the committed message', ctx.timing.deliveryMs);
       await pause(ctx.timing.quietMs * 2);
       expect(got.deliveries.map((d) => d.payload.n)).toEqual(['committed']);
     },

@@ -1,4 +1,4 @@
-import type { Client, Delivery, SubscribeOptions, Subscription } from '@mqkit/core';
+import type { Client, Delivery, RetryPolicy, SubscribeOptions, Subscription } from '@mqkit/core';
 import { DEFAULT_TIMING, uniqueName, type ConformanceHarness, type ConformanceTiming, type TopicNeeds } from './harness.ts';
 
 /** Polls `check` until it returns true or `timeoutMs` passes, then fails with `what`. */
@@ -37,6 +37,11 @@ export class Recorder<T = unknown> {
   count(id: string): number {
     return this.deliveries.filter((d) => d.id === id).length;
   }
+
+  /** Waits (as {@link eventually}) until at least `count` deliveries are recorded. */
+  waitFor(what: string, timeoutMs: number, count = 1): Promise<void> {
+    return eventually(what, timeoutMs, () => this.deliveries.length >= count);
+  }
 }
 
 /** Per-scenario state: clients and subscriptions opened, closed afterwards whatever happens. */
@@ -62,6 +67,43 @@ export class ScenarioContext {
 
   group(): string {
     return uniqueName('g');
+  }
+
+  /** A new client and a new topic (in that order), the opening of most scenarios. */
+  async clientAndTopic(needs: TopicNeeds = {}): Promise<{ client: Client; topic: string }> {
+    const client = await this.client();
+    return { client, topic: await this.topic(needs) };
+  }
+
+  /** Subscribes a {@link Recorder} to `topic` (in a new group unless `options.group` names one). */
+  async recorder<T = unknown>(client: Client, topic: string, options: Partial<Omit<SubscribeOptions<T>, 'handler'>> = {}): Promise<Recorder<T>> {
+    const got = new Recorder<T>();
+    await this.subscribe<T>(client, topic, { ...options, group: options.group ?? this.group(), handler: (d) => got.record(d) });
+    return got;
+  }
+
+  /**
+   * Subscribes a handler under `retry` that records the attempt of each delivery, then throws an
+   * Error with the message `failure(n)` returns for the n-th call (succeeds where it returns undefined).
+   * Returns the attempts recorded, in order.
+   */
+  async recordAttempts(client: Client, topic: string, retry: Partial<RetryPolicy>, failure: (call: number) => string | undefined): Promise<number[]> {
+    const attempts: number[] = [];
+    await this.subscribe(client, topic, {
+      group: this.group(),
+      retry,
+      handler: (d) => {
+        attempts.push(d.attempt);
+        const message = failure(attempts.length);
+        if (message !== undefined) throw new Error(message);
+      },
+    });
+    return attempts;
+  }
+
+  /** A {@link Recorder} of what reaches `topic`'s default dead-letter topic, `${topic}-dlq`. */
+  deadLetters<T = unknown>(client: Client, topic: string, options: Partial<Omit<SubscribeOptions<T>, 'handler'>> = {}): Promise<Recorder<T>> {
+    return this.recorder<T>(client, `${topic}-dlq`, options);
   }
 
   /** Subscribes with the harness's adapter options merged in. */
