@@ -19,7 +19,10 @@ class ScriptedConsumer implements ConsumerSeam {
   /** Commits wait for this while set (a slow coordinator). */
   hold: Promise<void> | undefined;
   /** What the group has committed (offset + metadata per partition), shared like the broker's. */
-  constructor(readonly stored = new Map<number, CommittedOffset>()) {}
+  readonly stored: Map<number, CommittedOffset>;
+  constructor(stored = new Map<number, CommittedOffset>()) {
+    this.stored = stored;
+  }
   async start(listener: ConsumerListener) {
     this.listener = listener;
     listener.onAssignment({ t: [0, 1] });
