@@ -124,8 +124,9 @@ interface PartitionState {
   /** Highest offset waiting in `gated` to be recorded (commits encode up to here too). */
   waitingTo: number;
   /**
-   * End of the window of the last commit that landed (this owner's): first deliveries may be handed
-   * over up to `landed + lookAhead` without waiting. Undefined until this owner's first commit.
+   * This owner's own recorded end in the last commit that landed (its frontier, or the position − 1;
+   * the previous owner's carried range aside): first deliveries may be handed over up to
+   * `landed + lookAhead` without waiting. Undefined until this owner's first commit.
    */
   landed: number | undefined;
   /**
