@@ -163,7 +163,9 @@ describe('consumer runtime under hostile handlers', () => {
       },
     });
     await client.publish('t', { n: 1 });
-    await until('the dead letter', 5_000, () => memoryBroker(name).published('t-dlq').length === 1);
+    // deadLetter() resolves after the DLQ copy is out and the original acked
+    await until('the second deadLetter() to resolve', 5_000, () => outcomes.length === 2);
+    expect(memoryBroker(name).published('t-dlq')).toHaveLength(1);
     expect(MqError.is(outcomes[0], 'REJECTED')).toBe(true);
     expect(outcomes[1]).toBe('ok');
     await client.close();
