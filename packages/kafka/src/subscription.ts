@@ -339,13 +339,7 @@ export class KafkaSubscription implements DriverSubscription {
       state.maxAttempt = Math.max(state.maxAttempt, log.maxValue + 1);
     }
     // This owner's first commit (marks the log as running) lands before any hand-over.
-    this.#dirty.add(state);
-    this.#urgent = true;
-    if (!this.#commitLoop) {
-      clearTimeout(this.#commitTimer);
-      this.#commitTimer = undefined;
-      this.#startCommit();
-    }
+    this.#commitUrgently(state);
     const stash = state.stash;
     state.stash = [];
     for (const records of stash) this.#accept(state, records);
@@ -574,6 +568,11 @@ export class KafkaSubscription implements DriverSubscription {
   /** Asks for a commit recording `state`'s waiting records as taken, without the interval. */
   #requestRecord(state: PartitionState): void {
     if (!state.live || (this.#urgent && this.#dirty.has(state))) return;
+    this.#commitUrgently(state);
+  }
+
+  /** Commits `state` now, not after the interval; or right after the commit in flight. */
+  #commitUrgently(state: PartitionState): void {
     this.#dirty.add(state);
     this.#urgent = true;
     if (this.#commitLoop) return; // the loop starts the next one as soon as it is done
@@ -598,13 +597,7 @@ export class KafkaSubscription implements DriverSubscription {
     state.gated.push(held);
     if (state.suspectOut === undefined && state.suspectNext === undefined) {
       state.suspectNext = held;
-      this.#dirty.add(state);
-      this.#urgent = true;
-      if (!this.#commitLoop) {
-        clearTimeout(this.#commitTimer);
-        this.#commitTimer = undefined;
-        this.#startCommit();
-      }
+      this.#commitUrgently(state);
     }
     return false;
   }
