@@ -37,3 +37,20 @@ describe('AttemptLedger', () => {
     expect(ledger.size).toBeLessThanOrEqual(2);
   });
 });
+
+// Issue #16, model seed 1197249615 on the real broker: a message received by a closing
+// subscription of client A was given back, then handled on client B (same process) with the
+// broker's raw count 2, then on A again with 3 - 1 = 2. One ledger for the process keeps B honest.
+describe('processAttemptLedger', () => {
+  it('is one ledger for every client of the process', async () => {
+    const { processAttemptLedger } = await import('./attempt-ledger.ts');
+    const again = await import('./attempt-ledger.ts');
+    expect(again.processAttemptLedger).toBe(processAttemptLedger);
+    processAttemptLedger.givenBack('cluster\u0000g\u0000m-1197249615');
+    // "client B" receives next: the broker counts 2, the handler never ran.
+    expect(processAttemptLedger.attempt('cluster\u0000g\u0000m-1197249615', 2)).toBe(1);
+    // "client A" after B's delivery was cut by a close: strictly more.
+    expect(processAttemptLedger.attempt('cluster\u0000g\u0000m-1197249615', 3)).toBe(2);
+    processAttemptLedger.settled('cluster\u0000g\u0000m-1197249615');
+  });
+});

@@ -8,7 +8,14 @@
  * - the last attempt handed to core: the proxy was seen handing a nacked FIFO message over again
  *   with the same `deliveryAttempt`, and attempts must strictly increase (else a handler runs
  *   more than maxAttempts times).
- * Kept in memory per driver (another process sees the broker's count), bounded, dropped on ack.
+ * Kept in memory, bounded, dropped on ack, and shared by every client of the process
+ * ({@link processAttemptLedger}): a delivery given back by one client's closing subscription is
+ * redelivered to whichever client of the group receives next, often another one in the same
+ * process (a restart on a new client). A per-client ledger let that client see the broker's raw
+ * count (attempt 2 for a first handler run), after which the first client, correcting by its own
+ * give-back, handed attempt 2 over again: attempts went backwards (issue #16, model seed
+ * 1197249615). Another process still sees the broker's count, which only errs high (an attempt
+ * used up early), never low.
  */
 export class AttemptLedger {
   readonly #entries = new Map<string, { givenBack: number; last: number }>();
@@ -50,3 +57,6 @@ export class AttemptLedger {
     this.#entries.delete(key);
   }
 }
+
+/** The one ledger of this process (see {@link AttemptLedger} for why it is not per client). */
+export const processAttemptLedger = new AttemptLedger();

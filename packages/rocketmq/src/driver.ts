@@ -18,7 +18,7 @@ import {
 } from '@mqkit/core/driver';
 import { Producer, type SessionCredentials } from 'rocketmq-client-nodejs';
 import { RocketmqAdmin } from './admin.ts';
-import { AttemptLedger } from './attempt-ledger.ts';
+import { processAttemptLedger } from './attempt-ledger.ts';
 import { classify } from './classify.ts';
 import { clientLogger } from './client-logger.ts';
 import { withDeadline } from './deadline.ts';
@@ -80,8 +80,6 @@ export class RocketmqDriver implements Driver {
   readonly #types: TopicTypes;
   readonly #admin: RocketmqAdmin | undefined;
   readonly #subscriptions = new Set<RocketmqSubscription>();
-  /** Attempts beyond the broker's count, per group and message (see AttemptLedger). */
-  readonly #attempts = new AttemptLedger();
   readonly #releaseGuard: () => void;
   #txProducer: Promise<{ producer: Producer; types: TopicTypes }> | undefined;
   #closed = false;
@@ -205,7 +203,7 @@ export class RocketmqDriver implements Driver {
       clientOptions: this.#clientOptions(),
       logger: this.#logger,
       onClosed: (s) => this.#subscriptions.delete(s),
-      attempts: this.#attempts,
+      attempts: processAttemptLedger,
     });
     this.#subscriptions.add(subscription);
     return subscription;

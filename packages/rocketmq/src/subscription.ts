@@ -114,6 +114,8 @@ export class RocketmqSubscription implements DriverSubscription {
   readonly #acks: AckBatcher<AckTarget>;
   readonly #onClosed: (s: RocketmqSubscription) => void;
   readonly #attempts: AttemptLedger;
+  /** The cluster, as the ledger keys on it: proxy endpoints and namespace. */
+  readonly #cluster: string;
   readonly #held = new Set<Held>();
   /** Held messages by broker message id, to recognise a redelivery of one still being handled. */
   readonly #byMessageId = new Map<string, Held>();
@@ -142,6 +144,7 @@ export class RocketmqSubscription implements DriverSubscription {
     this.#requestTimeoutMs = args.config.requestTimeoutMs;
     this.#onClosed = args.onClosed;
     this.#attempts = args.attempts;
+    this.#cluster = `${args.config.endpoints}/${args.config.namespace}`;
     this.#acks = new AckBatcher((target, entries) => this.#sendAcks(target, entries), MAX_ACK_ENTRIES);
   }
 
@@ -365,9 +368,12 @@ export class RocketmqSubscription implements DriverSubscription {
     this.#wake();
   }
 
-  /** Groups each get a copy of a message under the same id: the ledger keys on both. */
+  /**
+   * Groups each get a copy of a message under the same id: the ledger keys on both, and on the
+   * cluster (the ledger is shared by every client of the process).
+   */
   #ledgerKey(held: Held): string {
-    return `${this.#spec.group}\u0000${held.view.messageId}`;
+    return `${this.#cluster}\u0000${this.#spec.group}\u0000${held.view.messageId}`;
   }
 
   #forget(held: Held): void {

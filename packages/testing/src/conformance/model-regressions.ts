@@ -47,6 +47,11 @@ export const BROKER_REGRESSIONS: Readonly<Record<string, readonly ModelRegressio
       path: '3',
       note: 'FIFO topic, unordered group, maxAttempts 1, nack() then two restarts: neither acked nor dead-lettered within 75 s',
     },
+    {
+      seed: 1197249615,
+      path: '4',
+      note: 'a message received while a subscription closed was given back; the restarted group on a new client saw the raw broker count (#2 first), then the old client corrected it to #2 again: attempts went backwards (the attempt ledger is now one per process)',
+    },
   ],
   'sqs (queue mode, ElasticMQ)': [
     {
