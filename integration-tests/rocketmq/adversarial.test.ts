@@ -157,3 +157,50 @@ describe('ordered: successors given back behind a nacked message', () => {
     expect(dead).toEqual([]);
   }, 120_000);
 });
+
+// The model sweep (seed 1496463186/7) saw a FIFO message acked once come back four times, each
+// acked again by idempotent() and each with one more attempt, towards the DLQ. The broker pops a
+// FIFO queue in batches and, when an earlier message of a batch comes back, may pop the queue
+// again from it (apache/rocketmq ConsumerOrderInfoManager). These two ways did not make 5.3.3
+// redeliver the acked message (the test passed before the fix too; the sweep's case did not
+// replay); they pin the behaviour, and the adapter now acks any copy of a message this process
+// acked without handing it to core (AttemptLedger). One queue puts both messages in one batch.
+describe('FIFO: a message acked behind an unsettled one of another message group', () => {
+  for (const how of ['nack', 'close'] as const) {
+    it(`is handled once after the earlier one comes back (${how}): the re-popped copy does not reach the handler`, async () => {
+      const topic = await freshTopic('repop', 'FIFO', { queues: 1 });
+      const group = uniqueGroup('g');
+      const c = await client();
+      const seen: string[] = [];
+      const subscribe = () =>
+        c.subscribe<{ n: string }>(topic, {
+          group,
+          retry: { maxAttempts: 5, initialDelayMs: 500, maxDelayMs: 500, jitter: false },
+          handler: async (d) => {
+            seen.push(`${d.payload.n}#${d.attempt}`);
+            if (d.payload.n !== 'y' || d.attempt > 1) return;
+            if (how === 'nack') throw new Error('not yet');
+            await new Promise((resolve) => d.signal.addEventListener('abort', resolve, { once: true }));
+            throw new Error('abandoned');
+          },
+        });
+      // A first subscription sets the group's offset; both messages then wait in the queue so
+      // that one pop takes them together.
+      const first = await subscribe();
+      await new Promise((r) => setTimeout(r, 2_000));
+      await first.close();
+      await c.publish(topic, { n: 'y' }, { key: 'a' });
+      await c.publish(topic, { n: 'x' }, { key: 'b' });
+      const second = await subscribe();
+      await waitFor('x handled', () => seen.includes('x#1'), { timeoutMs: 30_000 });
+      if (how === 'close') {
+        await new Promise((r) => setTimeout(r, 500)); // x's ack lands
+        await second.close({ timeoutMs: 200 });
+        await subscribe();
+      }
+      await waitFor('y retried and acked', () => seen.includes('y#2'), { timeoutMs: 30_000 });
+      await new Promise((r) => setTimeout(r, 3_000)); // a re-popped x would be back by now
+      expect(seen.filter((s) => s.startsWith('x'))).toEqual(['x#1']);
+    }, 60_000);
+  }
+});

@@ -20,22 +20,23 @@ export function rocketmqEndpoint(): { endpoints: string; namesrv: string | undef
 let admin: RocketmqAdmin | undefined;
 
 /** Creates typed topics (NAME → TYPE) and waits until the proxy routes them. */
-export async function createTopics(topics: Record<string, TopicType>): Promise<void> {
+export async function createTopics(topics: Record<string, TopicType>, options: { queues?: number } = {}): Promise<void> {
   const { endpoints, namesrv } = rocketmqEndpoint();
   const entries = Object.entries(topics);
   if (namesrv) {
     admin ??= new RocketmqAdmin({ namesrv });
-    await Promise.all(entries.map(([name, type]) => admin!.createTopic(name, type)));
+    await Promise.all(entries.map(([name, type]) => admin!.createTopic(name, type, options)));
     await Promise.all(entries.map(([name]) => waitForTopicRoute(name, endpoints)));
   } else {
+    if (options.queues !== undefined) throw new Error('createTopics: a queue count needs the namesrv (RocketmqAdmin)');
     await createRocketmqTopics(entries.map(([name, type]) => `${name}:${type}`));
   }
 }
 
 /** A fresh topic of `type` plus its NORMAL `${topic}-dlq`. */
-export async function freshTopic(prefix: string, type: TopicType): Promise<string> {
+export async function freshTopic(prefix: string, type: TopicType, options: { queues?: number } = {}): Promise<string> {
   const topic = uniqueTopic(prefix);
-  await createTopics({ [topic]: type, [`${topic}-dlq`]: 'NORMAL' });
+  await createTopics({ [topic]: type, [`${topic}-dlq`]: 'NORMAL' }, options);
   return topic;
 }
 
@@ -55,9 +56,11 @@ export function connectRocketmq(options: RocketmqOptions = {}, extra: ConnectOpt
   });
 }
 
-/** MQKIT_TEST_LOG=1: adapter warnings and errors on stderr, for debugging a suite. */
+/** MQKIT_TEST_LOG=1: adapter warnings and errors on stderr, for debugging a suite; =debug: everything. */
 const consoleLogger = {
-  debug() {},
+  debug: (obj: object, msg?: string) => {
+    if (process.env.MQKIT_TEST_LOG === 'debug') console.warn(`[mqkit debug] ${msg ?? ''}`, obj);
+  },
   info() {},
   warn: (obj: object, msg?: string) => console.warn(`[mqkit warn] ${msg ?? ''}`, obj),
   error: (obj: object, msg?: string) => console.error(`[mqkit error] ${msg ?? ''}`, obj),

@@ -27,14 +27,18 @@ describe('AttemptLedger', () => {
     expect(ledger.attempt('m', 2)).toBe(3);
   });
 
-  it('forgets a message once acked, and stays bounded', () => {
+  // Issue #16, model seed 1496463186/7 on the real broker: a FIFO queue re-popped from an earlier,
+  // nacked message redelivers later messages that were already acked.
+  it('remembers that a message was acked, and stays bounded (oldest forgotten first)', () => {
     const ledger = new AttemptLedger(2);
-    ledger.attempt('a', 1);
-    ledger.settled('a');
     expect(ledger.attempt('a', 1)).toBe(1);
+    expect(ledger.acked('a')).toBe(false);
+    ledger.settled('a');
+    expect(ledger.acked('a')).toBe(true);
     ledger.attempt('b', 1);
     ledger.attempt('c', 1);
     expect(ledger.size).toBeLessThanOrEqual(2);
+    expect(ledger.acked('a')).toBe(false);
   });
 });
 

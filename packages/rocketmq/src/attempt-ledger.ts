@@ -1,3 +1,9 @@
+interface Entry {
+  givenBack: number;
+  last: number;
+  acked: boolean;
+}
+
 /**
  * What this process knows about a message's attempts beyond the broker's `deliveryAttempt`, per
  * consumer group and broker message id:
@@ -8,7 +14,13 @@
  * - the last attempt handed to core: the proxy was seen handing a nacked FIFO message over again
  *   with the same `deliveryAttempt`, and attempts must strictly increase (else a handler runs
  *   more than maxAttempts times).
- * Kept in memory, bounded, dropped on ack, and shared by every client of the process
+ * - that it was acked: a FIFO queue is popped in batches, and when an earlier message of the
+ *   batch is nacked or given back, the broker pops the queue again from that message and
+ *   redelivers the later ones although they were acked (it forgets a batch's acks on a re-pop;
+ *   apache/rocketmq ConsumerOrderInfoManager). Such a copy is acked again without reaching core:
+ *   its handler already ran to an ack (issue #16, model seed 1496463186/7: a message acked once
+ *   came back four times, each with one more attempt, towards the DLQ).
+ * Kept in memory, bounded (oldest first), and shared by every client of the process
  * ({@link processAttemptLedger}): a delivery given back by one client's closing subscription is
  * redelivered to whichever client of the group receives next, often another one in the same
  * process (a restart on a new client). A per-client ledger let that client see the broker's raw
@@ -18,7 +30,7 @@
  * used up early), never low.
  */
 export class AttemptLedger {
-  readonly #entries = new Map<string, { givenBack: number; last: number }>();
+  readonly #entries = new Map<string, Entry>();
   readonly #max: number;
 
   constructor(max = 10_000) {
@@ -29,10 +41,10 @@ export class AttemptLedger {
     return this.#entries.size;
   }
 
-  #entry(key: string): { givenBack: number; last: number } {
+  #entry(key: string): Entry {
     let entry = this.#entries.get(key);
     if (!entry) {
-      entry = { givenBack: 0, last: 0 };
+      entry = { givenBack: 0, last: 0, acked: false };
       this.#entries.set(key, entry);
       if (this.#entries.size > this.#max) this.#entries.delete(this.#entries.keys().next().value!);
     }
@@ -52,9 +64,16 @@ export class AttemptLedger {
     return attempt;
   }
 
-  /** The message is acked: nothing more to remember. */
+  /** The message is acked: its attempts no longer matter, only that it was acked. */
   settled(key: string): void {
-    this.#entries.delete(key);
+    const entry = this.#entry(key);
+    entry.acked = true;
+    entry.givenBack = 0;
+  }
+
+  /** Whether this process acked `key` (a copy arriving now is the broker's re-pop, not a retry). */
+  acked(key: string): boolean {
+    return this.#entries.get(key)?.acked === true;
   }
 }
 

@@ -262,6 +262,15 @@ export class RocketmqSubscription implements DriverSubscription {
       this.#logger.debug({ topic: this.#spec.topic, messageId: view.messageId }, 'rocketmq: redelivered while being handled; keeping the newest receipt handle');
       return;
     }
+    if (this.#attempts.acked(this.#keyOf(view.messageId))) {
+      // Acked here before: the broker re-popped its FIFO queue from an earlier message (see
+      // AttemptLedger). Its handler ran to an ack; ack this copy too, out of core's sight.
+      const copy = new Held(view, undefined, Number.POSITIVE_INFINITY);
+      copy.delivered = true;
+      copy.settled = true;
+      void this.#ack(copy).catch((err: unknown) => this.#logger.debug({ err, topic: this.#spec.topic, messageId: view.messageId }, 'rocketmq: acking a copy of an acked message failed; it comes back and is acked again'));
+      return;
+    }
     const lane = this.#spec.ordered ? (view.messageGroup || view.properties.get('x-mqkit-key') || undefined) : undefined;
     const held = new Held(view, lane, Date.now() + this.#renewEveryMs);
     this.#held.add(held);
@@ -373,7 +382,11 @@ export class RocketmqSubscription implements DriverSubscription {
    * cluster (the ledger is shared by every client of the process).
    */
   #ledgerKey(held: Held): string {
-    return `${this.#cluster}\u0000${this.#spec.group}\u0000${held.view.messageId}`;
+    return this.#keyOf(held.view.messageId);
+  }
+
+  #keyOf(messageId: string): string {
+    return `${this.#cluster}\u0000${this.#spec.group}\u0000${messageId}`;
   }
 
   #forget(held: Held): void {

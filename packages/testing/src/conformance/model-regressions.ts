@@ -52,6 +52,11 @@ export const BROKER_REGRESSIONS: Readonly<Record<string, readonly ModelRegressio
       path: '4',
       note: 'a message received while a subscription closed was given back; the restarted group on a new client saw the raw broker count (#2 first), then the old client corrected it to #2 again: attempts went backwards (the attempt ledger is now one per process)',
     },
+    {
+      seed: 1496463186,
+      path: '7',
+      note: 'ordered FIFO + idempotent, two restarts: a message acked at attempt 1 came back four times (each acked by idempotent(), attempts 2-5); copies of a message this process acked are now acked without reaching core (did not reproduce on replay)',
+    },
   ],
   'sqs (queue mode, ElasticMQ)': [
     {

@@ -237,6 +237,8 @@ interface Observation {
   readonly instance: number;
   readonly attempt: number;
   readonly start: number;
+  /** When it began, ms since the case started (printed in failure trails). */
+  readonly at: number;
   end: number;
   handlerRan: boolean;
   behaviour: Behaviour | undefined;
@@ -278,6 +280,7 @@ export async function runModelCase(harness: ConformanceHarness, c: ModelCase, w:
     const closedAt: number[] = [];
     const expected = new Map<string, { message: number; copy: number; id: string }>();
     const publishedAt = new Map<string, number>();
+    const caseStart = Date.now();
     runId = Math.random().toString(36).slice(2, 8);
     const refOf = (headers: Readonly<Record<string, string>>): string => headers['model-ref'] ?? '?';
 
@@ -303,7 +306,7 @@ export async function runModelCase(harness: ConformanceHarness, c: ModelCase, w:
         retry: { maxAttempts: plan.maxAttempts, initialDelayMs: w.backoffMs, maxDelayMs: w.backoffMs * 4, multiplier: 2, jitter: false },
         middleware: [
           async (d, next) => {
-            const obs: Observation = { ref: refOf(d.headers), group: g, instance, attempt: d.attempt, start: ++seq, end: 0, handlerRan: false, behaviour: undefined, threw: false, settlement: undefined, abandoned: false, cutByClose: false };
+            const obs: Observation = { ref: refOf(d.headers), group: g, instance, attempt: d.attempt, start: ++seq, at: Date.now() - caseStart, end: 0, handlerRan: false, behaviour: undefined, threw: false, settlement: undefined, abandoned: false, cutByClose: false };
             if (obs.start > closedAt[instance]!) violations.push(`${obs.ref} group ${g}: handled (attempt ${d.attempt}) by a subscription whose close() had resolved`);
             observations.push(obs);
             byDelivery.set(d as Delivery<unknown>, obs);
@@ -471,9 +474,10 @@ function describeTrail(obs: readonly Observation[]): string {
   return `[${shown.join(', ')}]`;
 }
 
+/** `#attempt what (flags) @seconds-since-case-start/s<subscription instance>`. */
 function describeObs(o: Observation): string {
   const what = o.abandoned ? 'abandoned' : o.handlerRan ? o.behaviour : `middleware:${o.threw ? 'threw' : (o.settlement ?? 'returned')}`;
-  return `#${o.attempt} ${what}${o.end === 0 ? ' (running)' : ''}${o.cutByClose ? ' (cut by close)' : ''}`;
+  return `#${o.attempt} ${what}${o.end === 0 ? ' (running)' : ''}${o.cutByClose ? ' (cut by close)' : ''} @${(o.at / 1000).toFixed(1)}s/s${o.instance}`;
 }
 
 function checkBody(violations: string[], where: string, body: Uint8Array, m: MessagePlan): void {
@@ -640,16 +644,26 @@ export function replayFromEnv(): { seed: number; path: string | undefined } | un
   return { seed: n, path: process.env.MQKIT_MODEL_PATH || undefined };
 }
 
+/** `MQKIT_MODEL_RUNS`, when set: how many generated cases a soak runs instead of the default. */
+function soakRunsFromEnv(): number | undefined {
+  const raw = process.env.MQKIT_MODEL_RUNS;
+  if (raw === undefined || raw === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`MQKIT_MODEL_RUNS must be a positive integer, got ${raw}`);
+  return n;
+}
+
 /**
  * Registers the model-based conformance sweep as vitest tests: `runs` generated cases (split over
  * `parallel` concurrent tests, seeds `seed`, `seed + 1`, ...), plus each regression seed (those
  * given and those in model-regressions.ts for this harness name). With
  * `MQKIT_MODEL_SEED` (and `MQKIT_MODEL_PATH`) set, only that case is run: the replay a failure
- * report prints.
+ * report prints; with `MQKIT_MODEL_RUNS=N`, N generated cases instead of `runs` (a soak).
  */
 export function runModelConformance(harness: ConformanceHarness, options: ModelOptions = {}): void {
   const workload = modelWorkload(harness, options.workload);
-  const runs = options.runs ?? 6;
+  // MQKIT_MODEL_RUNS: a longer soak of the same sweep, run by hand (e.g. before a release).
+  const runs = soakRunsFromEnv() ?? options.runs ?? 6;
   const parallel = Math.max(1, Math.min(options.parallel ?? 1, runs));
   const perTest = Math.ceil(runs / parallel);
   const timeoutFor = (n: number): number => n * (workload.settleMs * 2 + 10_000) + 30_000;
