@@ -185,22 +185,37 @@ describe('PostgresOutboxStore', () => {
     expect(second.map((r) => JSON.parse(Buffer.from(r.envelope.body).toString()).i)).toEqual([1, 5]);
   });
 
-  it('a lease that lapses (relay died) makes the rows claimable again, attempts counted on failure', async () => {
+  // A row whose publish kills its relay (a crashing payload, an OOM) used to be claimed again after
+  // every lease, for ever, with its whole batch: its failure was never marked, so never counted.
+  it('a lease that lapses (relay died) counts an attempt; the suspects go out alone, and a row that kills every relay is dead after maxAttempts', async () => {
     const names = await freshTables();
-    const { client } = await memClient();
+    const { client, broker } = await memClient();
     const a = new PostgresOutboxStore(pool, { ...names, listen: false });
     const topic = uniqueName('lease');
     await inTx(async (tx) => {
-      await a.enqueue(tx, [client.prepare(topic, 'x', { key: 'k' }), client.prepare(topic, 'y', { key: 'k' })]);
+      await a.enqueue(tx, [client.prepare(topic, 'x', { key: 'k' }), client.prepare(topic, 'y', { key: 'k' }), client.prepare(topic, 'z')]);
     });
-    expect(await a.claim(10, 300)).toHaveLength(2);
+    const first = await a.claim(10, 300);
+    expect(first.map((r) => [r.attempts, r.lapsed])).toEqual([[1, false], [1, false], [1, false]]);
     expect(await a.claim(10, 300)).toHaveLength(0);
+    // The relay dies twice more, each time on x, claimed alone (y waits behind it, z too).
+    for (const attempts of [2, 3]) {
+      await sleep(400);
+      const again = await a.claim(10, 300);
+      expect(again.map((r) => [r.seq, r.attempts, r.lapsed])).toEqual([[first[0]!.seq, attempts, true]]);
+    }
+    expect(await a.metrics()).toMatchObject({ pending: 3, failing: 2 });
     await sleep(400);
-    const again = await a.claim(10, 30_000);
-    expect(again).toHaveLength(2);
-    await a.markFailed(again[0]!, new MqError('TIMEOUT', 't'), new Date(Date.now() - 1));
-    const retried = await a.claim(10, 30_000);
-    expect(retried.map((r) => r.attempts)).toEqual([1]);
+    const relay = new OutboxRelay(a, client, { maxAttempts: 3, leaseMs: 60_000 });
+    expect(await relay.relayOnce()).toBe(0); // x, claimed a 4th time: dead, not published again
+    const dead = await a.listDead();
+    expect(dead.map((d) => [d.seq, d.attempts])).toEqual([[first[0]!.seq, 4]]);
+    expect(dead[0]!.lastError).toMatch(/died or hung/);
+    expect(await relay.relayOnce()).toBe(1); // y: a suspect of the first death only
+    expect(await relay.relayOnce()).toBe(1); // z
+    expect(broker.published(topic).map((e) => bodyOf(e as never) as unknown)).toEqual(['y', 'z']);
+    const { rows } = await pool.query(`SELECT seq, attempts FROM "${names.table}" ORDER BY seq`);
+    expect(rows.map((r) => r.attempts)).toEqual([2, 2]);
   });
 
   it('failed publishes are retried with backoff, visible in metrics meanwhile', async () => {
@@ -222,7 +237,7 @@ describe('PostgresOutboxStore', () => {
     expect(await relay.relayOnce()).toBe(1);
     expect(memoryBroker(name).published(topic)).toHaveLength(1);
     const { rows } = await pool.query(`SELECT attempts, last_error FROM "${names.table}"`);
-    expect(rows[0]).toMatchObject({ attempts: 1 });
+    expect(rows[0]).toMatchObject({ attempts: 2 }); // two claims: the failed one and the published one
     expect(rows[0].last_error).toContain('REJECTED');
   });
 
@@ -267,7 +282,7 @@ describe('PostgresOutboxStore', () => {
     expect((await store.claim(10, 30_000)).map((r) => bodyOf(r.envelope).i)).toEqual([3]); // k waits for its retry
     await sleep(400);
     const retry = await store.claim(10, 30_000);
-    expect(retry.map((r) => [bodyOf(r.envelope).i, r.attempts])).toEqual([[0, 1]]); // alone for its key
+    expect(retry.map((r) => [bodyOf(r.envelope).i, r.attempts])).toEqual([[0, 2]]); // alone for its key; the second claim
     expect(await store.markFailed(retry[0]!, new MqError('REJECTED', 'no'), new Date(Date.now() - 1))).toBe(1);
     const again = await store.claim(10, 30_000);
     expect(again.map((r) => bodyOf(r.envelope).i)).toEqual([0]);
@@ -340,15 +355,16 @@ describe('PostgresOutboxStore', () => {
     const stale = await a.claim(10, 200);
     expect(stale).toHaveLength(2);
     await sleep(300);
-    const current = await b.claim(10, 60_000);
+    // Lapsed rows are taken over one claim each (suspects go out alone).
+    const current = [...(await b.claim(10, 60_000)), ...(await b.claim(10, 60_000))];
     expect(current.map((r) => r.seq)).toEqual(stale.map((r) => r.seq));
     expect(await a.markPublished(stale)).toBe(0);
     expect(await a.markFailed(stale[0]!, new MqError('TIMEOUT', 'late'), new Date())).toBe(0);
     expect(await a.markDead(stale[1]!, new MqError('TOO_LARGE', 'late'))).toBe(0);
     const { rows } = await pool.query(`SELECT claimed_by, attempts, published_at, claimed_until > now() AS held FROM "${names.table}" ORDER BY seq`);
     expect(rows).toEqual([
-      { claimed_by: 'b', attempts: 0, published_at: null, held: true },
-      { claimed_by: 'b', attempts: 0, published_at: null, held: true },
+      { claimed_by: 'b', attempts: 2, published_at: null, held: true },
+      { claimed_by: 'b', attempts: 2, published_at: null, held: true },
     ]);
     expect(await a.listDead()).toEqual([]);
     // The owner's marks apply.

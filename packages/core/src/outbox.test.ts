@@ -183,6 +183,38 @@ describe('transactional outbox', () => {
     await client.close();
   });
 
+  // A record whose publish kills the relay (a payload that crashes the process, an OOM) used to be
+  // claimed again after every lease for ever: its failure was never marked, so never counted.
+  it('a record whose relay dies while publishing it counts one attempt per death, goes out alone, and is dead after maxAttempts; its neighbours count that first death only', async () => {
+    const { client, store, broker, outbox } = await setup();
+    const poison = await store.transaction((tx) => outbox.enqueue(tx, 'orders', { n: 0 }, { key: 'k' }));
+    await store.transaction((tx) => outbox.enqueue(tx, 'orders', { n: 1 }, { key: 'k' }));
+    await store.transaction((tx) => outbox.enqueue(tx, 'orders', { n: 2 }));
+    await store.transaction((tx) => outbox.enqueue(tx, 'orders', { n: 3 }));
+    const lapse = () => new Promise((r) => setTimeout(r, 15));
+    // A relay claims all four and dies before marking any.
+    expect((await store.claim(10, 5)).map((r) => r.attempts)).toEqual([1, 1, 1, 1]);
+    await lapse();
+    // The suspects go out one at a time, oldest first; each death counts against that one only.
+    for (const attempts of [2, 3]) {
+      const again = await store.claim(10, 5);
+      expect(again.map((r) => [r.envelope.id, r.attempts])).toEqual([[poison, attempts]]);
+      await lapse();
+    }
+    const relay = new OutboxRelay(store, client, { maxAttempts: 3, backoff: { initialDelayMs: 1, maxDelayMs: 1 } });
+    // Claimed a fourth time: past maxAttempts, dead without being published again; its key moves on.
+    expect(await relay.relayOnce()).toBe(0);
+    expect(broker.published('orders')).toEqual([]);
+    const dead = await outbox.listDead();
+    expect(dead.map((d) => [d.envelope.id, d.attempts])).toEqual([[poison, 4]]);
+    expect(dead[0]!.lastError).toMatch(/died or hung/);
+    // The others were suspects of the first death only: each goes out alone, at attempt 2.
+    for (let i = 0; i < 3; i += 1) expect(await relay.relayOnce()).toBe(1);
+    expect(bodies(broker.published('orders'))).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }]);
+    expect(await store.stats()).toMatchObject({ pending: 0, dead: 1 });
+    await client.close();
+  });
+
   it('marks are fenced by the claim: a relay whose lease was taken over changes nothing', async () => {
     const { client, store, outbox } = await setup();
     await store.transaction((tx) => outbox.enqueue(tx, 'orders', { n: 1 }, { key: 'k' }));

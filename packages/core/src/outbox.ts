@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { backoffDelay, DEFAULT_BACKOFF, sleep, type BackoffPolicy } from './backoff.ts';
 import type { Client } from './client.ts';
 import { configError, parseOptions, unlimitedInt } from './config.ts';
-import { toMqError, type ErrorCode, type MqError } from './errors.ts';
+import { MqError, toMqError, type ErrorCode } from './errors.ts';
 import { silentLogger, type Logger } from './logger.ts';
 import type { Envelope } from './message.ts';
 import type { PublishOptions } from './publish.ts';
@@ -13,8 +13,17 @@ export interface OutboxRecord {
   /** Store-assigned position: records of one key are published in this order. */
   readonly seq: string;
   readonly envelope: Envelope;
-  /** Failed publish attempts so far. */
+  /**
+   * Publish attempts, this claim included: every claim counts, also one whose relay died or hung
+   * before marking it (its lease lapsed).
+   */
   readonly attempts: number;
+  /**
+   * Its previous claim lapsed unmarked (its relay died or hung while publishing it): claimed
+   * alone, and past `maxAttempts` dead without being published again. Stores that cannot tell
+   * leave it out.
+   */
+  readonly lapsed?: boolean;
   /**
    * The claim this record was handed out under: unique per claim. The store's marks apply only
    * while the record is still held under this claim, so a relay whose lease lapsed and was taken
@@ -27,7 +36,7 @@ export interface OutboxRecord {
 export interface DeadOutboxRecord {
   readonly seq: string;
   readonly envelope: Envelope;
-  /** Failed publish attempts, the last one included. */
+  /** Publish attempts (claims), the last one included. */
   readonly attempts: number;
   /** `CODE: message` of the last failure. */
   readonly lastError: string;
@@ -52,14 +61,22 @@ export interface ListDeadOptions {
  * that is leased by a relay or waiting for its retry. A record that has failed before (a retry)
  * is claimed without the later records of its key, which follow once it is published. A dead
  * record no longer holds its key back.
+ *
+ * Attempts are counted by {@link OutboxStore.claim}, one per claim, so a record whose relay dies
+ * while publishing it (a payload that crashes the process, an OOM) counts too and cannot loop for
+ * ever. A record whose claim lapsed unmarked is a *suspect*: it is claimed alone (the claim
+ * returns it and nothing else) and holds its key back, so a record that kills every relay counts
+ * one attempt per death while the records claimed with it the first time count that one only.
  */
 export interface OutboxStore<Tx> {
   /** Stores envelopes inside the caller's transaction. */
   enqueue(tx: Tx, envelopes: readonly Envelope[]): Promise<void>;
   /**
    * Claims up to `limit` due records for this relay for `leaseMs` (others skip them: e.g. `FOR
-   * UPDATE SKIP LOCKED`), oldest first, under a new claim token. Per-key order as described on
-   * {@link OutboxStore}.
+   * UPDATE SKIP LOCKED`), oldest first, under a new claim token, adding one to each one's
+   * `attempts`. If a record's previous claim lapsed unmarked, returns only the oldest such record
+   * (with `lapsed: true`).
+   * Per-key order as described on {@link OutboxStore}.
    */
   claim(limit: number, leaseMs: number): Promise<OutboxRecord[]>;
   /**
@@ -68,12 +85,12 @@ export interface OutboxStore<Tx> {
    */
   markPublished(records: readonly OutboxRecord[]): Promise<number>;
   /**
-   * A publish failed: count the attempt, release the claim and make the record due again at
-   * `retryAt`. Only if still held under its `claimToken`; returns 1 if it was, else 0.
+   * A publish failed: release the claim (its attempt was counted by the claim) and make the
+   * record due again at `retryAt`. Only if still held under its `claimToken`; returns 1 if it was, else 0.
    */
   markFailed(record: OutboxRecord, error: MqError, retryAt: Date): Promise<number>;
   /**
-   * A publish failed for good: count the attempt and move the record to the dead state (not
+   * A publish failed for good (or the record's claims lapsed too often): move the record to the dead state (not
    * claimed again, no longer holding its key back) until {@link OutboxStore.replayDead}. Only if
    * still held under its `claimToken`; returns 1 if it was, else 0.
    */
@@ -222,7 +239,9 @@ export type OutboxRelayOptions = z.input<typeof relayOptionsSchema>;
  *
  * A failed record is retried with backoff; while it is, the later records of its key wait (a
  * retry is claimed alone for its key). After `maxAttempts` failures of its own it is dead: see
- * {@link Outbox.listDead} and {@link Outbox.replayDead}; its key moves on.
+ * {@link Outbox.listDead} and {@link Outbox.replayDead}; its key moves on. So is a record claimed
+ * more than `maxAttempts` times because its relays died or hung while publishing it (it is not
+ * published again: it may be what kills them).
  */
 export class OutboxRelay<Tx> {
   readonly #store: OutboxStore<Tx>;
@@ -305,7 +324,15 @@ export class OutboxRelay<Tx> {
 
   /** One round: claim, publish, mark. Returns how many records were published and marked. */
   async relayOnce(): Promise<number> {
-    const records = await this.#store.claim(this.#batchSize, this.#leaseMs);
+    const claimed = await this.#store.claim(this.#batchSize, this.#leaseMs);
+    if (claimed.length === 0) return 0;
+    const records: OutboxRecord[] = [];
+    for (const record of claimed) {
+      // A lapse counts as a failure of the record's own: it may be what kills its relays.
+      if (record.lapsed === true && record.attempts > this.#maxAttempts) {
+        await this.#dead(record, new MqError('INTERNAL', `its relay died or hung before marking it (the claim of attempt ${record.attempts - 1} lapsed): not published again`));
+      } else records.push(record);
+    }
     if (records.length === 0) return 0;
     const outcomes = await this.#client.sendEnvelopes(records.map((r) => r.envelope));
     // Records go out in claim order in one reliable send, so a key's records reach the broker in
@@ -337,20 +364,25 @@ export class OutboxRelay<Tx> {
 
   /** Books a failed publish: dead at the cap for a failure of the record's own, else a retry. */
   async #fail(record: OutboxRecord, error: MqError): Promise<'dead' | 'retry'> {
-    const attempt = record.attempts + 1;
+    const attempt = record.attempts;
     const { topic, id } = record.envelope;
     this.#failures.add(1, { 'messaging.destination.name': topic, 'error.type': error.code });
     if (recordsOwnFailure(error) && attempt >= this.#maxAttempts) {
-      this.#logger.error({ id, topic, code: error.code, attempts: attempt }, 'outbox record failed for good; moved to the dead state (replay with replayDead)');
-      const moved = await this.#store.markDead(record, error);
-      if (moved === 1) this.#deadLettered.add(1, { 'messaging.destination.name': topic, 'error.type': error.code });
-      else this.#lost(1, 'dead');
+      await this.#dead(record, error);
       return 'dead';
     }
     const retryAt = new Date(Date.now() + backoffDelay(this.#backoff, attempt));
     this.#logger.warn({ id, topic, code: error.code, attempts: attempt }, 'outbox publish failed; will retry');
     if ((await this.#store.markFailed(record, error, retryAt)) === 0) this.#lost(1, 'failed');
     return 'retry';
+  }
+
+  async #dead(record: OutboxRecord, error: MqError): Promise<void> {
+    const { topic, id } = record.envelope;
+    this.#logger.error({ id, topic, code: error.code, attempts: record.attempts, err: error.message }, 'outbox record failed for good; moved to the dead state (replay with replayDead)');
+    const moved = await this.#store.markDead(record, error);
+    if (moved === 1) this.#deadLettered.add(1, { 'messaging.destination.name': topic, 'error.type': error.code });
+    else this.#lost(1, 'dead');
   }
 
   /** Marks that found the claim taken over: the new owner publishes and marks those records. */

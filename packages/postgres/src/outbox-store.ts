@@ -20,6 +20,8 @@ import { outboxOptionsSchema, parseOutboxOptions, type PostgresOutboxOptions, ty
 
 interface ClaimedRow {
   seq: string;
+  /** Only from claim(): the previous claim lapsed. */
+  lapsed?: boolean;
   id: string;
   topic: string;
   key: string | null;
@@ -72,7 +74,9 @@ export interface PostgresOutboxStoreOptions extends PostgresOutboxOptions {
  *   one key out of order. A key's rows are claimed only up to its first row that is leased by
  *   someone else or waiting for a retry, and a retry is claimed without the rows after it: per-key
  *   order across failures. Each claim stamps a fresh `claim_token`; the marks apply only to rows
- *   still under the caller's token (a relay whose lease was taken over changes nothing).
+ *   still under the caller's token (a relay whose lease was taken over changes nothing). Each
+ *   claim counts an attempt; a row whose claim lapsed unmarked (its relay died or hung) is
+ *   claimed alone, oldest first, and holds its key back until then.
  * - {@link markDead} moves a row into `<table>_dead` (out of the claim path: it no longer holds its
  *   key back); {@link listDead}, {@link replayDead} and {@link discardDead} manage them there.
  * - {@link waitForWork} wakes on the NOTIFY the table's trigger sends at commit, polling otherwise.
@@ -146,26 +150,39 @@ export class PostgresOutboxStore implements OutboxStore<SqlExecutor> {
 SET LOCAL enable_sort = off;
 SET LOCAL enable_bitmapscan = off;
 WITH blocked AS MATERIALIZED (
-  -- Rows that hold the rest of their key back: leased, waiting for a retry, or a retry (which
-  -- goes out alone: if it fails again, nothing after it may have been published with it).
-  -- A retry always has available_at set, so the held index covers all three.
+  -- Rows that hold the rest of their key back: leased, lapsed, waiting for a retry, or a retry
+  -- (which goes out alone: if it fails again, nothing after it may have been published with it).
+  -- A retry always has available_at set, so the held index covers them all.
   SELECT key, min(seq) AS first_seq FROM ${t}
   WHERE published_at IS NULL AND key IS NOT NULL AND (claimed_until IS NOT NULL OR available_at > '-infinity')
-    AND (available_at > now() OR claimed_until > now() OR attempts > 0)
+    AND (available_at > now() OR claimed_until > now() OR attempts > 0 OR (claim_token IS NOT NULL AND claimed_until IS NOT NULL))
   GROUP BY key
+), lapsed AS MATERIALIZED (
+  -- Claimed, never marked, lease over: its relay died or hung publishing it. The oldest goes out
+  -- alone (it may be what kills relays); the claimed index holds only rows under a claim.
+  SELECT o.seq, true AS lapsed FROM ${t} o
+  WHERE o.published_at IS NULL AND o.claim_token IS NOT NULL AND o.claimed_until <= now()
+    AND NOT EXISTS (SELECT 1 FROM blocked b WHERE b.key = o.key AND b.first_seq < o.seq)
+  ORDER BY o.seq
+  LIMIT 1
+  FOR UPDATE OF o SKIP LOCKED
 ), picked AS (
-  SELECT o.seq FROM ${t} o
-  WHERE o.published_at IS NULL AND o.available_at <= now()
-    AND (o.claimed_until IS NULL OR o.claimed_until <= now())
+  SELECT o.seq, false AS lapsed FROM ${t} o
+  WHERE NOT EXISTS (SELECT 1 FROM lapsed)
+    AND o.published_at IS NULL AND o.available_at <= now()
+    AND (o.claimed_until IS NULL OR (o.claimed_until <= now() AND o.claim_token IS NULL))
     AND NOT EXISTS (SELECT 1 FROM blocked b WHERE b.key = o.key AND b.first_seq < o.seq)${this.#perKeyFilter()}
   ORDER BY o.seq
   LIMIT ${Math.max(1, Math.floor(limit))}
   FOR UPDATE OF o SKIP LOCKED
+), chosen AS (
+  SELECT seq, lapsed FROM lapsed UNION ALL SELECT seq, lapsed FROM picked
 )
 UPDATE ${t} AS t SET claimed_until = now() + ${Math.max(1, Math.floor(leaseMs))} * interval '1 millisecond',
-  claimed_by = ${pg.escapeLiteral(this.#options.relayId)}, claim_token = ${pg.escapeLiteral(token)}
-FROM picked WHERE t.seq = picked.seq
-RETURNING t.seq, t.id, t.topic, t.key, t.headers, t.body, t.message_ts, t.delay_ms, t.attempts`;
+  claimed_by = ${pg.escapeLiteral(this.#options.relayId)}, claim_token = ${pg.escapeLiteral(token)},
+  attempts = t.attempts + 1
+FROM chosen WHERE t.seq = chosen.seq
+RETURNING t.seq, t.id, t.topic, t.key, t.headers, t.body, t.message_ts, t.delay_ms, t.attempts, chosen.lapsed`;
     let rows: ClaimedRow[];
     try {
       const results = (await this.#pool.query(sql)) as unknown as Array<pg.QueryResult<ClaimedRow>>;
@@ -174,7 +191,7 @@ RETURNING t.seq, t.id, t.topic, t.key, t.headers, t.body, t.message_ts, t.delay_
       throw toPgMqError(err, 'outbox claim failed');
     }
     rows.sort((a, b) => compareSeq(a.seq, b.seq));
-    return rows.map((row) => ({ ...recordOf(row), claimToken: token }));
+    return rows.map((row) => ({ ...recordOf(row), lapsed: row.lapsed === true, claimToken: token }));
   }
 
   /** With `maxPerKey`, only the first rows of each key among the pending ones qualify. */
@@ -199,7 +216,7 @@ RETURNING t.seq, t.id, t.topic, t.key, t.headers, t.body, t.message_ts, t.delay_
       const result =
         this.#options.onPublished === 'delete'
           ? await this.#pool.query(`DELETE FROM ${this.#table} AS t USING unnest($1::bigint[], $2::text[]) AS m(seq, token) WHERE t.seq = m.seq AND t.claim_token = m.token`, [seqs, tokens])
-          : await this.#pool.query(`UPDATE ${this.#table} AS t SET published_at = now(), claimed_until = NULL ${claimed}`, [seqs, tokens]);
+          : await this.#pool.query(`UPDATE ${this.#table} AS t SET published_at = now(), claimed_until = NULL, claim_token = NULL ${claimed}`, [seqs, tokens]);
       return result.rowCount ?? 0;
     } catch (err) {
       throw toPgMqError(err, 'outbox markPublished failed');
@@ -210,7 +227,7 @@ RETURNING t.seq, t.id, t.topic, t.key, t.headers, t.body, t.message_ts, t.delay_
     try {
       const result = await this.#pool.query(
         `UPDATE ${this.#table}
-         SET attempts = attempts + 1, claimed_until = NULL, claimed_by = NULL, claim_token = NULL, available_at = $2, last_error = $3
+         SET claimed_until = NULL, claimed_by = NULL, claim_token = NULL, available_at = $2, last_error = $3
          WHERE seq = $1 AND claim_token = $4 AND published_at IS NULL`,
         [record.seq, retryAt, errorText(error), record.claimToken],
       );
@@ -228,7 +245,7 @@ RETURNING t.seq, t.id, t.topic, t.key, t.headers, t.body, t.message_ts, t.delay_
            DELETE FROM ${this.#table} WHERE seq = $1 AND claim_token = $2 AND published_at IS NULL
            RETURNING ${ROW_COLUMNS}, attempts)
          INSERT INTO ${this.#deadTable} (${ROW_COLUMNS}, attempts, last_error)
-         SELECT ${ROW_COLUMNS}, attempts + 1, $3 FROM moved`,
+         SELECT ${ROW_COLUMNS}, attempts, $3 FROM moved`,
         [record.seq, record.claimToken, errorText(error)],
       );
       return result.rowCount ?? 0;
@@ -295,7 +312,7 @@ RETURNING t.seq, t.id, t.topic, t.key, t.headers, t.body, t.message_ts, t.delay_
       const [row] = await queryRows<Record<string, string | null>>(
         this.#pool,
         `SELECT count(*) FILTER (WHERE published_at IS NULL) AS pending,
-                count(*) FILTER (WHERE published_at IS NULL AND attempts > 0) AS failing,
+                count(*) FILTER (WHERE published_at IS NULL AND attempts > 0 AND (claim_token IS NULL OR claimed_until <= now())) AS failing,
                 count(*) FILTER (WHERE published_at IS NULL AND claimed_until > now()) AS claimed,
                 count(*) FILTER (WHERE published_at IS NOT NULL) AS retained,
                 COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - min(created_at) FILTER (WHERE published_at IS NULL)) * 1000, 0) AS oldest,

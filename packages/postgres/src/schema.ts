@@ -56,6 +56,8 @@ CREATE INDEX IF NOT EXISTS ${ix('pending_key')} ON ${outbox} (key, seq) WHERE pu
 -- Rows that hold their key back (leased by a relay or waiting for a retry): a claim reads only these.
 CREATE INDEX IF NOT EXISTS ${ix('held')} ON ${outbox} (key, seq)
   WHERE published_at IS NULL AND key IS NOT NULL AND (claimed_until IS NOT NULL OR available_at > '-infinity');
+-- Rows under a claim (a few batches at most): where a claim looks for lapsed ones.
+CREATE INDEX IF NOT EXISTS ${ix('claimed')} ON ${outbox} (seq) WHERE published_at IS NULL AND claim_token IS NOT NULL;
 -- Cleanup of published rows.
 CREATE INDEX IF NOT EXISTS ${ix('published')} ON ${outbox} (published_at) WHERE published_at IS NOT NULL;
 

@@ -47,6 +47,21 @@ export class MemoryOutboxStore implements OutboxStore<MemoryTx> {
   async claim(limit: number, leaseMs: number): Promise<OutboxRecord[]> {
     const now = Date.now();
     const token = `claim-${++this.#claims}`;
+    const take = (row: Row, lapsed: boolean): OutboxRecord => {
+      row.claimedUntil = now + leaseMs;
+      row.token = token;
+      row.attempts += 1; // every claim is an attempt, a lapsed one too
+      return { seq: String(row.seq), envelope: row.envelope, attempts: row.attempts, lapsed, claimToken: token };
+    };
+    // A row whose claim lapsed unmarked (its relay died or hung) goes out alone, oldest first.
+    const held = new Set<string>();
+    for (const row of this.#rows) {
+      if (!isPending(row)) continue;
+      const key = row.envelope.key;
+      if (key !== undefined && held.has(key)) continue;
+      if (isLapsed(row, now)) return [take(row, true)];
+      if (key !== undefined) held.add(key);
+    }
     const blocked = new Set<string>();
     const claimed: OutboxRecord[] = [];
     for (const row of this.#rows) {
@@ -54,13 +69,11 @@ export class MemoryOutboxStore implements OutboxStore<MemoryTx> {
       if (!isPending(row)) continue;
       const key = row.envelope.key;
       if (key !== undefined && blocked.has(key)) continue;
-      const available = row.claimedUntil <= now && row.dueAt <= now;
-      // Held elsewhere or waiting for its retry: the key waits. A retry goes out alone for its key.
+      const available = row.claimedUntil <= now && row.dueAt <= now && !isLapsed(row, now);
+      // Held elsewhere, lapsed, or waiting for its retry: the key waits. A retry goes out alone for its key.
       if (key !== undefined && (!available || row.attempts > 0)) blocked.add(key);
       if (!available) continue;
-      row.claimedUntil = now + leaseMs;
-      row.token = token;
-      claimed.push({ seq: String(row.seq), envelope: row.envelope, attempts: row.attempts, claimToken: token });
+      claimed.push(take(row, false));
     }
     return claimed;
   }
@@ -80,7 +93,6 @@ export class MemoryOutboxStore implements OutboxStore<MemoryTx> {
   async markFailed(record: OutboxRecord, error: MqError, retryAt: Date): Promise<number> {
     const row = this.#held(record);
     if (!row) return 0;
-    row.attempts += 1;
     row.claimedUntil = 0;
     row.token = '';
     row.dueAt = retryAt.getTime();
@@ -91,7 +103,6 @@ export class MemoryOutboxStore implements OutboxStore<MemoryTx> {
   async markDead(record: OutboxRecord, error: MqError): Promise<number> {
     const row = this.#held(record);
     if (!row) return 0;
-    row.attempts += 1;
     row.claimedUntil = 0;
     row.token = '';
     row.deadAt = new Date();
@@ -147,7 +158,8 @@ export class MemoryOutboxStore implements OutboxStore<MemoryTx> {
     const oldest = pending.reduce((min, r) => Math.min(min, r.envelope.timestamp), Number.POSITIVE_INFINITY);
     return {
       pending: pending.length,
-      failing: pending.filter((r) => r.attempts > 0).length,
+      // Failed (waiting for a retry) or lapsed; not merely under a live claim.
+      failing: pending.filter((r) => r.attempts > 0 && (r.token === '' || r.claimedUntil <= Date.now())).length,
       oldestPendingAgeMs: pending.length === 0 ? 0 : Date.now() - oldest,
       dead: this.#rows.filter((r) => r.deadAt !== undefined).length,
     };
@@ -181,4 +193,9 @@ export class MemoryOutboxStore implements OutboxStore<MemoryTx> {
 
 function isPending(row: Row): boolean {
   return !row.published && row.deadAt === undefined;
+}
+
+/** Claimed, never marked, and the lease is over: its relay died or hung while publishing it. */
+function isLapsed(row: Row, now: number): boolean {
+  return row.token !== '' && row.claimedUntil <= now;
 }
