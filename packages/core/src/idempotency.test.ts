@@ -88,9 +88,11 @@ describe('idempotent() middleware', () => {
   function fakeDelivery(id: string, unsupportedDelay = false) {
     const calls: string[] = [];
     let settlement: Settlement | undefined;
+    const abort = new AbortController();
     const delivery = {
       id,
       group: 'g',
+      signal: abort.signal,
       get settled() {
         return settlement !== undefined;
       },
@@ -111,7 +113,7 @@ describe('idempotent() middleware', () => {
         calls.push(`dead-letter:${reason}`);
       },
     } as unknown as Delivery<unknown>;
-    return { delivery, calls };
+    return { delivery, calls, abort };
   }
 
   it('runs the handler once, then acks duplicates without running it', async () => {
@@ -126,15 +128,53 @@ describe('idempotent() middleware', () => {
     expect(dup.calls).toEqual(['ack']);
   });
 
-  it('hands a message back while another consumer holds its lease', async () => {
+  it('hands a message back while another consumer holds its lease (busyWaitMs 0: at once)', async () => {
     const store = new MemoryDedupStore();
     await store.begin('g:m2', 60_000);
     const busy = fakeDelivery('m2');
-    await idempotent(store, { busyRetryDelayMs: 250 })(busy.delivery, async () => {});
+    await idempotent(store, { busyRetryDelayMs: 250, busyWaitMs: 0 })(busy.delivery, async () => {});
     expect(busy.calls).toEqual(['nack:250']);
     const noDelay = fakeDelivery('m2', true);
-    await idempotent(store)(noDelay.delivery, async () => {});
+    await idempotent(store, { busyWaitMs: 0 })(noDelay.delivery, async () => {});
     expect(noDelay.calls).toEqual(['nack:0']);
+  });
+
+  it('a copy that finds the lease held waits for the holder: acked if it completed, run if it released, abandoned on abort, handed back after busyWaitMs', async () => {
+    const store = new MemoryDedupStore();
+    const mw = idempotent(store, { busyWaitMs: 2_000, busyRetryDelayMs: 50 });
+    // The holder completes while the copy waits: a duplicate.
+    const held = await store.begin('g:w1', 60_000);
+    const copy = fakeDelivery('w1');
+    let ran = 0;
+    const waiting = mw(copy.delivery, async () => void (ran += 1));
+    await pause(150);
+    expect(copy.calls).toEqual([]);
+    await store.complete('g:w1', (held as { token: string }).token, 60_000);
+    await waiting;
+    expect([ran, copy.calls]).toEqual([0, ['ack']]);
+    // The holder hands the message back: the copy takes the lease and runs.
+    const held2 = await store.begin('g:w2', 60_000);
+    const copy2 = fakeDelivery('w2');
+    const waiting2 = mw(copy2.delivery, async () => void (ran += 1));
+    await pause(150);
+    await store.release('g:w2', (held2 as { token: string }).token);
+    await waiting2;
+    expect(ran).toBe(1);
+    expect(copy2.calls).toEqual([]); // settled by core's ack after next() returns, not here
+    // The subscription gives up on the copy (close deadline): it stops waiting, abandoned.
+    await store.begin('g:w3', 60_000);
+    const copy3 = fakeDelivery('w3');
+    const waiting3 = mw(copy3.delivery, async () => {});
+    await pause(50);
+    copy3.abort.abort(new MqError('CLOSED', 'closing'));
+    await expect(waiting3).rejects.toMatchObject({ code: 'CLOSED' });
+    expect(copy3.calls).toEqual([]);
+    // Still held after busyWaitMs: handed back with busyRetryDelayMs.
+    const copy4 = fakeDelivery('w3');
+    const started = Date.now();
+    await idempotent(store, { busyWaitMs: 300, busyRetryDelayMs: 50 })(copy4.delivery, async () => {});
+    expect(Date.now() - started).toBeGreaterThanOrEqual(280);
+    expect(copy4.calls).toEqual(['nack:50']);
   });
 
   it('releases the lease when the handler throws, so the retry runs', async () => {
@@ -236,6 +276,7 @@ describe('idempotent() middleware', () => {
       [{ leaseMs: 0 }, 'idempotent.leaseMs'],
       [{ leaseMs: Number.NaN }, 'idempotent.leaseMs'],
       [{ busyRetryDelayMs: -1 }, 'idempotent.busyRetryDelayMs'],
+      [{ busyWaitMs: -5 }, 'idempotent.busyWaitMs'],
       [{ keyOf: 'id' }, 'idempotent.keyOf'],
       [{ leaseMS: 5_000 }, 'leaseMS'],
     ] as const;
@@ -254,6 +295,49 @@ describe('idempotent() middleware', () => {
 });
 
 describe('idempotent() on the memory broker', () => {
+  // A copy that found the lease held used to be handed back at once, and every delivery counts:
+  // with maxAttempts 1 (or a handler slower than maxAttempts x busyRetryDelayMs) the concurrent
+  // duplicate was dead-lettered although the other copy succeeded.
+  it('a duplicate delivered while the first copy is still being handled waits for it: one effect, nothing dead-lettered, even with maxAttempts 1', async () => {
+    const mq = await connect(`memory://${uniqueName('idem')}`, { adapters: [memory()] });
+    const topic = uniqueName('t');
+    const effects: string[] = [];
+    const dead: string[] = [];
+    await mq.subscribe(`${topic}-dlq`, { group: 'dlq', handler: (m) => void dead.push(m.id) });
+    let running = 0;
+    let overlapped = false;
+    const sub = await mq.subscribe<{ n: number }>(topic, {
+      group: 'g',
+      concurrency: 2,
+      retry: { maxAttempts: 1 },
+      middleware: [
+        async (_m, next) => {
+          running += 1;
+          if (running > 1) overlapped = true;
+          try {
+            await next();
+          } finally {
+            running -= 1;
+          }
+        },
+        idempotent(new MemoryDedupStore()),
+      ],
+      handler: async (m) => {
+        await pause(300);
+        effects.push(m.id);
+      },
+    });
+    const id = uniqueName('m');
+    await Promise.all([mq.publish(topic, { n: 1 }, { id }), mq.publish(topic, { n: 1 }, { id })]);
+    for (let i = 0; i < 100 && effects.length === 0; i += 1) await pause(20);
+    await pause(500);
+    expect(overlapped).toBe(true); // the scenario happened: both copies were in flight at once
+    expect(effects).toEqual([id]);
+    expect(dead).toEqual([]);
+    await sub.close();
+    await mq.close();
+  });
+
   it('a handler that nacks on its first delivery runs the effect on the redelivery, exactly once', async () => {
     const mq = await connect(`memory://${uniqueName('idem')}`, { adapters: [memory()] });
     const topic = uniqueName('t');

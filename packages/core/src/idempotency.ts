@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import { sleep } from './backoff.ts';
 import { parseOptions } from './config.ts';
 import type { Delivery, Middleware } from './delivery.ts';
 import { MqError } from './errors.ts';
@@ -47,6 +48,9 @@ const MAX_TIMER_MS = 2_147_483_647;
 
 const isFunction = (v: unknown): boolean => typeof v === 'function';
 
+/** How often a copy waiting for a busy lease asks the store again. */
+const BUSY_POLL_MS = 100;
+
 /** Options of {@link idempotent}, validated by {@link parseOptions} (unknown keys rejected). */
 export const idempotencyOptionsSchema = z
   .object({
@@ -58,7 +62,16 @@ export const idempotencyOptionsSchema = z
     leaseMs: z.number().int().positive().max(MAX_TIMER_MS).default(30_000),
     /** How long a done mark is kept, in ms; longer than the broker may redeliver. @default 7 days */
     ttlMs: z.number().int().positive().default(7 * DAY),
-    /** Redelivery delay when another consumer holds the lease. @default 1000 */
+    /**
+     * How long a copy waits while another consumer holds its lease (a concurrent duplicate or
+     * redelivery), checking every 100 ms: when the holder finishes, the copy is acked as a
+     * duplicate (or runs, if the holder handed the message back). Waiting keeps the copy's
+     * attempt: every delivery counts against `retry.maxAttempts`, so handing it back at once would
+     * dead-letter a duplicate whenever the first copy is slow. `0`: hand back at once.
+     * @default leaseMs (a crashed holder's lease has expired by then)
+     */
+    busyWaitMs: z.number().int().nonnegative().max(MAX_TIMER_MS).optional(),
+    /** Redelivery delay when the lease is still held after `busyWaitMs`. @default 1000 */
     busyRetryDelayMs: z.number().int().nonnegative().max(MAX_TIMER_MS).default(1_000),
     /** Dedup key of a delivery. @default `${group}:${id}` (each group gets its own effect) */
     keyOf: z.custom<(delivery: Delivery<unknown>) => string>(isFunction, 'must be a function').optional(),
@@ -86,25 +99,32 @@ export type IdempotencyOptions = z.input<typeof idempotencyOptionsSchema>;
  *   handler again: a handed-back message did not have its effect.
  *
  * The lease is renewed every `leaseMs / 3` while the handler runs, so a slow handler keeps it and
- * a concurrent redelivery is handed back (`busy`) instead of running the effect a second time. If
- * the lease is lost anyway (the process stalled longer than `leaseMs`, or the store was
- * unreachable), the done mark of the new holder is not overwritten and a warning is logged: the
- * effect may then have run twice (at-least-once).
+ * a concurrent redelivery waits for it (`busy`, see `busyWaitMs`) instead of running the effect a
+ * second time. If the lease is lost anyway (the process stalled longer than `leaseMs`, or the
+ * store was unreachable), the done mark of the new holder is not overwritten and a warning is
+ * logged: the effect may then have run twice (at-least-once).
  */
 export function idempotent<T = unknown>(store: DedupStore, options: IdempotencyOptions = {}): Middleware<T> {
   const o = parseOptions(idempotencyOptionsSchema, options, 'idempotent');
   const { leaseMs, ttlMs, busyRetryDelayMs } = o;
+  const busyWaitMs = o.busyWaitMs ?? leaseMs;
   const logger = o.logger ?? silentLogger;
   const keyOf = o.keyOf ?? ((d: Delivery<unknown>) => `${d.group}:${d.id}`);
   return async (delivery, next) => {
     const key = keyOf(delivery as Delivery<unknown>);
-    const lease = await store.begin(key, leaseMs);
+    let lease = await store.begin(key, leaseMs);
+    // Another consumer is on it: wait for its outcome rather than spend an attempt.
+    // (Aborted at the close deadline: sleep() rejects and the copy is abandoned, to be redelivered.)
+    for (const until = Date.now() + busyWaitMs; lease.state === 'busy' && Date.now() < until; ) {
+      await sleep(Math.max(0, Math.min(BUSY_POLL_MS, until - Date.now())), delivery.signal);
+      lease = await store.begin(key, leaseMs);
+    }
     if (lease.state === 'duplicate') {
       await delivery.ack();
       return;
     }
     if (lease.state === 'busy') {
-      // Another consumer is on it: come back later (at once where the broker cannot delay).
+      // Still held: come back later (at once where the broker cannot delay).
       await delivery.nack({ delayMs: busyRetryDelayMs }).catch((err: unknown) => {
         if (MqError.is(err, 'UNSUPPORTED')) return delivery.nack();
         throw err;

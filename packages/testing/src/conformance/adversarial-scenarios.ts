@@ -330,6 +330,41 @@ export const adversarialScenarios: Scenario[] = [
     },
   },
   {
+    id: 'idempotent-concurrent-duplicate',
+    title: 'idempotent(), maxAttempts 1: a copy of an id delivered while the first is still being handled waits for it; one effect, nothing dead-lettered',
+    async run(ctx) {
+      const { client, topic } = await ctx.clientAndTopic();
+      const dead = await ctx.deadLetters(client, topic);
+      let effects = 0;
+      let handled = 0;
+      await ctx.subscribe(client, topic, {
+        group: ctx.group(),
+        concurrency: 4,
+        retry: { ...fastRetry, maxAttempts: 1 },
+        middleware: [
+          async (_d, next) => {
+            try {
+              await next();
+            } finally {
+              handled += 1;
+            }
+          },
+          idempotent(new MemoryDedupStore()),
+        ],
+        handler: async () => {
+          await pause(1_500); // slow: the second copy arrives while this one runs
+          effects += 1;
+        },
+      });
+      const id = `dup-${ctx.group()}`;
+      await Promise.all([client.publish(topic, { n: 1 }, { id }), client.publish(topic, { n: 1 }, { id })]);
+      await eventually('both copies settled', ctx.timing.deliveryMs + 5_000, () => handled >= 2);
+      await pause(ctx.timing.quietMs);
+      expect(effects).toBe(1);
+      expect(dead.deliveries).toHaveLength(0);
+    },
+  },
+  {
     id: 'subscribe-option-validation',
     title: 'subscribe rejects a misspelt option, prefetch -100 or NaN and a non-numeric backoff with CONFIG naming the field',
     async run(ctx) {
