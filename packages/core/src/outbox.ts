@@ -75,8 +75,7 @@ export interface OutboxStore<Tx> {
    * Claims up to `limit` due records for this relay for `leaseMs` (others skip them: e.g. `FOR
    * UPDATE SKIP LOCKED`), oldest first, under a new claim token, adding one to each one's
    * `attempts`. If a record's previous claim lapsed unmarked, returns only the oldest such record
-   * (with `lapsed: true`).
-   * Per-key order as described on {@link OutboxStore}.
+   * (with `lapsed: true`). Per-key order as described on {@link OutboxStore}.
    */
   claim(limit: number, leaseMs: number): Promise<OutboxRecord[]>;
   /**
@@ -86,13 +85,15 @@ export interface OutboxStore<Tx> {
   markPublished(records: readonly OutboxRecord[]): Promise<number>;
   /**
    * A publish failed: release the claim (its attempt was counted by the claim) and make the
-   * record due again at `retryAt`. Only if still held under its `claimToken`; returns 1 if it was, else 0.
+   * record due again at `retryAt`. Only if still held under its `claimToken`; returns 1 if it
+   * was, else 0.
    */
   markFailed(record: OutboxRecord, error: MqError, retryAt: Date): Promise<number>;
   /**
-   * A publish failed for good (or the record's claims lapsed too often): move the record to the dead state (not
-   * claimed again, no longer holding its key back) until {@link OutboxStore.replayDead}. Only if
-   * still held under its `claimToken`; returns 1 if it was, else 0.
+   * A publish failed for good (or the record's claims lapsed too often): move the record to the
+   * dead state (not claimed again, no longer holding its key back) until
+   * {@link OutboxStore.replayDead}. Only if still held under its `claimToken`; returns 1 if it
+   * was, else 0.
    */
   markDead(record: OutboxRecord, error: MqError): Promise<number>;
   /** Dead records, oldest first. */
