@@ -47,8 +47,8 @@ export type PublishOutcome =
 export interface PublishPolicy {
   /**
    * Deadline of each publish: it keeps retrying retryable failures (connection loss, broker
-   * restart, unconfirmed) until then, and rejects with TIMEOUT at the latest then, even while the
-   * broker has not answered. @default 30000
+   * restart, unconfirmed) until then, and rejects at the latest then, even while the broker has
+   * not answered: TIMEOUT, or the failure it was waiting to retry. @default 30000
    */
   readonly timeoutMs: number;
   /** Backoff between those retries. */
@@ -275,6 +275,8 @@ interface Pending {
   resolve(value: PublishOutcome | PublishReceipt): void;
   /** Set for single publishes, whose failure rejects. */
   reject: ((error: MqError) => void) | undefined;
+  /** The failure it waits to retry: what its caller gets if the deadline comes first. */
+  failure: MqError | undefined;
 }
 
 /**
@@ -392,7 +394,7 @@ export class ReliableSender {
     this.#telemetry.published.add(1, this.#telemetry.attributes(envelope.topic));
     const lane = KeyGate.laneOf(envelope.topic, envelope.key);
     const { items } = bucket;
-    const pending: Pending = { seq: 0, lane, envelope, flags: WAITING, bucket, slot: items.length, span, resolve, reject };
+    const pending: Pending = { seq: 0, lane, envelope, flags: WAITING, bucket, slot: items.length, span, resolve, reject, failure: undefined };
     items.push(pending);
     this.#open += 1;
     // Behind messages already waiting for room, a publish waits too: room goes in publish order.
@@ -617,6 +619,7 @@ export class ReliableSender {
     if (pending.lane !== undefined) this.#gate.settled(pending.lane, pending.seq, retry);
     if (retry) {
       pending.flags += 1 << 3; // one retry more
+      pending.failure = outcome.error;
       setState(pending, BACKOFF);
       void sleep(delay).then(() => {
         if (stateOf(pending) !== BACKOFF) return; // its deadline passed meanwhile
@@ -700,11 +703,15 @@ export class ReliableSender {
     this.#arm(buckets[head]!.deadline);
   }
 
-  /** The message's deadline passed: its caller gets TIMEOUT now, wherever the message is. */
+  /**
+   * The message's deadline passed: its caller is answered now, wherever the message is: TIMEOUT,
+   * or the failure it was waiting to retry when it is not on its way.
+   */
   #expire(pending: Pending): void {
     this.#untrack(pending);
     const { lane } = pending;
-    switch (stateOf(pending)) {
+    const state = stateOf(pending);
+    switch (state) {
       case WAITING:
         setState(pending, DONE);
         this.#admitWaiting(); // trims it, and a smaller message behind it may fit
@@ -739,9 +746,14 @@ export class ReliableSender {
         return; // already answered
     }
     const { envelope } = pending;
-    const error = new MqError('TIMEOUT', `publish not confirmed within ${this.#policy.timeoutMs} ms`, {
-      details: { topic: envelope.topic, id: envelope.id, timeoutMs: this.#policy.timeoutMs, ...(pending.seq === 0 ? { reason: 'no room: maxPending / maxPendingBytes reached' } : {}) },
-    });
+    // Waiting for a retry (not on its way): the caller gets the failure it waits on, as it would
+    // had the retry timer fired first; timer order under load must not change the error.
+    const error =
+      state !== SENDING && pending.failure !== undefined
+        ? pending.failure
+        : new MqError('TIMEOUT', `publish not confirmed within ${this.#policy.timeoutMs} ms`, {
+            details: { topic: envelope.topic, id: envelope.id, timeoutMs: this.#policy.timeoutMs, ...(pending.seq === 0 ? { reason: 'no room: maxPending / maxPendingBytes reached' } : {}) },
+          });
     this.#telemetry.failed.add(1, { ...this.#telemetry.attributes(envelope.topic), 'error.type': error.code });
     if (pending.span) Telemetry.endSpan(pending.span, error);
     ReliableSender.#fail(pending, error);
