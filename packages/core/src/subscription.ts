@@ -104,6 +104,19 @@ const DEAD_LETTER_TRIES = 3;
 /** How long close() still waits, past its deadline, for settles already on their way. */
 const SETTLE_GRACE_MS = 2_000;
 
+/** Waits for `promise` (which never rejects) at most `ms`: true if it settled in time. */
+async function settledWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([promise.then(() => true), expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** How a delivery is settled. */
 type Settlement = { readonly kind: 'ack' } | { readonly kind: 'nack'; readonly delayMs: number } | { readonly kind: 'dead'; readonly reason: string; readonly error?: unknown };
 
@@ -538,14 +551,8 @@ export class SubscriptionRuntime<T> implements Subscription {
     this.#pending = [];
     this.#pendingHead = 0;
     if (this.#running.size > 0) {
-      let timer: NodeJS.Timeout | undefined;
       const idle = new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
-      const expired = new Promise<'timeout'>((resolve) => {
-        timer = setTimeout(() => resolve('timeout'), timeoutMs);
-      });
-      const result = await Promise.race([idle, expired]);
-      clearTimeout(timer);
-      if (result === 'timeout') {
+      if (!(await settledWithin(idle, timeoutMs))) {
         const reason = new MqError('CLOSED', 'subscription closed before the handler finished');
         const settling: Array<Promise<void>> = [];
         for (const entry of this.#running) {
@@ -556,11 +563,7 @@ export class SubscriptionRuntime<T> implements Subscription {
         // A settle already on its way (say, a dead-letter publish and then its ack) gets a short
         // grace: cutting it off would leave a second copy in the DLQ, or redeliver a message
         // that was in fact dead-lettered.
-        if (settling.length > 0) {
-          let grace: NodeJS.Timeout | undefined;
-          await Promise.race([Promise.allSettled(settling), new Promise<void>((resolve) => (grace = setTimeout(resolve, SETTLE_GRACE_MS)))]);
-          clearTimeout(grace);
-        }
+        if (settling.length > 0) await settledWithin(Promise.allSettled(settling), SETTLE_GRACE_MS);
       }
     }
     await this.#driverSub?.close();

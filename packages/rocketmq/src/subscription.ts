@@ -114,8 +114,12 @@ export class RocketmqSubscription implements DriverSubscription {
   readonly #acks: AckBatcher<AckTarget>;
   readonly #onClosed: (s: RocketmqSubscription) => void;
   readonly #attempts: AttemptLedger;
-  /** The cluster, as the ledger keys on it: proxy endpoints and namespace. */
-  readonly #cluster: string;
+  /**
+   * The start of this subscription's keys in the process-wide attempt ledger: groups each get a
+   * copy of a message under the same id, and the ledger serves every client of the process, so it
+   * keys on the cluster (proxy endpoints and namespace), the group and the message id.
+   */
+  readonly #ledgerPrefix: string;
   readonly #held = new Set<Held>();
   /** Held messages by broker message id, to recognise a redelivery of one still being handled. */
   readonly #byMessageId = new Map<string, Held>();
@@ -144,7 +148,7 @@ export class RocketmqSubscription implements DriverSubscription {
     this.#requestTimeoutMs = args.config.requestTimeoutMs;
     this.#onClosed = args.onClosed;
     this.#attempts = args.attempts;
-    this.#cluster = `${args.config.endpoints}/${args.config.namespace}`;
+    this.#ledgerPrefix = `${args.config.endpoints}/${args.config.namespace}\u0000${args.spec.group}\u0000`;
     this.#acks = new AckBatcher((target, entries) => this.#sendAcks(target, entries), MAX_ACK_ENTRIES);
   }
 
@@ -262,13 +266,10 @@ export class RocketmqSubscription implements DriverSubscription {
       this.#logger.debug({ topic: this.#spec.topic, messageId: view.messageId }, 'rocketmq: redelivered while being handled; keeping the newest receipt handle');
       return;
     }
-    if (this.#attempts.acked(this.#keyOf(view.messageId))) {
+    if (this.#attempts.acked(this.#ledgerKey(view.messageId))) {
       // Acked here before: the broker re-popped its FIFO queue from an earlier message (see
       // AttemptLedger). Its handler ran to an ack; ack this copy too, out of core's sight.
-      const copy = new Held(view, undefined, Number.POSITIVE_INFINITY);
-      copy.delivered = true;
-      copy.settled = true;
-      void this.#ack(copy).catch((err: unknown) => this.#logger.debug({ err, topic: this.#spec.topic, messageId: view.messageId }, 'rocketmq: acking a copy of an acked message failed; it comes back and is acked again'));
+      void this.#ack(new Held(view, undefined, Number.POSITIVE_INFINITY)).catch((err: unknown) => this.#logger.debug({ err, topic: this.#spec.topic, messageId: view.messageId }, 'rocketmq: acking a copy of an acked message failed; it comes back and is acked again'));
       return;
     }
     const lane = this.#spec.ordered ? (view.messageGroup || view.properties.get('x-mqkit-key') || undefined) : undefined;
@@ -289,7 +290,7 @@ export class RocketmqSubscription implements DriverSubscription {
     const envelope = fromMessageView(held.view);
     const delivery: DriverDelivery = {
       envelope,
-      attempt: this.#attempts.attempt(this.#ledgerKey(held), held.view.deliveryAttempt ?? 1),
+      attempt: this.#attempts.attempt(this.#ledgerKey(held.view.messageId), held.view.deliveryAttempt ?? 1),
       orderingKey: held.lane,
       meta: {
         messageId: held.view.messageId,
@@ -312,7 +313,7 @@ export class RocketmqSubscription implements DriverSubscription {
     try {
       await held.then(() => (action === 'ack' ? this.#ack(held) : this.#changeInvisible(held, backMs)));
       acked = action === 'ack';
-      if (acked) this.#attempts.settled(this.#ledgerKey(held));
+      if (acked) this.#attempts.settled(this.#ledgerKey(held.view.messageId));
     } finally {
       // A failed ack means the message comes back: in an ordered lane its successors must wait too.
       this.#release(held, acked ? undefined : backMs);
@@ -366,7 +367,7 @@ export class RocketmqSubscription implements DriverSubscription {
         for (const later of this.#lanes.nacked(held.lane, held)) {
           later.settled = true;
           this.#forget(later);
-          if (!later.delivered) this.#attempts.givenBack(this.#ledgerKey(later));
+          if (!later.delivered) this.#attempts.givenBack(this.#ledgerKey(later.view.messageId));
           void later.then(() => this.#changeInvisible(later, nackedForMs)).catch((err: unknown) => this.#logger.debug({ err }, 'rocketmq: giving back a held message failed; it returns after its invisible duration'));
         }
       } else {
@@ -377,16 +378,8 @@ export class RocketmqSubscription implements DriverSubscription {
     this.#wake();
   }
 
-  /**
-   * Groups each get a copy of a message under the same id: the ledger keys on both, and on the
-   * cluster (the ledger is shared by every client of the process).
-   */
-  #ledgerKey(held: Held): string {
-    return this.#keyOf(held.view.messageId);
-  }
-
-  #keyOf(messageId: string): string {
-    return `${this.#cluster}\u0000${this.#spec.group}\u0000${messageId}`;
+  #ledgerKey(messageId: string): string {
+    return this.#ledgerPrefix + messageId;
   }
 
   #forget(held: Held): void {
@@ -427,7 +420,7 @@ export class RocketmqSubscription implements DriverSubscription {
 
   /** On close: make an unsettled message visible again soon, for another consumer. */
   async #giveBack(held: Held): Promise<void> {
-    if (!held.delivered && !held.settled) this.#attempts.givenBack(this.#ledgerKey(held));
+    if (!held.delivered && !held.settled) this.#attempts.givenBack(this.#ledgerKey(held.view.messageId));
     held.settled = true;
     this.#forget(held);
     await held.then(() => this.#changeInvisible(held, GIVE_BACK_MS)).catch(() => {
