@@ -2,6 +2,7 @@ import { context as otelContext, type Attributes } from '@opentelemetry/api';
 import { z } from 'zod';
 import { backoffDelay, DEFAULT_BACKOFF, sleep, type BackoffPolicy } from './backoff.ts';
 import { parseOptions, unlimitedInt } from './config.ts';
+import { settledWithin } from './deadline.ts';
 import { jsonCodec, type Codec } from './codec.ts';
 import type { Delivery, Handler, Middleware, NackOptions, Settlement as SettlementKind } from './delivery.ts';
 import type { Driver, DriverDelivery, DriverSubscription, SubscriptionSpec } from './driver/driver.ts';
@@ -103,19 +104,6 @@ const DEAD_LETTER_RETRY: BackoffPolicy = { initialDelayMs: 50, maxDelayMs: 1_000
 const DEAD_LETTER_TRIES = 3;
 /** How long close() still waits, past its deadline, for settles already on their way. */
 const SETTLE_GRACE_MS = 2_000;
-
-/** Waits for `promise` (which never rejects) at most `ms`: true if it settled in time. */
-async function settledWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-  });
-  try {
-    return await Promise.race([promise.then(() => true), expired]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** How a delivery is settled. */
 type Settlement = { readonly kind: 'ack' } | { readonly kind: 'nack'; readonly delayMs: number } | { readonly kind: 'dead'; readonly reason: string; readonly error?: unknown };

@@ -27,6 +27,7 @@ import {
   type Envelope,
   type Logger,
   type SubscriptionSpec,
+  settledWithin,
 } from '@mqkit/core/driver';
 import { decodeAttemptLog, encodeAttemptLog, type AttemptLog, type LoggedOffset } from './attempt-log.ts';
 import type { CommittedOffset, ConsumerSeam, FetchedBatch, FetchedRecord, KafkaClientSeam } from './client/seam.ts';
@@ -279,14 +280,7 @@ export class KafkaSubscription implements DriverSubscription {
         this.#sink.error(err);
       },
     });
-    if (this.#settings.joinTimeoutMs > 0) {
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, this.#settings.joinTimeoutMs);
-      });
-      await Promise.race([joined, timeout]);
-      clearTimeout(timer);
-    }
+    if (this.#settings.joinTimeoutMs > 0) await settledWithin(joined, this.#settings.joinTimeoutMs);
   }
 
   #onAssignment(partitions: readonly number[]): void {

@@ -7,7 +7,7 @@
  * message id and exchange, and that publish then fails UNROUTABLE when its ack arrives.
  */
 import type { ConfirmChannel, Message, Options } from 'amqplib';
-import { MqError, type Logger } from '@mqkit/core/driver';
+import { MqError, settledWithin, type Logger } from '@mqkit/core/driver';
 import { classifyError, replyCode, REPLY } from './errors.ts';
 import type { ConnectionManager, Link, LinkUser } from './connection.ts';
 
@@ -280,13 +280,6 @@ export class Publisher implements LinkUser {
   /** Resolves once no publish awaits its confirm (or after `timeoutMs`). */
   async settled(timeoutMs: number): Promise<void> {
     if (this.#inFlight === 0) return;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      new Promise<void>((r) => this.#idle.push(r)),
-      new Promise<void>((r) => {
-        timer = setTimeout(r, timeoutMs);
-      }),
-    ]);
-    clearTimeout(timer);
+    await settledWithin(new Promise<void>((r) => this.#idle.push(r)), timeoutMs);
   }
 }

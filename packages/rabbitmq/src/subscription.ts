@@ -13,6 +13,7 @@ import {
   type DriverSubscription,
   type Logger,
   type SubscriptionSpec,
+  settledWithin,
 } from '@mqkit/core/driver';
 import { AckBatcher } from './acks.ts';
 import type { ConnectionManager, Link, LinkUser } from './connection.ts';
@@ -178,11 +179,7 @@ export class RabbitSubscription implements DriverSubscription, LinkUser {
     this.#timers.clear();
     // Copies to a delay queue awaiting their confirm: let their originals' acks out first,
     // otherwise the original comes back to the next consumer besides the copy (a duplicate). Bounded.
-    if (this.#parking.size > 0) {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([Promise.allSettled(this.#parking), new Promise<void>((r) => (timer = setTimeout(r, PARKING_CLOSE_WAIT_MS)))]);
-      clearTimeout(timer);
-    }
+    if (this.#parking.size > 0) await settledWithin(Promise.allSettled(this.#parking), PARKING_CLOSE_WAIT_MS);
     const consumer = this.#consumer;
     if (consumer) {
       consumer.closedByUs = true;

@@ -15,13 +15,13 @@ import {
   type Logger,
   type SendOutcome,
   type SubscriptionSpec,
+  withDeadline,
 } from '@mqkit/core/driver';
 import { Producer, type SessionCredentials } from 'rocketmq-client-nodejs';
 import { RocketmqAdmin } from './admin.ts';
 import { processAttemptLedger } from './attempt-ledger.ts';
 import { classify } from './classify.ts';
 import { clientLogger } from './client-logger.ts';
-import { withDeadline } from './deadline.ts';
 import { acquireRejectionGuard } from './rejection-guard.ts';
 import { toMessageOptions } from './message-codec.ts';
 import { parseSubscribeOptions, type RocketmqConfig } from './options.ts';
@@ -98,7 +98,7 @@ export class RocketmqDriver implements Driver {
   static async connect(config: RocketmqConfig, context: DriverContext): Promise<RocketmqDriver> {
     const driver = new RocketmqDriver(config, context);
     try {
-      await withDeadline(driver.#producer.startup(), config.startupTimeoutMs, 'producer startup');
+      await withDeadline(driver.#producer.startup(), config.startupTimeoutMs, 'rocketmq: producer startup');
       if (config.transactionTopics.length > 0) await driver.#transactionalProducer();
     } catch (err) {
       await driver.close().catch(() => {});
@@ -226,7 +226,7 @@ export class RocketmqDriver implements Driver {
         topics: [...this.#config.transactionTopics],
         checker: nativeChecker(this.#config.transactionChecker, (err) => this.#logger.warn({ err }, 'rocketmq transaction checker failed; the broker will ask again')),
       });
-      await withDeadline(producer.startup(), this.#config.startupTimeoutMs, 'transactional producer startup');
+      await withDeadline(producer.startup(), this.#config.startupTimeoutMs, 'rocketmq: transactional producer startup');
       return { producer, types: new TopicTypes(producer, () => syncSettings(producer)) };
     })();
     this.#txProducer.catch(() => {
@@ -337,7 +337,7 @@ function syncSettings(producer: Producer): void {
 
 async function shutdownQuietly(client: { shutdown(): Promise<void> }): Promise<void> {
   try {
-    await withDeadline(client.shutdown(), 5000, 'shutdown');
+    await withDeadline(client.shutdown(), 5000, 'rocketmq: shutdown');
   } catch {
     // The proxy may be gone; the connections are closed either way.
   }

@@ -1,6 +1,5 @@
-import { MqError, type Logger } from '@mqkit/core/driver';
+import type { Logger } from '@mqkit/core/driver';
 import { describe, expect, it } from 'vitest';
-import { withDeadline } from './deadline.ts';
 import { acquireRejectionGuard, isClientError } from './rejection-guard.ts';
 
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
@@ -27,13 +26,5 @@ describe('acquireRejectionGuard', () => {
     expect(process.listenerCount('unhandledRejection')).toBe(before + 1);
     releaseB();
     expect(process.listenerCount('unhandledRejection')).toBe(before);
-  });
-});
-
-describe('withDeadline', () => {
-  it('passes a result through and turns a hang into TIMEOUT', async () => {
-    await expect(withDeadline(Promise.resolve(3), 100, 'x')).resolves.toBe(3);
-    const err = await withDeadline(new Promise(() => {}), 20, 'startup').catch((e: unknown) => e);
-    expect(MqError.is(err, 'TIMEOUT')).toBe(true);
   });
 });

@@ -11,7 +11,7 @@ import { AckBatcher, type AckEntry, type AckEntryResult } from './ack-batcher.ts
 import type { AttemptLedger } from './attempt-ledger.ts';
 import { classify } from './classify.ts';
 import type { ClientLogger } from './client-logger.ts';
-import { withDeadline } from './deadline.ts';
+import { withDeadline } from '@mqkit/core/driver';
 import { fromMessageView } from './message-codec.ts';
 import type { RocketmqConfig } from './options.ts';
 import { parseSubscribeOptions } from './options.ts';

@@ -18,4 +18,5 @@ export { MqError, toMqError, ERROR_CODES, type ErrorCode } from '../errors.ts';
 export { HEADERS, RESERVED_HEADER_PREFIX, envelopeSize, envelopeSizeBound, type Envelope } from '../message.ts';
 export { redactUrl, parseUrlOptions, parseOptions, configError } from '../config.ts';
 export { backoffDelay, sleep, type BackoffPolicy } from '../backoff.ts';
+export { withDeadline, settledWithin } from '../deadline.ts';
 export type { Logger } from '../logger.ts';

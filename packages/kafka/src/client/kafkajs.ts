@@ -15,7 +15,7 @@ import {
   type Producer,
   type SASLOptions,
 } from 'kafkajs';
-import type { Logger } from '@mqkit/core/driver';
+import { settledWithin, type Logger } from '@mqkit/core/driver';
 import type { KafkaSettings } from '../options.ts';
 import { classifyKafkaError } from './kafkajs-errors.ts';
 import { SerialIdempotentProducer, stablePartitioner, toKafkajsMessage } from './kafkajs-producer.ts';
@@ -246,9 +246,7 @@ class KafkajsConsumer implements ConsumerSeam {
     });
     const tick = Math.max(50, Math.min(this.#settings.heartbeatInterval, 1_000));
     while (!ready) {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([room, new Promise<void>((resolve) => (timer = setTimeout(resolve, tick)))]);
-      clearTimeout(timer);
+      await settledWithin(room, tick);
       if (ready || !isRunning() || this.#stopped || this.#consumer !== consumer) return;
       await heartbeat();
     }
