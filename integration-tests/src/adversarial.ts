@@ -111,7 +111,7 @@ export async function expectUnlimitedDriverDelivers(
   how: { deliveryTimeoutMs: number; options?: Record<string, unknown>; subscribed?: () => Promise<void> },
 ): Promise<void> {
   const deliveries: DriverDelivery[] = [];
-  const sub = await driver.subscribe(
+  const sub = await driver.subscribe!(
     { topic, group: uniqueGroup('g'), maxInFlight: 4, ordered: false, maxAttempts: Number.POSITIVE_INFINITY, deadLetterTopic: `${topic}-dlq`, options: how.options ?? {} },
     { deliver: (d) => void deliveries.push(d), error: () => {} },
   );

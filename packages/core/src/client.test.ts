@@ -190,7 +190,7 @@ describe('consumer runtime', () => {
     let paused = 0;
     const tracking = wrapAdapter(memory(), (driver) => ({
           subscribe: async (spec, sink) => {
-            const sub = await driver.subscribe(spec, {
+            const sub = await driver.subscribe!(spec, {
               error: (e) => sink.error(e),
               deliver: (d: DriverDelivery) => {
                 outstanding += 1;

@@ -77,7 +77,7 @@ describe('consumer runtime under hostile handlers', () => {
 
   it('dead-letters, unhandled, a delivery that arrives past maxAttempts (e.g. after crashes)', async () => {
     const inflated = wrapAdapter(memory(), (driver) => ({
-      subscribe: (spec, sink) => driver.subscribe(spec, { error: (e) => sink.error(e), deliver: (d) => sink.deliver({ ...d, envelope: d.envelope, attempt: d.attempt + 4, ack: d.ack, nack: d.nack }) }),
+      subscribe: (spec, sink) => driver.subscribe!(spec, { error: (e) => sink.error(e), deliver: (d) => sink.deliver({ ...d, envelope: d.envelope, attempt: d.attempt + 4, ack: d.ack, nack: d.nack }) }),
     }));
     const name = uniqueName('past-limit');
     const client = await connect(`memory://${name}`, { adapters: [inflated] });

@@ -5,7 +5,8 @@ import { parseOptions, unlimitedInt } from './config.ts';
 import { settledWithin } from './deadline.ts';
 import { jsonCodec, type Codec } from './codec.ts';
 import type { Delivery, Handler, Middleware, NackOptions, Settlement as SettlementKind } from './delivery.ts';
-import type { Driver, DriverDelivery, DriverSubscription, SubscriptionSpec } from './driver/driver.ts';
+import type { DeliverySink, Driver, DriverDelivery, DriverSubscription, SubscriptionSpec } from './driver/driver.ts';
+import { PullSubscription } from './pull-subscription.ts';
 import { MqError } from './errors.ts';
 import type { Logger } from './logger.ts';
 import { HEADERS, type Envelope } from './message.ts';
@@ -283,10 +284,19 @@ export class SubscriptionRuntime<T> implements Subscription {
       deadLetterTopic: runtime.#deadLetterTopic,
       options: options.options ?? {},
     };
-    runtime.#driverSub = await deps.driver.subscribe(spec, {
+    const sink: DeliverySink = {
       deliver: (d) => runtime.#accept(d),
       error: (e) => deps.logger.error({ err: e, topic, group: options.group }, 'subscription error'),
-    });
+    };
+    const { driver } = deps;
+    if (driver.receiver) {
+      const receiver = await driver.receiver(spec);
+      runtime.#driverSub = new PullSubscription(receiver, { spec, sink, logger: deps.logger }).start();
+    } else if (driver.subscribe) {
+      runtime.#driverSub = await driver.subscribe(spec, sink);
+    } else {
+      throw new MqError('UNSUPPORTED', `${driver.name} cannot consume (its driver has neither receiver() nor subscribe())`);
+    }
     return runtime;
   }
 

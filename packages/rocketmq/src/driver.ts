@@ -19,7 +19,7 @@ import {
 } from '@mqkit/core/driver';
 import { Producer, type SessionCredentials } from 'rocketmq-client-nodejs';
 import { RocketmqAdmin } from './admin.ts';
-import { processAttemptLedger } from './attempt-ledger.ts';
+import { processAttemptLedger } from '@mqkit/core/driver';
 import { classify } from './classify.ts';
 import { clientLogger } from './client-logger.ts';
 import { acquireRejectionGuard } from './rejection-guard.ts';

@@ -8,14 +8,14 @@ import { SimpleConsumer, StatusChecker, type MessageView, type SessionCredential
 import definitionPb from 'rocketmq-client-nodejs/proto/apache/rocketmq/v2/definition_pb.js';
 import servicePb from 'rocketmq-client-nodejs/proto/apache/rocketmq/v2/service_pb.js';
 import { AckBatcher, type AckEntry, type AckEntryResult } from './ack-batcher.ts';
-import type { AttemptLedger } from './attempt-ledger.ts';
+import type { AttemptLedger } from '@mqkit/core/driver';
 import { classify } from './classify.ts';
 import type { ClientLogger } from './client-logger.ts';
 import { withDeadline } from '@mqkit/core/driver';
 import { fromMessageView } from './message-codec.ts';
 import type { RocketmqConfig } from './options.ts';
 import { parseSubscribeOptions } from './options.ts';
-import { OrderedLanes } from './ordered-lanes.ts';
+import { OrderedLanes } from '@mqkit/core/driver';
 import { ackHandle } from './receipt-handle.ts';
 
 /** Shortest invisible duration the broker accepts when giving a message back "now". */

@@ -16,9 +16,12 @@ export function wrapAdapter(adapter: Adapter, override: (driver: Driver) => Part
         capabilities: replaced.capabilities ?? driver.capabilities,
         native: driver.native,
         send: replaced.send ?? ((envelopes) => driver.send(envelopes)),
-        subscribe: replaced.subscribe ?? ((spec, sink) => driver.subscribe(spec, sink)),
         close: replaced.close ?? (() => driver.close()),
       };
+      const receiver = replaced.receiver ?? driver.receiver?.bind(driver);
+      if (receiver) wrapped.receiver = receiver;
+      const subscribe = replaced.subscribe ?? driver.subscribe?.bind(driver);
+      if (subscribe) wrapped.subscribe = subscribe;
       const begin = replaced.beginTransaction ?? driver.beginTransaction?.bind(driver);
       if (begin) wrapped.beginTransaction = begin;
       return wrapped;

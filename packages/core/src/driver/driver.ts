@@ -121,6 +121,88 @@ export interface DriverSubscription {
   close(): Promise<void>;
 }
 
+/**
+ * One message a {@link DriverReceiver} received. Drivers extend it with what they need to settle
+ * the message (a receipt handle, a stream entry id, …); core hands the same object back to
+ * {@link DriverReceiver.ack} and the other settle calls.
+ */
+export interface ReceivedMessage {
+  readonly envelope: Envelope;
+  /**
+   * Deliveries of this message to this group so far, this one included (1-based): the broker's
+   * own count (SQS ApproximateReceiveCount, RocketMQ deliveryAttempt, a stream's PEL count).
+   * Core turns it into the handler's attempt, discounting deliveries it gave back unhandled.
+   */
+  readonly deliveryCount: number;
+  /**
+   * Names the message across its redeliveries to this group (a broker message id), unique within
+   * the receiver's {@link DriverReceiver.scope}. Core keys its attempt ledger on it, recognises a
+   * redelivery of a message still being handled, and re-acks a copy of one it acked.
+   */
+  readonly id: string;
+  /** Serialisation lane for ordered subscriptions (FIFO message group); defaults to the key. */
+  readonly orderingKey?: string | undefined;
+  /** Broker-specific facts for logs and dead-letter headers. */
+  readonly meta?: Readonly<Record<string, string>>;
+}
+
+/**
+ * Per-message outcomes of a batch settle call, in input order (`undefined`: done), or nothing
+ * when the whole batch succeeded. A rejected call fails every message of the batch.
+ */
+export type SettleResults = void | ReadonlyArray<MqError | undefined>;
+
+/**
+ * The pull side of the driver contract, in the spirit of go-cloud's pubsub driver: the driver
+ * receives and settles in batches; core owns the rest, once for every broker: the receive loops
+ * and their backoff, prefetch and backpressure, per-key lanes, batching of settles, lease
+ * heartbeats, attempt accounting, redelivery while handled, and giving messages back on close.
+ * A driver never retries on its own: it classifies its errors as {@link MqError} and core decides.
+ */
+export interface DriverReceiver<M extends ReceivedMessage = ReceivedMessage> {
+  /** Largest `max` one {@link DriverReceiver.receive} call serves (SQS: 10). */
+  readonly batchSize: number;
+  /** Most messages in one settle call (SQS: 10). @default batchSize */
+  readonly settleBatchSize?: number;
+  /** Receive calls core keeps open at once on an unordered subscription (ordered: one). @default 1 */
+  readonly concurrency?: number;
+  /**
+   * How long a received message stays reserved to this consumer before the broker hands it to
+   * another (visibility timeout, invisible duration, claim idle time). While a message is
+   * unsettled core calls {@link DriverReceiver.extend} every third of it. Absent: no lease.
+   */
+  readonly leaseMs?: number;
+  /**
+   * Where message ids are unique, for core's process-wide attempt ledger: the cluster and the
+   * group (e.g. `${endpoints}/${namespace}\0${group}`), so that a subscription closed and opened
+   * again, on this client or another of the process, still knows its messages.
+   */
+  readonly scope: string;
+  /**
+   * Up to `max` messages, waiting (a long poll) until at least one arrived or the broker's wait
+   * time passed (then `[]`). Resolves `[]` promptly when `signal` aborts; any message received
+   * anyway must still be returned (core gives it back). Rejects with a classified MqError.
+   */
+  receive(max: number, signal: AbortSignal): Promise<readonly M[]>;
+  /** Done: the broker may forget them. */
+  ack(messages: readonly M[]): Promise<SettleResults>;
+  /**
+   * Deliver again after `delayMs` (0: as soon as the broker's shortest give-back allows), to this
+   * group. Used for a handler's nack (the delivery counts as an attempt) and to give back
+   * messages that never reached a handler (core discounts those from `deliveryCount`).
+   */
+  nack(messages: readonly M[], delayMs: number): Promise<SettleResults>;
+  /** Keep them reserved for another `leaseMs` from now (see {@link DriverReceiver.leaseMs}). */
+  extend?(messages: readonly M[], leaseMs: number): Promise<SettleResults>;
+  /**
+   * Optional native dead-lettering. When absent, core publishes a copy to the dead-letter topic
+   * with {@link Driver.send} and then acks.
+   */
+  deadLetter?(message: M, envelope: Envelope): Promise<void>;
+  /** Stop for good and release the broker resources (core settled or gave back every message first). */
+  close(): Promise<void>;
+}
+
 /** A native broker transaction (see {@link Capabilities.transactions}). */
 export interface DriverTransaction {
   /** Stage messages; they become visible on commit only. */
@@ -148,8 +230,18 @@ export interface Driver {
    * where the client would send concurrently); core never has two calls with the same key open.
    */
   send(envelopes: readonly Envelope[]): Promise<SendOutcome[]>;
-  /** Start consuming `spec.topic` as `spec.group`, declaring what the broker needs. */
-  subscribe(spec: SubscriptionSpec, sink: DeliverySink): Promise<DriverSubscription>;
+  /**
+   * Start receiving `spec.topic` as `spec.group`, declaring what the broker needs: the pull
+   * contract, preferred (core runs the consumer). A driver implements this or
+   * {@link Driver.subscribe}.
+   */
+  receiver?(spec: SubscriptionSpec): Promise<DriverReceiver>;
+  /**
+   * Start consuming `spec.topic` as `spec.group` and push deliveries to `sink`: the older push
+   * contract, where the driver runs its own consumer. Used only when {@link Driver.receiver} is
+   * absent.
+   */
+  subscribe?(spec: SubscriptionSpec, sink: DeliverySink): Promise<DriverSubscription>;
   /** Start a native transaction; present only when `capabilities.transactions`. */
   beginTransaction?(): Promise<DriverTransaction>;
   /** Close connections. Called once, after every subscription was closed. */

@@ -9,6 +9,9 @@ export type {
   Driver,
   DriverContext,
   DriverDelivery,
+  DriverReceiver,
+  ReceivedMessage,
+  SettleResults,
   DriverSubscription,
   DriverTransaction,
   SendOutcome,
@@ -20,3 +23,6 @@ export { redactUrl, parseUrlOptions, parseOptions, configError } from '../config
 export { backoffDelay, sleep, type BackoffPolicy } from '../backoff.ts';
 export { withDeadline, settledWithin } from '../deadline.ts';
 export type { Logger } from '../logger.ts';
+export { AttemptLedger, processAttemptLedger } from '../attempt-ledger.ts';
+export { OrderedLanes } from '../ordered-lanes.ts';
+export { SettleBatcher, type BatchRunner } from '../settle-batcher.ts';

@@ -16,7 +16,7 @@ type Breakage = (d: DriverDelivery) => DriverDelivery;
 /** The memory adapter with each delivery passed through `breakage` before core sees it. */
 function broken(breakage: Breakage): Adapter {
   return wrapAdapter(memory(), (driver) => ({
-    subscribe: (spec, sink) => driver.subscribe(spec, { deliver: (d) => sink.deliver(breakage(d)), error: (e) => sink.error(e) }),
+    subscribe: (spec, sink) => driver.subscribe!(spec, { deliver: (d) => sink.deliver(breakage(d)), error: (e) => sink.error(e) }),
   }));
 }
 

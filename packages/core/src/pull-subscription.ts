@@ -1,0 +1,335 @@
+/**
+ * The consumer loop of every pull driver ({@link DriverReceiver}), written once: receive loops
+ * with backoff, the in-flight budget, per-key lanes, batched settles, lease heartbeats, attempt
+ * accounting, redelivery while handled, and giving messages back on close. It feeds the
+ * subscription runtime through the same {@link DeliverySink} a push driver uses.
+ */
+import { processAttemptLedger, type AttemptLedger } from './attempt-ledger.ts';
+import { backoffDelay, type BackoffPolicy } from './backoff.ts';
+import type { DeliverySink, DriverDelivery, DriverReceiver, DriverSubscription, ReceivedMessage, SubscriptionSpec } from './driver/driver.ts';
+import type { Envelope } from './message.ts';
+import { MqError, toMqError } from './errors.ts';
+import type { Logger } from './logger.ts';
+import { OrderedLanes } from './ordered-lanes.ts';
+import { SettleBatcher } from './settle-batcher.ts';
+
+/** Backoff between failed receive calls (a broker down, a network cut). */
+const RECEIVE_BACKOFF: BackoffPolicy = { initialDelayMs: 200, maxDelayMs: 5_000, multiplier: 2, jitter: true };
+/** A failing receive loop reports its first failure and then every this many. */
+const REPORT_EVERY = 10;
+/** Shortest heartbeat tick: a lease is renewed at most this late. */
+const MIN_TICK_MS = 250;
+
+/** A received message until it is settled or given back. */
+class Held<M extends ReceivedMessage> {
+  /** The newest copy: a redelivery while handled brings a fresh receipt handle. */
+  message: M;
+  /** Its key in the attempt ledger: the receiver's scope and the message id. */
+  readonly key: string;
+  readonly lane: string | undefined;
+  /** Handed to core (an ordered lane holds later messages back). */
+  delivered = false;
+  settled = false;
+  /** When the heartbeat extends its lease next (epoch ms). */
+  extendAt: number;
+  /** A lease extension on its way: a settle waits for it, so each uses the newest handle. */
+  extending: Promise<void> | undefined = undefined;
+
+  constructor(message: M, key: string, lane: string | undefined, extendAt: number) {
+    this.message = message;
+    this.key = key;
+    this.lane = lane;
+    this.extendAt = extendAt;
+  }
+}
+
+/** @internal what {@link PullSubscription} needs besides the receiver. */
+export interface PullSubscriptionArgs {
+  readonly spec: SubscriptionSpec;
+  readonly sink: DeliverySink;
+  readonly logger: Logger;
+  /** @default the process-wide ledger */
+  readonly ledger?: AttemptLedger;
+}
+
+export class PullSubscription<M extends ReceivedMessage> implements DriverSubscription {
+  readonly #receiver: DriverReceiver<M>;
+  readonly #spec: SubscriptionSpec;
+  readonly #sink: DeliverySink;
+  readonly #logger: Logger;
+  readonly #ledger: AttemptLedger;
+  readonly #scope: string;
+  readonly #batchSize: number;
+  readonly #extendEveryMs: number;
+  readonly #acks: SettleBatcher<'ack', M>;
+  /** Keyed by delay. */
+  readonly #nacks: SettleBatcher<number, M>;
+  readonly #extends: SettleBatcher<number, M>;
+  readonly #held = new Set<Held<M>>();
+  readonly #byKey = new Map<string, Held<M>>();
+  readonly #lanes = new OrderedLanes<Held<M>>();
+  readonly #abort = new AbortController();
+  /** Loops waiting for room, resume or the end of a backoff. */
+  readonly #sleepers = new Set<() => void>();
+  #loops: Promise<void> | undefined;
+  #heartbeat: NodeJS.Timeout | undefined;
+  /** Messages asked for by receive calls still open (counted against maxInFlight). */
+  #reserved = 0;
+  #paused = false;
+  #closed = false;
+  #closing: Promise<void> | undefined;
+
+  constructor(receiver: DriverReceiver<M>, args: PullSubscriptionArgs) {
+    this.#receiver = receiver;
+    this.#spec = args.spec;
+    this.#sink = args.sink;
+    this.#logger = args.logger;
+    this.#ledger = args.ledger ?? processAttemptLedger;
+    this.#scope = `${receiver.scope}\u0000`;
+    this.#batchSize = Math.max(1, receiver.batchSize);
+    this.#extendEveryMs = receiver.leaseMs === undefined ? Number.POSITIVE_INFINITY : Math.max(MIN_TICK_MS, Math.floor(receiver.leaseMs / 3));
+    const settleMax = receiver.settleBatchSize ?? this.#batchSize;
+    this.#acks = new SettleBatcher((_, messages) => receiver.ack(messages), settleMax);
+    this.#nacks = new SettleBatcher((delayMs, messages) => receiver.nack(messages, delayMs), settleMax);
+    this.#extends = new SettleBatcher((leaseMs, messages) => receiver.extend!(messages, leaseMs), settleMax);
+  }
+
+  /** Starts the receive loops: one when ordered (messages arrive in the broker's order). */
+  start(): this {
+    const loops = this.#spec.ordered ? 1 : Math.max(1, this.#receiver.concurrency ?? 1);
+    this.#loops = Promise.all(Array.from({ length: loops }, () => this.#loop())).then(() => undefined);
+    return this;
+  }
+
+  pause(): void {
+    this.#paused = true;
+  }
+
+  resume(): void {
+    this.#paused = false;
+    this.#wake();
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #loop(): Promise<void> {
+    let failures = 0;
+    while (!this.#closed) {
+      const room = this.#spec.maxInFlight - this.#held.size - this.#reserved;
+      if (this.#paused || room <= 0) {
+        await new Promise<void>((resolve) => this.#sleepers.add(resolve));
+        continue;
+      }
+      const want = Math.min(this.#batchSize, room);
+      let messages: readonly M[];
+      this.#reserved += want;
+      try {
+        messages = await this.#receiver.receive(want, this.#abort.signal);
+        failures = 0;
+      } catch (err) {
+        if (this.#closed) return;
+        failures += 1;
+        const error = toMqError(err);
+        if (!error.retryable || failures % REPORT_EVERY === 1) this.#sink.error(error);
+        await this.#sleep(backoffDelay(RECEIVE_BACKOFF, failures));
+        continue;
+      } finally {
+        this.#reserved -= want;
+      }
+      for (const message of messages) this.#accept(message);
+      // Room this call reserved but did not use is free again for a loop waiting for it.
+      if (messages.length < want) this.#wake();
+    }
+  }
+
+  #wake(): void {
+    if (this.#sleepers.size === 0) return;
+    const sleepers = [...this.#sleepers];
+    this.#sleepers.clear();
+    for (const wake of sleepers) wake();
+  }
+
+  /** Sleeps `ms`, or less when woken (close, resume). */
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        this.#sleepers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.#sleepers.add(wake);
+    });
+  }
+
+  #accept(message: M): void {
+    const key = this.#scope + message.id;
+    const current = this.#byKey.get(key);
+    if (current && !current.settled && !this.#closed) {
+      // Redelivered while still held (a lease extension failed, say during a broker restart):
+      // the new copy's handle is the valid one, so the running handler settles with it.
+      current.message = message;
+      this.#logger.debug({ topic: this.#spec.topic, id: message.id }, 'redelivered while being handled; keeping the newest copy');
+      return;
+    }
+    if (this.#ledger.acked(key)) {
+      // Acked here before (e.g. a FIFO queue popped again from an earlier message): its handler
+      // already ran to an ack, so this copy is acked too, out of the handler's sight.
+      this.#acks.add('ack', message).catch((err: unknown) => this.#logger.debug({ err, topic: this.#spec.topic, id: message.id }, 'acking a copy of an acked message failed; it comes back'));
+      return;
+    }
+    const lane = this.#spec.ordered ? (message.orderingKey ?? message.envelope.key) : undefined;
+    const held = new Held(message, key, lane, Date.now() + this.#extendEveryMs);
+    this.#held.add(held);
+    this.#byKey.set(key, held);
+    this.#startHeartbeat();
+    if (this.#closed) return; // given back by close()
+    if (lane === undefined || this.#lanes.add(lane, held)) this.#deliver(held);
+  }
+
+  #deliver(held: Held<M>): void {
+    held.delivered = true;
+    const { message } = held;
+    const delivery: DriverDelivery = {
+      envelope: message.envelope,
+      attempt: this.#ledger.attempt(held.key, message.deliveryCount),
+      orderingKey: held.lane,
+      ...(message.meta ? { meta: message.meta } : {}),
+      ack: () => this.#settle(held, undefined),
+      nack: (delayMs: number) => this.#settle(held, delayMs),
+      ...(this.#receiver.deadLetter ? { deadLetter: (envelope: Envelope) => this.#deadLetter(held, envelope) } : {}),
+    };
+    this.#sink.deliver(delivery);
+  }
+
+  /** Acks (`nackDelayMs` undefined) or nacks one held message. */
+  async #settle(held: Held<M>, nackDelayMs: number | undefined): Promise<void> {
+    this.#claim(held);
+    let acked = false;
+    try {
+      if (held.extending) await held.extending;
+      if (nackDelayMs === undefined) {
+        await this.#acks.add('ack', held.message);
+        acked = true;
+        this.#ledger.settled(held.key);
+      } else {
+        await this.#nacks.add(nackDelayMs, held.message);
+      }
+    } finally {
+      // A failed ack means the message comes back: in an ordered lane its successors wait too.
+      this.#release(held, acked ? undefined : (nackDelayMs ?? 0));
+    }
+  }
+
+  async #deadLetter(held: Held<M>, envelope: Envelope): Promise<void> {
+    this.#claim(held);
+    try {
+      if (held.extending) await held.extending;
+      await this.#receiver.deadLetter!(held.message, envelope);
+    } catch (err) {
+      // Still held: core hands it back with a delay (see the runtime's dead-lettering).
+      held.settled = false;
+      throw err;
+    }
+    this.#ledger.settled(held.key);
+    this.#release(held, undefined);
+  }
+
+  #claim(held: Held<M>): void {
+    if (this.#closed || held.settled) {
+      throw new MqError('CLOSED', `subscription to ${this.#spec.topic} is closed; the message will be redelivered`);
+    }
+    held.settled = true;
+  }
+
+  /**
+   * Forgets a settled message; in an ordered lane hands over the next one, or after a nack gives
+   * the lane's later messages back too, so the broker redelivers them after the retried one.
+   */
+  #release(held: Held<M>, nackedForMs: number | undefined): void {
+    this.#forget(held);
+    if (held.lane !== undefined) {
+      if (nackedForMs === undefined) {
+        const next = this.#lanes.acked(held.lane, held);
+        if (next && !next.delivered && !this.#closed) this.#deliver(next);
+      } else {
+        for (const later of this.#lanes.nacked(held.lane, held)) {
+          later.settled = true;
+          this.#forget(later);
+          if (!later.delivered) this.#ledger.givenBack(later.key);
+          this.#nacks.add(nackedForMs, later.message).catch((err: unknown) => this.#logger.debug({ err, topic: this.#spec.topic }, 'giving back a held message failed; it returns when its lease ends'));
+        }
+      }
+    }
+    this.#wake();
+  }
+
+  #forget(held: Held<M>): void {
+    this.#held.delete(held);
+    if (this.#byKey.get(held.key) === held) this.#byKey.delete(held.key);
+  }
+
+  /**
+   * Extends each held message's lease every third of it. One timer for all, ticking a few times
+   * per period (an extension is at most a tick late, well inside the lease); it stops when
+   * nothing is held.
+   */
+  #startHeartbeat(): void {
+    if (this.#heartbeat !== undefined || this.#closed || !this.#receiver.extend || this.#receiver.leaseMs === undefined) return;
+    const tick = Math.max(MIN_TICK_MS, Math.floor(this.#extendEveryMs / 4));
+    this.#heartbeat = setInterval(() => this.#extendDue(), tick);
+    this.#heartbeat.unref();
+  }
+
+  #extendDue(): void {
+    if (this.#held.size === 0 || this.#closed) {
+      clearInterval(this.#heartbeat);
+      this.#heartbeat = undefined;
+      return;
+    }
+    const now = Date.now();
+    const leaseMs = this.#receiver.leaseMs!;
+    for (const held of this.#held) {
+      if (held.settled || held.extending || held.extendAt > now) continue;
+      held.extending = this.#extends
+        .add(leaseMs, held.message)
+        .catch((err: unknown) => {
+          if (!held.settled) this.#logger.warn({ err, topic: this.#spec.topic, group: this.#spec.group }, 'extending a lease failed; the message may be redelivered');
+        })
+        .finally(() => {
+          held.extending = undefined;
+          held.extendAt = Date.now() + this.#extendEveryMs;
+        });
+    }
+  }
+
+  async #close(): Promise<void> {
+    this.#closed = true;
+    this.#abort.abort(new MqError('CLOSED', 'subscription closed'));
+    this.#wake();
+    clearInterval(this.#heartbeat);
+    this.#heartbeat = undefined;
+    // A receive in flight may still bring messages: wait for it so they are given back too.
+    await this.#loops;
+    const unsettled = [...this.#held].filter((held) => !held.settled);
+    for (const held of unsettled) {
+      held.settled = true;
+      this.#forget(held);
+      // Never reached a handler: not an attempt.
+      if (!held.delivered) this.#ledger.givenBack(held.key);
+    }
+    await Promise.all(unsettled.map((held) => held.extending));
+    const givenBack = Promise.allSettled(unsettled.map((held) => this.#nacks.add(0, held.message)));
+    await Promise.all([this.#acks.drain(), this.#nacks.drain(), this.#extends.drain()]);
+    const failed = (await givenBack).filter((r) => r.status === 'rejected').length;
+    if (failed > 0) this.#logger.warn({ topic: this.#spec.topic, group: this.#spec.group, failed }, 'could not give back some messages on close; they return when their lease ends');
+    try {
+      await this.#receiver.close();
+    } catch (err) {
+      this.#logger.warn({ err, topic: this.#spec.topic, group: this.#spec.group }, 'closing the receiver failed');
+    }
+  }
+}
