@@ -1,7 +1,4 @@
-import { MqError, type ErrorCode } from '@mqkit/core/driver';
-
-/** Node socket errors that mean the server is (momentarily) unreachable. */
-const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ENETUNREACH']);
+import { isConnectionErrno, MqError, type ErrorCode } from '@mqkit/core/driver';
 
 /**
  * Maps a `pg` error to an mqkit code by SQLSTATE class (https://www.postgresql.org/docs/current/errcodes-appendix.html),
@@ -11,7 +8,7 @@ export function classifyPgError(err: unknown): { code: ErrorCode; retryable: boo
   const e = err as { code?: unknown; message?: unknown } | null;
   const code = typeof e?.code === 'string' ? e.code : '';
   const message = typeof e?.message === 'string' ? e.message : '';
-  if (SOCKET_CODES.has(code)) return { code: 'CONNECTION', retryable: true };
+  if (isConnectionErrno(code)) return { code: 'CONNECTION', retryable: true };
   if (/Connection terminated|Client has encountered a connection error|connection timeout|not queryable/i.test(message)) {
     return { code: 'CONNECTION', retryable: true };
   }

@@ -2,7 +2,7 @@
  * Classification of amqplib / RabbitMQ failures into mqkit error codes. AMQP reply codes come
  * from the spec (0-9-1 §1.2 constants); socket errors from Node.
  */
-import { MqError, type ErrorCode } from '@mqkit/core/driver';
+import { isConnectionErrno, MqError, type ErrorCode } from '@mqkit/core/driver';
 
 /** AMQP 0-9-1 reply codes mqkit reacts to. */
 export const REPLY = {
@@ -41,19 +41,6 @@ const BY_REPLY: Readonly<Record<number, ErrorCode>> = {
   [REPLY.NOT_IMPLEMENTED]: 'UNSUPPORTED',
   [REPLY.INTERNAL_ERROR]: 'CONNECTION',
 };
-
-const SOCKET_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ECONNABORTED',
-  'EPIPE',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ERR_SOCKET_CLOSED',
-]);
 
 const TLS_CODE = /^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|DEPTH_ZERO|SELF_SIGNED)/;
 
@@ -100,7 +87,7 @@ export function classifyError(err: unknown, context: string): MqError {
   const sysCode = field(err, 'code');
   if (typeof sysCode === 'string') {
     if (TLS_CODE.test(sysCode)) return new MqError('CONFIG', text, { cause: err, details: { code: sysCode } });
-    if (SOCKET_CODES.has(sysCode)) return new MqError('CONNECTION', text, { cause: err, details: { code: sysCode } });
+    if (isConnectionErrno(sysCode)) return new MqError('CONNECTION', text, { cause: err, details: { code: sysCode } });
   }
   if (err instanceof RangeError) return new MqError('TOO_LARGE', text, { cause: err });
   // "Channel ended, no reply will be forthcoming": a channel RPC (e.g. opening the confirm

@@ -1,4 +1,4 @@
-import { MqError, type ErrorCode } from '@mqkit/core/driver';
+import { isConnectionErrno, MqError, type ErrorCode } from '@mqkit/core/driver';
 
 /**
  * Maps an ioredis error to an mqkit code: connection trouble is retryable (the store's caller,
@@ -10,9 +10,7 @@ export function classifyRedisError(err: unknown): { code: ErrorCode; retryable: 
   const code = typeof e?.code === 'string' ? e.code : '';
   const message = typeof e?.message === 'string' ? e.message : '';
   const name = typeof e?.name === 'string' ? e.name : '';
-  if (['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN'].includes(code)) {
-    return { code: 'CONNECTION', retryable: true };
-  }
+  if (isConnectionErrno(code)) return { code: 'CONNECTION', retryable: true };
   if (name === 'MaxRetriesPerRequestError' || /Connection is closed|Stream isn't writeable|connect ETIMEDOUT/i.test(message)) {
     return { code: 'CONNECTION', retryable: true };
   }

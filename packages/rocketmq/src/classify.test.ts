@@ -12,6 +12,11 @@ describe('classify', () => {
     expect(err.retryable).toBe(true);
   });
 
+  it('maps a raw socket error (by code or named in its text) to a retryable CONNECTION error', () => {
+    expect(classify(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' })).code).toBe('CONNECTION');
+    expect(classify(new Error('getaddrinfo ENOTFOUND proxy')).code).toBe('CONNECTION');
+  });
+
   it('maps deadlines to retryable TIMEOUT', () => {
     expect(classify(grpcError(4, 'DEADLINE_EXCEEDED')).code).toBe('TIMEOUT');
   });

@@ -2,7 +2,7 @@
  * The adapter's error table: what rocketmq-client-nodejs and gRPC throw, as mqkit codes. Drivers
  * never retry; core retries whatever is classified retryable until the publish deadline.
  */
-import { MqError, type ErrorCode } from '@mqkit/core/driver';
+import { connectionErrnoIn, isConnectionErrno, MqError, type ErrorCode } from '@mqkit/core/driver';
 
 /** gRPC status codes (@grpc/grpc-js `status`). */
 const GRPC = {
@@ -86,7 +86,7 @@ export function classify(err: unknown, context: Readonly<Record<string, unknown>
   if (typeof rawCode === 'number') {
     classified = rawCode >= 10000 ? classifyResponseCode(rawCode) : classifyGrpc(rawCode);
   }
-  classified ??= classifyMessage(message);
+  classified ??= isConnectionErrno(rawCode) ? { code: 'CONNECTION', retryable: true } : classifyMessage(message);
   const details: Record<string, unknown> = { ...context };
   if (typeof rawCode === 'number') details.nativeCode = rawCode;
   return new MqError(classified.code, `rocketmq: ${message}`, { cause: err, retryable: classified.retryable, details });
@@ -97,7 +97,7 @@ function classifyMessage(message: string): Classified {
   if (/message type not match/i.test(message)) return { code: 'REJECTED', retryable: false };
   if (/body size exceeds/i.test(message)) return { code: 'TOO_LARGE', retryable: false };
   if (/not running/i.test(message)) return { code: 'CLOSED', retryable: false };
-  if (/ECONNREFUSED|ECONNRESET|socket hang up|No connection established/i.test(message)) return { code: 'CONNECTION', retryable: true };
+  if (connectionErrnoIn(message) || /socket hang up|No connection established/i.test(message)) return { code: 'CONNECTION', retryable: true };
   if (/timed? ?out|deadline/i.test(message)) return { code: 'TIMEOUT', retryable: true };
   if (/mutually exclusive|should not set/i.test(message)) return { code: 'INVALID_MESSAGE', retryable: false };
   return { code: 'INTERNAL', retryable: false };

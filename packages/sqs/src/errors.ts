@@ -2,7 +2,7 @@
  * Classification of AWS SDK errors into mqkit error codes. The SDK is configured not to retry
  * (core's reliable sender does), so every transient failure must come out `retryable`.
  */
-import { MqError, type ErrorCode } from '@mqkit/core/driver';
+import { connectionErrnoIn, isConnectionErrno, MqError, type ErrorCode } from '@mqkit/core/driver';
 
 const NOT_FOUND = new Set([
   'QueueDoesNotExist',
@@ -67,19 +67,6 @@ const TRANSIENT = new Set([
   'RequestTimeoutException',
 ]);
 
-const NETWORK_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ECONNABORTED',
-  'EPIPE',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ETIMEDOUT',
-  'UND_ERR_SOCKET',
-]);
-
 interface AwsLikeError {
   name?: unknown;
   code?: unknown;
@@ -93,8 +80,12 @@ interface AwsLikeError {
 function networkCode(err: unknown, depth = 0): string | undefined {
   if (depth > 4 || typeof err !== 'object' || err === null) return undefined;
   const e = err as AwsLikeError;
-  if (typeof e.code === 'string' && NETWORK_CODES.has(e.code)) return e.code;
-  if (typeof e.message === 'string' && /socket hang up|ECONNRESET|ECONNREFUSED/.test(e.message)) return 'ECONNRESET';
+  if (typeof e.code === 'string' && isConnectionErrno(e.code)) return e.code;
+  if (typeof e.message === 'string') {
+    const named = connectionErrnoIn(e.message);
+    if (named) return named;
+    if (/socket hang up/.test(e.message)) return 'ECONNRESET';
+  }
   if (Array.isArray((err as { errors?: unknown }).errors)) {
     for (const inner of (err as { errors: unknown[] }).errors) {
       const found = networkCode(inner, depth + 1);

@@ -22,6 +22,7 @@ export { HEADERS, RESERVED_HEADER_PREFIX, envelopeSize, envelopeSizeBound, type 
 export { redactUrl, parseUrlOptions, parseOptions, configError } from '../config.ts';
 export { backoffDelay, sleep, type BackoffPolicy } from '../backoff.ts';
 export { withDeadline, settledWithin } from '../deadline.ts';
+export { CONNECTION_ERRNOS, isConnectionErrno, connectionErrnoIn } from '../socket-errors.ts';
 export type { Logger } from '../logger.ts';
 export { AttemptLedger, processAttemptLedger } from '../attempt-ledger.ts';
 export { OrderedLanes } from '../ordered-lanes.ts';

@@ -5,7 +5,7 @@
  * the cause decides, because core's reliable sender must keep retrying a connection loss until its
  * own deadline.
  */
-import { MqError, type ErrorCode } from '@mqkit/core/driver';
+import { connectionErrnoIn, isConnectionErrno, MqError, type ErrorCode } from '@mqkit/core/driver';
 
 interface KafkaLikeError {
   name?: unknown;
@@ -96,10 +96,8 @@ function classifyOne(e: KafkaLikeError): { code: ErrorCode; retryable: boolean }
   if (CONNECTION_NAMES.has(name)) return { code: 'CONNECTION', retryable: true };
   if (TIMEOUT_NAMES.has(name)) return { code: 'TIMEOUT', retryable: true };
   if (name === 'KafkaJSServerDoesNotSupportApiKey') return { code: 'UNSUPPORTED', retryable: false };
-  if (typeof e.code === 'string' && /^(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|EAI_AGAIN)$/.test(e.code)) {
-    return { code: 'CONNECTION', retryable: true };
-  }
-  if (typeof e.message === 'string' && /connection error|connection timeout|closed connection|ECONNREFUSED|not connected|disconnected/i.test(e.message)) {
+  if (isConnectionErrno(e.code)) return { code: 'CONNECTION', retryable: true };
+  if (typeof e.message === 'string' && (connectionErrnoIn(e.message) || /connection error|connection timeout|closed connection|not connected|disconnected/i.test(e.message))) {
     return { code: 'CONNECTION', retryable: true };
   }
   return undefined;
