@@ -142,6 +142,9 @@ export class PullSubscription<M extends ReceivedMessage> implements DriverSubscr
       for (const message of messages) this.#accept(message);
       // Room this call reserved but did not use is free again for a loop waiting for it.
       if (messages.length < want) this.#wake();
+      // A receive that came back empty at once must not turn this loop into a microtask spin
+      // that starves timers and I/O.
+      if (messages.length === 0) await new Promise<void>((resolve) => setImmediate(resolve));
     }
   }
 

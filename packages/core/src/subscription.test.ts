@@ -1,4 +1,4 @@
-import { memory, memoryBroker, wrapAdapter } from '@mqkit/testing';
+import { memory, memoryBroker, wrapAdapter, wrapReceiver } from '@mqkit/testing';
 import { expectMqError, uniqueName } from '@mqkit/testing/conformance';
 import { describe, expect, it } from 'vitest';
 import { connect } from './connect.ts';
@@ -77,7 +77,12 @@ describe('consumer runtime under hostile handlers', () => {
 
   it('dead-letters, unhandled, a delivery that arrives past maxAttempts (e.g. after crashes)', async () => {
     const inflated = wrapAdapter(memory(), (driver) => ({
-      subscribe: (spec, sink) => driver.subscribe!(spec, { error: (e) => sink.error(e), deliver: (d) => sink.deliver({ ...d, envelope: d.envelope, attempt: d.attempt + 4, ack: d.ack, nack: d.nack }) }),
+      receiver: async (spec) => {
+        const receiver = await driver.receiver!(spec);
+        return wrapReceiver(receiver, {
+          receive: async (max, signal) => (await receiver.receive(max, signal)).map((m) => ({ ...m, deliveryCount: m.deliveryCount + 4 })),
+        });
+      },
     }));
     const name = uniqueName('past-limit');
     const client = await connect(`memory://${name}`, { adapters: [inflated] });

@@ -5,4 +5,4 @@
 export { memory, adapter, memoryCapabilities, MemoryDriver, type MemoryOptions } from './memory/driver.ts';
 export { MemoryBroker, memoryBroker } from './memory/broker.ts';
 export { MemoryOutboxStore, type MemoryTx } from './memory/outbox-store.ts';
-export { wrapAdapter } from './wrap.ts';
+export { wrapAdapter, wrapReceiver } from './wrap.ts';

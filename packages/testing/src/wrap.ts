@@ -1,4 +1,4 @@
-import type { Adapter, Driver } from '@mqkit/core/driver';
+import type { Adapter, Driver, DriverReceiver, ReceivedMessage } from '@mqkit/core/driver';
 
 /**
  * An adapter whose drivers have some methods replaced: for fault injection and instrumentation
@@ -27,4 +27,25 @@ export function wrapAdapter(adapter: Adapter, override: (driver: Driver) => Part
       return wrapped;
     },
   };
+}
+
+/**
+ * A receiver with some methods replaced (fault injection at the pull contract: alter what is
+ * received, break a settle); everything else is delegated to `receiver`.
+ */
+export function wrapReceiver<M extends ReceivedMessage>(receiver: DriverReceiver<M>, override: Partial<DriverReceiver<M>>): DriverReceiver<M> {
+  const wrapped: DriverReceiver<M> = {
+    batchSize: receiver.batchSize,
+    scope: receiver.scope,
+    receive: (max, signal) => receiver.receive(max, signal),
+    ack: (messages) => receiver.ack(messages),
+    nack: (messages, delayMs) => receiver.nack(messages, delayMs),
+    close: () => receiver.close(),
+    ...override,
+  };
+  const optional = { settleBatchSize: receiver.settleBatchSize, concurrency: receiver.concurrency, leaseMs: receiver.leaseMs } as const;
+  for (const [name, value] of Object.entries(optional)) if (value !== undefined && !(name in override)) Object.assign(wrapped, { [name]: value });
+  if (receiver.extend && !override.extend) wrapped.extend = (messages, leaseMs) => receiver.extend!(messages, leaseMs);
+  if (receiver.deadLetter && !override.deadLetter) wrapped.deadLetter = (message, envelope) => receiver.deadLetter!(message, envelope);
+  return wrapped;
 }

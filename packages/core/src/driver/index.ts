@@ -27,3 +27,5 @@ export type { Logger } from '../logger.ts';
 export { AttemptLedger, processAttemptLedger } from '../attempt-ledger.ts';
 export { OrderedLanes } from '../ordered-lanes.ts';
 export { SettleBatcher, type BatchRunner } from '../settle-batcher.ts';
+export { PullSubscription, type PullSubscriptionArgs } from '../pull-subscription.ts';
+export { silentLogger } from '../logger.ts';

@@ -1,4 +1,4 @@
-import type { DriverDelivery, Envelope, SubscriptionSpec } from '@mqkit/core/driver';
+import { PullSubscription, silentLogger, type DriverDelivery, type Envelope, type SubscriptionSpec } from '@mqkit/core/driver';
 import { describe, expect, it } from 'vitest';
 import { MemoryDriver } from './driver.ts';
 import { MemoryBroker } from './broker.ts';
@@ -10,10 +10,8 @@ function envelope(topic: string, body: Uint8Array): Envelope {
 /** A memory driver with one subscription to topic `t` (group `g`, unordered, maxAttempts 5 unless `spec` says otherwise). */
 async function subscribed(deliver: (d: DriverDelivery) => void, spec: Partial<SubscriptionSpec> = {}): Promise<MemoryDriver> {
   const driver = new MemoryDriver(new MemoryBroker(), 1024);
-  await driver.subscribe(
-    { topic: 't', group: 'g', maxInFlight: 8, ordered: false, maxAttempts: 5, deadLetterTopic: 't-dlq', options: {}, ...spec },
-    { deliver, error: () => {} },
-  );
+  const full: SubscriptionSpec = { topic: 't', group: 'g', maxInFlight: 8, ordered: false, maxAttempts: 5, deadLetterTopic: 't-dlq', options: {}, ...spec };
+  new PullSubscription(await driver.receiver(full), { spec: full, sink: { deliver, error: () => {} }, logger: silentLogger }).start();
   return driver;
 }
 

@@ -1,5 +1,13 @@
 import type { Envelope, MqError } from '@mqkit/core/driver';
 
+/** Deep enough copy that a consumer cannot change what the broker stores, or the reverse. */
+export function copy(envelope: Envelope): Envelope {
+  return { ...envelope, headers: { ...envelope.headers }, body: new Uint8Array(envelope.body) };
+}
+
+
+let brokerIds = 0;
+
 /** One message waiting in (or held from) a consumer group's queue. */
 interface QueuedMessage {
   readonly seq: number;
@@ -140,6 +148,16 @@ class GroupQueue {
     return true;
   }
 
+  /** Takes a held message back without counting an attempt (it never reached the consumer). */
+  unclaim(seq: number, consumer: MemoryConsumer): boolean {
+    const i = this.#find(seq, consumer);
+    if (i < 0) return false;
+    this.messages[i]!.holder = undefined;
+    consumer.held -= 1;
+    this.schedule();
+    return true;
+  }
+
   detach(consumer: MemoryConsumer): void {
     const i = this.consumers.indexOf(consumer);
     if (i >= 0) this.consumers.splice(i, 1);
@@ -165,6 +183,8 @@ interface TopicState {
  * client connected to the same `memory://name` in this process.
  */
 export class MemoryBroker {
+  /** Unique in this process (brokers of one name are one broker). */
+  readonly id = ++brokerIds;
   readonly #topics = new Map<string, TopicState>();
   #seq = 0;
   #sendFailures: Array<MqError> = [];
@@ -217,6 +237,7 @@ export class MemoryBroker {
     return {
       ack: (seq) => g.remove(seq, consumer),
       nack: (seq, delayMs) => g.release(seq, consumer, delayMs),
+      unclaim: (seq) => g.unclaim(seq, consumer),
       detach: () => g.detach(consumer),
       wake: () => g.schedule(),
     };
@@ -237,6 +258,8 @@ export class MemoryBroker {
 export interface GroupHandle {
   ack(seq: number): boolean;
   nack(seq: number, delayMs: number): boolean;
+  /** Back to the queue without counting an attempt. */
+  unclaim(seq: number): boolean;
   detach(): void;
   /** Dispatch again (after a resume). */
   wake(): void;

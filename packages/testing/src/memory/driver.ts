@@ -4,16 +4,15 @@ import {
   parseUrlOptions,
   type Adapter,
   type Capabilities,
-  type DeliverySink,
   type Driver,
-  type DriverDelivery,
-  type DriverSubscription,
+  type DriverReceiver,
   type DriverTransaction,
   type Envelope,
   type SendOutcome,
   type SubscriptionSpec,
 } from '@mqkit/core/driver';
-import { memoryBroker, type MemoryBroker, type MemoryConsumer } from './broker.ts';
+import { copy, memoryBroker, type MemoryBroker } from './broker.ts';
+import { MemoryReceiver, type MemoryMessage } from './receiver.ts';
 
 const DEFAULT_MAX_BYTES = 1024 * 1024;
 
@@ -48,7 +47,7 @@ export class MemoryDriver implements Driver {
   readonly name = 'memory';
   readonly capabilities: Capabilities;
   readonly #broker: MemoryBroker;
-  readonly #subscriptions = new Set<DriverSubscription>();
+  readonly #receivers = new Set<MemoryReceiver>();
   #closed = false;
 
   constructor(broker: MemoryBroker, maxMessageBytes: number) {
@@ -70,47 +69,11 @@ export class MemoryDriver implements Driver {
     });
   }
 
-  async subscribe(spec: SubscriptionSpec, sink: DeliverySink): Promise<DriverSubscription> {
+  async receiver(spec: SubscriptionSpec): Promise<DriverReceiver<MemoryMessage>> {
     if (this.#closed) throw new MqError('CLOSED', 'memory driver is closed');
-    let open = true;
-    const consumer: MemoryConsumer = {
-      maxInFlight: spec.maxInFlight,
-      held: 0,
-      paused: false,
-      onMessage: ({ envelope, attempt, seq }) => {
-        const settle = (action: () => boolean): Promise<void> => {
-          if (!open) return Promise.reject(new MqError('CLOSED', 'subscription is closed; the message will be redelivered'));
-          if (!action()) return Promise.reject(new MqError('INVALID_MESSAGE', 'message is no longer held by this consumer'));
-          return Promise.resolve();
-        };
-        const delivery: DriverDelivery = {
-          envelope: copy(envelope),
-          attempt,
-          meta: { seq: String(seq) },
-          ack: () => settle(() => group.ack(seq)),
-          nack: (delayMs) => settle(() => group.nack(seq, delayMs)),
-        };
-        sink.deliver(delivery);
-      },
-    };
-    const group = this.#broker.attach(spec.topic, spec.group, consumer, spec.ordered);
-    const subscription: DriverSubscription = {
-      pause: () => {
-        consumer.paused = true;
-      },
-      resume: () => {
-        consumer.paused = false;
-        group.wake();
-      },
-      close: async () => {
-        if (!open) return;
-        open = false;
-        group.detach();
-        this.#subscriptions.delete(subscription);
-      },
-    };
-    this.#subscriptions.add(subscription);
-    return subscription;
+    const receiver = new MemoryReceiver(this.#broker, spec, () => this.#receivers.delete(receiver));
+    this.#receivers.add(receiver);
+    return receiver;
   }
 
   async beginTransaction(): Promise<DriverTransaction> {
@@ -137,14 +100,10 @@ export class MemoryDriver implements Driver {
 
   async close(): Promise<void> {
     this.#closed = true;
-    await Promise.all([...this.#subscriptions].map((s) => s.close()));
+    await Promise.all([...this.#receivers].map((r) => r.close()));
   }
 }
 
-/** Deep enough copy that a consumer cannot change what the broker stores, or the reverse. */
-function copy(envelope: Envelope): Envelope {
-  return { ...envelope, headers: { ...envelope.headers }, body: new Uint8Array(envelope.body) };
-}
 
 /**
  * The `memory://` adapter. `memory://` is one process-wide broker; `memory://name` another, so
