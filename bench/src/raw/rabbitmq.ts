@@ -2,7 +2,7 @@
  * Raw amqplib rows: confirmed persistent publish to a quorum queue, naive vs pipelined; prefetch +
  * ack consume. The `(mqkit topology)` rows do the same over what mqkit declares and sends (durable
  * topic exchange → quorum group queue with delivery limit and dead-letter exchange; messageId,
- * timestamp, contentType and an `x-mqkit-ts` header on every message), so that the mqkit rows are
+ * timestamp, contentType and an `x-mqkit-timestamp` header on every message), so that the mqkit rows are
  * compared with a raw client paying the same broker-side cost.
  */
 import { randomUUID } from 'node:crypto';
@@ -77,7 +77,7 @@ function mqkitLikeOptions(): Options.Publish {
     messageId: randomUUID(),
     timestamp: Math.floor(ms / 1000),
     contentType: 'application/octet-stream',
-    headers: { 'x-mqkit-ts': ms },
+    headers: { 'x-mqkit-timestamp': ms },
   };
 }
 
@@ -203,7 +203,7 @@ export const rabbitmqScenarios = [
   consumeRow('amqplib consume prefetch+ack', `manual ack of each message, prefetch ${PREFETCH}`, undefined, setupQueue),
   pipelinedRow(
     'amqplib publish pipelined (mqkit topology)',
-    'as pipelined, but to a topic exchange bound to a quorum group queue (mqkit arguments), with messageId, timestamp, contentType, x-mqkit-ts',
+    'as pipelined, but to a topic exchange bound to a quorum group queue (mqkit arguments), with messageId, timestamp, contentType, x-mqkit-timestamp',
     'amqplib publish pipelined',
     setupMqkitTopology,
   ),

@@ -21,6 +21,32 @@ export const HEADERS = {
   deadLetteredAt: 'x-mqkit-dead-lettered-at',
 } as const;
 
+/**
+ * Header (or user-property) names adapters write for themselves where the broker has no native
+ * field for an envelope's id, key, millisecond timestamp or delivery facts. One list, so that the
+ * same fact has the same name on every broker; each adapter writes the ones it needs and its
+ * decoder strips them again: handlers never see them.
+ */
+export const WIRE_HEADERS = {
+  id: 'x-mqkit-id',
+  key: 'x-mqkit-key',
+  /** Epoch ms the message was published. */
+  timestamp: 'x-mqkit-timestamp',
+  /** Epoch ms a delayed publish is due. */
+  deliverAt: 'x-mqkit-deliver-at',
+  /** Deliveries a re-published copy already had. */
+  priorAttempts: 'x-mqkit-prior-attempts',
+} as const;
+
+/**
+ * Names earlier releases wrote in place of a {@link WIRE_HEADERS} name. Messages already on a
+ * broker may carry them, so decoders still read (and strip) them.
+ */
+export const LEGACY_WIRE_HEADERS = {
+  /** The RabbitMQ adapter's timestamp before it took {@link WIRE_HEADERS.timestamp}. */
+  timestamp: 'x-mqkit-ts',
+} as const;
+
 /** Prefix reserved for headers mqkit and its adapters write. */
 export const RESERVED_HEADER_PREFIX = 'x-mqkit-';
 

@@ -2,14 +2,14 @@
  * Envelope ↔ Kafka record mapping. The message id and the emulated delivery time travel as
  * headers under the reserved `x-mqkit-` prefix; key, body, headers and timestamp map natively.
  */
-import { envelopeSizeBound, type Envelope } from '@mqkit/core/driver';
+import { envelopeSizeBound, WIRE_HEADERS, type Envelope } from '@mqkit/core/driver';
 import { MAX_DELAY_MS } from './capabilities.ts';
 import type { FetchedRecord, ProduceBatch, ProduceRecord } from './client/seam.ts';
 
 /** Kafka header carrying {@link Envelope.id}. */
-export const ID_HEADER = 'x-mqkit-id';
+export const ID_HEADER = WIRE_HEADERS.id;
 /** Kafka header carrying the epoch ms before which a delayed message must not be handled. */
-export const DELIVER_AT_HEADER = 'x-mqkit-deliver-at';
+export const DELIVER_AT_HEADER = WIRE_HEADERS.deliverAt;
 
 function toBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);

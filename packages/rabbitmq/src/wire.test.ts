@@ -1,7 +1,8 @@
+import { LEGACY_WIRE_HEADERS, WIRE_HEADERS } from '@mqkit/core/driver';
 import type { MessageProperties } from 'amqplib';
 import { describe, expect, it, vi } from 'vitest';
 import { RETRY_SEPARATOR } from './names.ts';
-import { fromDelivery, toPublishOptions, WIRE_HEADERS } from './wire.ts';
+import { fromDelivery, toPublishOptions } from './wire.ts';
 
 const envelope = {
   id: 'order-1',
@@ -53,6 +54,16 @@ describe('wire mapping', () => {
     expect([...r.envelope.body]).toEqual([1, 2, 3]);
     expect(r.priorAttempts).toBe(2);
     expect(r.deliveryCount).toBe(1);
+  });
+
+  it('writes the shared timestamp name and still decodes (and hides) the legacy x-mqkit-ts of messages already queued', () => {
+    const o = toPublishOptions(envelope);
+    expect(WIRE_HEADERS.timestamp).toBe('x-mqkit-timestamp');
+    expect(o.headers[LEGACY_WIRE_HEADERS.timestamp]).toBeUndefined();
+    const { [WIRE_HEADERS.timestamp]: ms, ...rest } = o.headers;
+    const legacy = fromDelivery('orders', Buffer.from([1, 2, 3]), asDelivered({ ...o, headers: { ...rest, 'x-mqkit-ts': ms! } }), false, 'orders.billing', 'k');
+    expect(legacy.envelope.timestamp).toBe(envelope.timestamp);
+    expect(legacy.envelope.headers).toEqual(envelope.headers);
   });
 
   it('falls back to AMQP fields for messages not published by mqkit', () => {

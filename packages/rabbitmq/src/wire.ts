@@ -14,24 +14,19 @@
  * producer's header of that name through untouched).
  */
 import { createHash } from 'node:crypto';
-import type { Envelope } from '@mqkit/core/driver';
+import { LEGACY_WIRE_HEADERS, WIRE_HEADERS, type Envelope } from '@mqkit/core/driver';
 import type { MessageProperties, Options } from 'amqplib';
 import { isDelayQueueOf } from './names.ts';
 
 /** Longest delay: per-message TTL is an unsigned 32-bit ms value; a day keeps queues short-lived. */
 export const MAX_DELAY_MS = 24 * 3600_000;
 
-/** Headers the adapter writes for itself; never shown to handlers. */
-export const WIRE_HEADERS = {
-  key: 'x-mqkit-key',
-  timestamp: 'x-mqkit-ts',
-  /** Deliveries the message had before it was re-published into a delay queue. */
-  priorAttempts: 'x-mqkit-prior-attempts',
-  /** Epoch ms a delayed publish is due: the group's consumer parks it in a delay queue until then. */
-  deliverAt: 'x-mqkit-deliver-at',
-} as const;
-
-const TRANSPORT_HEADERS = new Set<string>([WIRE_HEADERS.key, WIRE_HEADERS.timestamp, WIRE_HEADERS.priorAttempts, WIRE_HEADERS.deliverAt]);
+/**
+ * Headers the adapter writes for itself (core's {@link WIRE_HEADERS}: key, timestamp, prior
+ * attempts before a delay-queue re-publish, deliver-at that parks a delayed publish), and the
+ * timestamp's earlier name; never shown to handlers.
+ */
+const TRANSPORT_HEADERS = new Set<string>([WIRE_HEADERS.key, WIRE_HEADERS.timestamp, LEGACY_WIRE_HEADERS.timestamp, WIRE_HEADERS.priorAttempts, WIRE_HEADERS.deliverAt]);
 
 /** Headers RabbitMQ adds itself (dead-lettering, quorum delivery count, federation/shovel). */
 function isBrokerHeader(name: string): boolean {
@@ -118,7 +113,7 @@ export function fromDelivery(
   }
   if (headers['content-type'] === undefined && typeof properties.contentType === 'string') headers['content-type'] = properties.contentType;
   const key = headerString(raw[WIRE_HEADERS.key]);
-  const ms = headerNumber(raw[WIRE_HEADERS.timestamp]);
+  const ms = headerNumber(raw[WIRE_HEADERS.timestamp] ?? raw[LEGACY_WIRE_HEADERS.timestamp]);
   const seconds = headerNumber(properties.timestamp);
   const timestamp = ms ?? (seconds !== undefined ? seconds * 1000 : (now ?? Date.now()));
   const id = typeof properties.messageId === 'string' && properties.messageId !== '' ? properties.messageId : fallbackId(content, properties, routingKey);

@@ -8,15 +8,15 @@
  * as a one-byte placeholder plus the property `x-mqkit-empty-body`. The consumer empties the body
  * only when both are there: a producer setting the property on a real body cannot make it vanish.
  */
-import type { Envelope } from '@mqkit/core/driver';
+import { WIRE_HEADERS, type Envelope } from '@mqkit/core/driver';
 import type { MessageOptions, MessageView } from 'rocketmq-client-nodejs';
 import type { TopicType } from './topic-types.ts';
 
 /** User-property names the adapter owns (headers cannot use them: `x-mqkit-` is reserved by core). */
 export const PROPERTY = {
-  id: 'x-mqkit-id',
-  key: 'x-mqkit-key',
-  timestamp: 'x-mqkit-timestamp',
+  id: WIRE_HEADERS.id,
+  key: WIRE_HEADERS.key,
+  timestamp: WIRE_HEADERS.timestamp,
   /** Names of headers whose value is empty: the broker drops empty-valued properties. */
   empty: 'x-mqkit-empty-headers',
   /** Marks the {@link EMPTY_BODY} placeholder standing for a 0-byte body. */

@@ -18,7 +18,7 @@ export type {
   SubscriptionSpec,
 } from './driver.ts';
 export { MqError, toMqError, ERROR_CODES, type ErrorCode } from '../errors.ts';
-export { HEADERS, RESERVED_HEADER_PREFIX, envelopeSize, envelopeSizeBound, type Envelope } from '../message.ts';
+export { HEADERS, WIRE_HEADERS, LEGACY_WIRE_HEADERS, RESERVED_HEADER_PREFIX, envelopeSize, envelopeSizeBound, type Envelope } from '../message.ts';
 export { redactUrl, parseUrlOptions, parseOptions, configError } from '../config.ts';
 export { backoffDelay, sleep, type BackoffPolicy } from '../backoff.ts';
 export { withDeadline, settledWithin } from '../deadline.ts';
