@@ -2,8 +2,10 @@
  * Pure helpers of batch calls: splitting entries into calls, and reading per-entry outcomes.
  */
 import { MqError } from '@mqkit/core/driver';
-import { SQS_BATCH_LIMIT } from './batcher.ts';
 import { classifyBatchFailure } from './errors.ts';
+
+/** Most entries SQS takes in one batch call. */
+export const SQS_BATCH_LIMIT = 10;
 
 /** Payload budget of one batch call (SQS and SNS count the whole request against one limit). */
 export const BATCH_BYTES = 256 * 1024;

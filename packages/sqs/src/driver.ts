@@ -8,18 +8,17 @@ import {
   MqError,
   type Adapter,
   type Capabilities,
-  type DeliverySink,
   type Driver,
   type DriverContext,
-  type DriverSubscription,
+  type DriverReceiver,
   type Envelope,
   type Logger,
   type SendOutcome,
   type SubscriptionSpec,
 } from '@mqkit/core/driver';
-import { makeBatchers, QueueConsumer, type ConsumerParts } from './consumer.ts';
 import { groupQueueName, isFifo, nativeTopicName, TOPIC_PATTERN, topicQueueName } from './names.ts';
 import { parseConnection, parseSubscription, redriveReceiveCount, SNS_MAX_BYTES, SQS_MAX_BYTES, type SqsSettings } from './options.ts';
+import { SqsReceiver, type ReceiverParts } from './receiver.ts';
 import { Sender } from './send.ts';
 import { Topology } from './topology.ts';
 import { MAX_DELAY_MS } from './wire.ts';
@@ -63,8 +62,7 @@ export class SqsDriver implements Driver {
   readonly #native: SqsNative;
   readonly #topology: Topology;
   readonly #sender: Sender;
-  readonly #parts: ConsumerParts;
-  readonly #subscriptions = new Set<DriverSubscription>();
+  readonly #parts: ReceiverParts;
   readonly #logger: Logger;
   #closed = false;
 
@@ -85,7 +83,7 @@ export class SqsDriver implements Driver {
     this.#logger = logger;
     // Seals attempt counts in re-sent copies (see wire.ts); random unless the consumers share one.
     const signingKey = settings.signingKey !== undefined ? new Uint8Array(Buffer.from(settings.signingKey, 'utf8')) : new Uint8Array(randomBytes(32));
-    this.#parts = { sqs, sender: this.#sender, logger, signingKey, givenBack: new Map(), requestTimeoutMs: settings.requestTimeoutMs, ...makeBatchers(sqs, settings.requestTimeoutMs) };
+    this.#parts = { sqs, sender: this.#sender, logger, signingKey, requestTimeoutMs: settings.requestTimeoutMs };
   }
 
   get native(): SqsNative {
@@ -97,7 +95,7 @@ export class SqsDriver implements Driver {
     return this.#sender.send(envelopes);
   }
 
-  async subscribe(spec: SubscriptionSpec, sink: DeliverySink): Promise<DriverSubscription> {
+  async receiver(spec: SubscriptionSpec): Promise<DriverReceiver> {
     if (this.#closed) throw new MqError('CLOSED', 'sqs driver is closed');
     const settings = parseSubscription(spec.options);
     // Checked before anything is declared: a configured maxReceiveCount must lie above maxAttempts.
@@ -117,22 +115,7 @@ export class SqsDriver implements Driver {
           return this.#declare(spec, settings, fifo);
         }
       : undefined;
-    const consumer = new QueueConsumer(
-      this.#parts,
-      { topic: spec.topic, group: spec.group, queueUrl, maxInFlight: Math.max(1, spec.maxInFlight), ordered: spec.ordered, redeclare, settings },
-      sink,
-    );
-    const subscription: DriverSubscription = {
-      pause: () => consumer.pause(),
-      resume: () => consumer.resume(),
-      close: async () => {
-        await consumer.close();
-        this.#subscriptions.delete(subscription);
-      },
-    };
-    this.#subscriptions.add(subscription);
-    consumer.start();
-    return subscription;
+    return new SqsReceiver(this.#parts, { topic: spec.topic, group: spec.group, queueUrl, maxInFlight: Math.max(1, spec.maxInFlight), ordered: spec.ordered, redeclare, settings });
   }
 
   /** Declares what one subscription consumes from and returns the queue URL. */
@@ -179,8 +162,6 @@ export class SqsDriver implements Driver {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await Promise.allSettled([...this.#subscriptions].map((s) => s.close()));
-    await Promise.allSettled([this.#parts.deletes.drain(), this.#parts.visibility.drain()]);
     this.#native.sqs.destroy();
     this.#native.sns?.destroy();
   }
