@@ -77,7 +77,9 @@ if (all.length === 0) die('no test files under integration-tests/', 1);
 // The brokers this run needs: the named ones, else the folders of all suites (a suite outside a
 // broker folder, e.g. a cross-broker conformance suite, needs them all).
 // A folder that is not a broker's (e.g. outbox/) may use any of them: it asks for all.
-const wanted = names.length ? names : [...new Set(all.map(folderOf))];
+// Adapter suites named after their package rather than their broker say which broker they use.
+const FOLDER_BROKER = { 'redis-streams': 'redis' };
+const wanted = (names.length ? names : [...new Set(all.map(folderOf))]).map((f) => FOLDER_BROKER[f] ?? f);
 const brokers = wanted.every((f) => BROKERS.includes(f)) ? BROKERS.filter((b) => wanted.includes(b)) : [...BROKERS];
 
 // ---- broker check before vitest starts -------------------------------------------------------

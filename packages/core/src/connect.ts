@@ -53,6 +53,8 @@ export const ADAPTER_PACKAGES: Readonly<Record<string, string>> = {
   amqps: '@mqkit/rabbitmq',
   rocketmq: '@mqkit/rocketmq',
   sqs: '@mqkit/sqs',
+  redis: '@mqkit/redis-streams',
+  rediss: '@mqkit/redis-streams',
 };
 
 const publishSchema = z
