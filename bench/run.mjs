@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `pnpm bench [kafka|rabbitmq|rocketmq|sqs ...] [--n N] [--size BYTES] [--reps R] [--only TEXT] [--list]`
+// `pnpm bench [kafka|rabbitmq|rocketmq|sqs|redis ...] [--n N] [--size BYTES] [--reps R] [--only TEXT] [--list]`
 // Entry point: the harness is TypeScript (erasable syntax only) run by Node >= 24's type stripping.
 // It re-executes itself once with `--conditions=mqkit-source` so that scenarios importing the
 // workspace packages (@mqkit/*) get their TypeScript sources, as tsconfig's customConditions do.

@@ -19,8 +19,10 @@ export function resolveEndpoint<B extends BenchBroker>(b: B): { endpoint: BenchE
     rabbitmq: () => (env('MQKIT_AMQP_URL') ? { url: env('MQKIT_AMQP_URL')! } : undefined),
     rocketmq: () => (env('MQKIT_ROCKETMQ_ENDPOINTS') ? { endpoints: env('MQKIT_ROCKETMQ_ENDPOINTS')! } : undefined),
     sqs: () => (env('MQKIT_SQS_ENDPOINT') ? { endpoint: env('MQKIT_SQS_ENDPOINT')!, region } : undefined),
+    // the integration suites' variable for the Redis the brokers script runs
+    redis: () => (env('REDIS_URL') ? { url: env('REDIS_URL')! } : undefined),
   };
-  const vars = { kafka: 'MQKIT_KAFKA_BROKERS', rabbitmq: 'MQKIT_AMQP_URL', rocketmq: 'MQKIT_ROCKETMQ_ENDPOINTS', sqs: 'MQKIT_SQS_ENDPOINT' }[b];
+  const vars = { kafka: 'MQKIT_KAFKA_BROKERS', rabbitmq: 'MQKIT_AMQP_URL', rocketmq: 'MQKIT_ROCKETMQ_ENDPOINTS', sqs: 'MQKIT_SQS_ENDPOINT', redis: 'REDIS_URL' }[b];
   const e = fromEnv[b]();
   if (e) return { endpoint: e as BenchEndpoints[B], source: `env ${vars}` };
   const file = env('MQKIT_ENDPOINTS_FILE') ?? join(REPO_ROOT, '.mqkit', 'endpoints.json');
@@ -50,6 +52,8 @@ function addressOf(b: BenchBroker, e: BenchEndpoints[BenchBroker]): { host: stri
       return hp((e as BenchEndpoints['rocketmq']).endpoints.split(/[;,]/)[0]!, 8081);
     case 'sqs':
       return url((e as BenchEndpoints['sqs']).endpoint, 80);
+    case 'redis':
+      return url((e as BenchEndpoints['redis']).url, 6379);
   }
 }
 

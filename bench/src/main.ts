@@ -1,5 +1,5 @@
 /**
- * `pnpm bench [kafka|rabbitmq|rocketmq|sqs ...] [--n N] [--size BYTES] [--reps R] [--only TEXT] [--list]`
+ * `pnpm bench [kafka|rabbitmq|rocketmq|sqs|redis ...] [--n N] [--size BYTES] [--reps R] [--only TEXT] [--list]`
  *
  * For each broker: every registered scenario (src/registry.ts), repeated `reps` times with the
  * scenarios interleaved inside each repetition (so machine noise hits all rows alike); median and
@@ -16,11 +16,13 @@ import { type RowResult, finish, newRow, table } from './stats.ts';
 import { BENCH_BROKERS, type BenchBroker, type BenchContext, type BenchEndpoints, type BrokerSuite } from './types.ts';
 
 const USAGE = `usage: pnpm bench [${BENCH_BROKERS.join('|')} ...] [--n N] [--size BYTES] [--reps R] [--only TEXT] [--list]
-  --n      messages per repetition (default per broker: kafka/rabbitmq 20000, rocketmq/sqs 5000)
+  --n      messages per repetition (default per broker: kafka/rabbitmq/rocketmq 20000, sqs 5000,
+           redis 50000; the opt-in rss rows 100000, sqs 20000)
   --size   payload bytes (default 1024)
   --reps   repetitions (default 3)
-  --only   run only scenarios whose name contains TEXT (repeatable)
-  --list   list the scenarios and exit`;
+  --only   run only scenarios whose name contains TEXT (repeatable); opt-in rows (the backlog-drain
+           RSS rows: --only rss) run only when an --only selects them
+  --list   list the scenarios (opt-in ones marked) and exit`;
 
 export async function main(argv: string[]): Promise<number> {
   // The outbox benchmark measures a relay, not a client: it has its own runner and flags.
@@ -63,10 +65,17 @@ export async function main(argv: string[]): Promise<number> {
   const nOpt = num(args.values.n, 'n');
   const sizeOpt = num(args.values.size, 'size');
   const only = args.values.only ?? [];
-  const selected = (b: BenchBroker) => scenarios.filter((s) => s.broker === b && (only.length === 0 || only.some((o) => s.name.includes(o))));
+  const selected = (b: BenchBroker) =>
+    scenarios.filter((s) => s.broker === b && (only.length === 0 ? !s.optIn : only.some((o) => s.name.includes(o))));
 
   if (args.values.list) {
-    for (const b of brokers) for (const s of selected(b)) console.log(`${b.padEnd(9)} ${s.kind.padEnd(8)} ${s.name.padEnd(40)} ${s.description}${s.baseline ? ` [baseline: ${s.baseline}]` : ''}`);
+    const listed = (b: BenchBroker) => (only.length ? selected(b) : scenarios.filter((s) => s.broker === b));
+    for (const b of brokers) {
+      for (const s of listed(b)) {
+        const tags = [s.baseline ? `baseline: ${s.baseline}` : '', s.n ? `n ${s.n}` : '', s.optIn ? 'opt-in: --only' : ''].filter(Boolean);
+        console.log(`${b.padEnd(9)} ${s.kind.padEnd(8)} ${s.name.padEnd(40)} ${s.description}${tags.length ? ` [${tags.join('; ')}]` : ''}`);
+      }
+    }
     return 0;
   }
 
@@ -74,6 +83,7 @@ export async function main(argv: string[]): Promise<number> {
   const eps = new Map<BenchBroker, { endpoint: BenchEndpoints[BenchBroker]; source: string }>();
   try {
     for (const b of brokers) {
+      if (selected(b).length === 0) continue; // e.g. `--only rss` on a broker without that row
       const r = resolveEndpoint(b);
       await checkReachable(b, r.endpoint, r.source);
       eps.set(b, r);
@@ -97,8 +107,10 @@ export async function main(argv: string[]): Promise<number> {
     const size = sizeOpt ?? suite.defaults.size;
     const list = selected(b);
     if (!list.length) continue;
+    const nOf = (s: (typeof list)[number]) => nOpt ?? s.n ?? n;
+    const own = list.filter((s) => nOf(s) !== n).map((s) => `${s.name}: ${nOf(s)}`);
     const { endpoint, source } = eps.get(b)!;
-    console.log(`\n== ${b}: ${list.length} scenarios × ${reps} reps, ${n} × ${size} B (${source})`);
+    console.log(`\n== ${b}: ${list.length} scenarios × ${reps} reps, ${n} × ${size} B${own.length ? ` (${own.join(', ')})` : ''} (${source})`);
     const base = {
       broker: b,
       endpoint,
@@ -121,7 +133,7 @@ export async function main(argv: string[]): Promise<number> {
       for (const [i, s] of list.entries()) {
         const row = rows[i]!;
         if (row.error) continue;
-        const ctx: BenchContext = { ...base, rep };
+        const ctx: BenchContext = { ...base, n: nOf(s), rep };
         let state: unknown;
         try {
           state = s.setup ? await s.setup(ctx) : undefined;
@@ -129,7 +141,8 @@ export async function main(argv: string[]): Promise<number> {
           if (!(m.count > 0 && m.ms > 0)) throw new Error(`bad measurement ${JSON.stringify(m)}`);
           const rate = (m.count / m.ms) * 1000;
           row.runs.push({ ...m, rate, rep });
-          console.log(`   rep ${rep + 1}/${reps}  ${s.name.padEnd(40)} ${Math.round(rate).toLocaleString('en-US').padStart(8)} msg/s  (${m.count} in ${(m.ms / 1000).toFixed(2)} s)`);
+          const extra = Object.entries(m.metrics ?? {}).map(([k, v]) => `, ${k} ${v.toFixed(1)}`).join('');
+          console.log(`   rep ${rep + 1}/${reps}  ${s.name.padEnd(40)} ${Math.round(rate).toLocaleString('en-US').padStart(8)} msg/s  (${m.count} in ${(m.ms / 1000).toFixed(2)} s${extra})`);
         } catch (e) {
           row.error = (e as Error).message;
           console.error(`   rep ${rep + 1}/${reps}  ${s.name} FAILED: ${(e as Error).stack ?? e}`);
@@ -155,7 +168,10 @@ export async function main(argv: string[]): Promise<number> {
           reps,
           endpoint,
           node: process.version,
-          rows: rows.map((r) => ({ ...r, runs: r.runs.map((x) => ({ rep: x.rep, count: x.count, ms: Math.round(x.ms), rate: Math.round(x.rate) })) })),
+          rows: rows.map((r) => ({
+            ...r,
+            runs: r.runs.map((x) => ({ rep: x.rep, count: x.count, ms: Math.round(x.ms), rate: Math.round(x.rate), ...(x.metrics ? { metrics: x.metrics } : {}) })),
+          })),
         },
         null,
         2,

@@ -7,10 +7,12 @@ import { kafkaScenarios, kafkaSuite } from './raw/kafka.ts';
 import { rabbitmqScenarios, rabbitmqSuite } from './raw/rabbitmq.ts';
 import { rocketmqScenarios, rocketmqSuite } from './raw/rocketmq.ts';
 import { sqsScenarios, sqsSuite } from './raw/sqs.ts';
+import { redisScenarios, redisSuite } from './raw/redis.ts';
 import { mqkitKafkaScenarios } from './mqkit/kafka.ts';
 import { mqkitRabbitmqScenarios } from './mqkit/rabbitmq.ts';
 import { mqkitRocketmqScenarios } from './mqkit/rocketmq.ts';
 import { mqkitSqsScenarios } from './mqkit/sqs.ts';
+import { rssScenarios } from './mqkit/rss.ts';
 import type { BenchBroker, BrokerSuite, Scenario } from './types.ts';
 
 export const suites: { [B in BenchBroker]: BrokerSuite<B> } = {
@@ -18,6 +20,7 @@ export const suites: { [B in BenchBroker]: BrokerSuite<B> } = {
   rabbitmq: rabbitmqSuite,
   rocketmq: rocketmqSuite,
   sqs: sqsSuite,
+  redis: redisSuite,
 };
 
 export const scenarios: Scenario[] = [
@@ -29,4 +32,9 @@ export const scenarios: Scenario[] = [
   ...mqkitRocketmqScenarios,
   ...sqsScenarios,
   ...mqkitSqsScenarios,
+  // opt-in (`--only rss`): one backlog-drain memory row per broker
+  ...rssScenarios,
+  ...redisScenarios,
+  // The mqkit Redis Streams rows plug in here once @mqkit/redis-streams exists: a
+  // `mqkitRedisScenarios` from src/mqkit/redis.ts (see bench/README.md, "Redis Streams").
 ] as Scenario[];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { finish, pairedRatios, type RowResult } from './stats.ts';
+import { finish, metricSummary, pairedRatios, type RowResult, table } from './stats.ts';
 
 function row(name: string, rates: Array<number | undefined>, baseline?: string): RowResult {
   return {
@@ -38,5 +38,14 @@ describe('bench ratios', () => {
     finish([base, mine]);
     expect(mine.ratio).toBeUndefined();
     expect(mine.ratioOfMedians).toBeCloseTo(0.7);
+  });
+
+  it('summarises extra metrics as median (min–max) and adds the column only when a row has them', () => {
+    const r = row('rss', [10, 20, 30]);
+    r.runs.forEach((x, i) => (x.metrics = { rssGrowthMb: [12, 30.25, 8][i]! }));
+    expect(metricSummary(r)).toBe('rssGrowthMb 12.0 (8.0–30.3)');
+    finish([r]);
+    expect(table([r])).toContain('rssGrowthMb 12.0 (8.0–30.3)');
+    expect(table([row('plain', [1])])).not.toContain('other');
   });
 });

@@ -79,8 +79,21 @@ export function pairedRatios(row: Pick<RowResult, 'runs'>, baseline: Pick<RowRes
 
 const fmt = (x: number | undefined) => (x === undefined ? '—' : Math.round(x).toLocaleString('en-US'));
 
+/** A row's extra figures (Measurement.metrics) as `name median (min–max)`, over its repetitions. */
+export function metricSummary(r: Pick<RowResult, 'runs'>): string {
+  const names = [...new Set(r.runs.flatMap((x) => Object.keys(x.metrics ?? {})))];
+  return names
+    .map((k) => {
+      const vs = r.runs.map((x) => x.metrics?.[k]).filter((v): v is number => v !== undefined);
+      const one = (v: number) => v.toFixed(1);
+      return vs.length === 1 ? `${k} ${one(vs[0]!)}` : `${k} ${one(median(vs))} (${one(Math.min(...vs))}–${one(Math.max(...vs))})`;
+    })
+    .join(', ');
+}
+
 export function table(rows: RowResult[]): string {
-  const head = ['broker', 'scenario', 'kind', 'median msg/s', 'min–max msg/s', 'ratio (paired median, min–max)'];
+  const withMetrics = rows.some((r) => r.runs.some((x) => x.metrics));
+  const head = ['broker', 'scenario', 'kind', 'median msg/s', 'min–max msg/s', 'ratio (paired median, min–max)', ...(withMetrics ? ['other (median, min–max)'] : [])];
   const body = rows.map((r) => [
     r.broker,
     r.name,
@@ -88,6 +101,7 @@ export function table(rows: RowResult[]): string {
     r.error ? 'FAILED' : fmt(r.median),
     r.error ? r.error.slice(0, 60) : `${fmt(r.min)}–${fmt(r.max)}`,
     r.ratio !== undefined ? `${r.ratio.toFixed(2)}× (${r.ratioMin!.toFixed(2)}–${r.ratioMax!.toFixed(2)}) vs ${r.baseline}` : '',
+    ...(withMetrics ? [metricSummary(r)] : []),
   ]);
   const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const line = (cells: string[]) =>

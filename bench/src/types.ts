@@ -1,6 +1,6 @@
 /** The benchmark's extension point: a scenario is one row of the result table. */
 
-export const BENCH_BROKERS = ['kafka', 'rabbitmq', 'rocketmq', 'sqs'] as const;
+export const BENCH_BROKERS = ['kafka', 'rabbitmq', 'rocketmq', 'sqs', 'redis'] as const;
 export type BenchBroker = (typeof BENCH_BROKERS)[number];
 
 export interface BenchEndpoints {
@@ -8,12 +8,18 @@ export interface BenchEndpoints {
   rabbitmq: { url: string };
   rocketmq: { endpoints: string; namesrv?: string };
   sqs: { endpoint: string; snsEndpoint?: string; region: string };
+  redis: { url: string };
 }
 
 /** What a scenario measured: `count` messages in `ms` milliseconds of its timed section. */
 export interface Measurement {
   count: number;
   ms: number;
+  /**
+   * Other figures of the repetition, by name (e.g. `rssGrowthMb`): the table prints each as
+   * median (min–max) over the repetitions; the JSON keeps every value.
+   */
+  metrics?: Record<string, number>;
 }
 
 export interface BenchContext<B extends BenchBroker = BenchBroker> {
@@ -50,6 +56,13 @@ export interface Scenario<B extends BenchBroker = BenchBroker, S = unknown> {
   description: string;
   /** name of the row (same broker) that this row's ratio is computed against */
   baseline?: string;
+  /** messages per repetition for this row when `--n` is not given (default: the broker suite's) */
+  n?: number;
+  /**
+   * Runs only when an `--only` text selects it (never in a plain `pnpm bench`): rows that take
+   * minutes or measure something other than throughput, e.g. the backlog-drain RSS rows.
+   */
+  optIn?: boolean;
   setup?(ctx: BenchContext<B>): Promise<S>;
   run(ctx: BenchContext<B>, state: S): Promise<Measurement>;
   teardown?(ctx: BenchContext<B>, state: S): Promise<void>;

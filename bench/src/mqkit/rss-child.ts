@@ -1,0 +1,152 @@
+/**
+ * The measured half of the backlog-drain RSS rows (src/mqkit/rss.ts), run in a fresh Node process
+ * (`--expose-gc`, plus the parent's `--conditions=mqkit-source`) so that no earlier row's heap
+ * hides or inflates the growth. It connects one mqkit client, forces a GC, takes the RSS baseline,
+ * then subscribes ONE subscriber with default options and a trivial handler to the pre-filled
+ * topic, sampling RSS every 50 ms (and every 1,000 messages) until `n` messages were handled.
+ * Prints one JSON line ({@link DrainResult}) on stdout.
+ *
+ *   node --conditions=mqkit-source --expose-gc bench/src/mqkit/rss-child.ts '<DrainSpec JSON>'
+ */
+import { bytesCodec, connect, type Client } from '@mqkit/core';
+import type { BenchBroker, BenchEndpoints } from '../types.ts';
+
+export interface DrainSpec {
+  broker: BenchBroker;
+  endpoint: BenchEndpoints[BenchBroker];
+  topic: string;
+  group: string;
+  /** messages in the backlog: the drain ends when this many were handled */
+  n: number;
+  timeoutMs: number;
+  clientId: string;
+}
+
+export interface DrainResult {
+  count: number;
+  /** from subscribe() resolved (or called, if a message came first) to the n-th handler call */
+  ms: number;
+  subscribeMs: number;
+  rssBaseMB: number;
+  rssPeakMB: number;
+  heapBaseMB: number;
+  heapPeakMB: number;
+  /** RSS and heapUsed right after the drain and a forced GC (subscription still open): what stays */
+  rssAfterGcMB: number;
+  heapAfterGcMB: number;
+  samples: number;
+  gc: boolean;
+}
+
+export const SAMPLE_MS = 50;
+const MB = 1e6;
+
+/** An mqkit client as the other mqkit rows of that broker open it (adapter defaults otherwise). */
+export async function openClient(spec: Pick<DrainSpec, 'broker' | 'endpoint' | 'clientId'>): Promise<Client> {
+  switch (spec.broker) {
+    case 'kafka': {
+      const { kafka } = await import('@mqkit/kafka');
+      const e = spec.endpoint as BenchEndpoints['kafka'];
+      return connect(`kafka://${e.brokers}?clientId=${spec.clientId}`, { adapters: [kafka()] });
+    }
+    case 'rabbitmq': {
+      const { rabbitmq } = await import('@mqkit/rabbitmq');
+      return connect((spec.endpoint as BenchEndpoints['rabbitmq']).url, { adapters: [rabbitmq()] });
+    }
+    case 'rocketmq': {
+      const { rocketmq } = await import('@mqkit/rocketmq');
+      const e = spec.endpoint as BenchEndpoints['rocketmq'];
+      return connect(`rocketmq://${e.endpoints.split(';').join(',')}`, { adapters: [rocketmq()] });
+    }
+    case 'sqs': {
+      const { sqs } = await import('@mqkit/sqs');
+      const e = spec.endpoint as BenchEndpoints['sqs'];
+      const params = new URLSearchParams({ region: e.region, endpoint: e.endpoint, sns: 'false' });
+      return connect(`sqs://?${params}`, { adapters: [sqs()], options: { credentials: { accessKeyId: 'test', secretAccessKey: 'test' } } });
+    }
+    case 'redis':
+      throw new Error('no mqkit Redis Streams adapter in the bench yet (see bench/README.md, "Redis Streams")');
+  }
+}
+
+const gc = (globalThis as { gc?: () => void }).gc;
+
+async function settle(): Promise<void> {
+  for (let i = 0; i < 3; i++) {
+    gc?.();
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+export async function drain(spec: DrainSpec): Promise<DrainResult> {
+  const client = await openClient(spec);
+  try {
+    await settle();
+    const rssBase = process.memoryUsage.rss();
+    const heapBase = process.memoryUsage().heapUsed;
+    let rssPeak = rssBase;
+    let heapPeak = heapBase;
+    let samples = 0;
+    const sample = () => {
+      samples += 1;
+      const m = process.memoryUsage();
+      if (m.rss > rssPeak) rssPeak = m.rss;
+      if (m.heapUsed > heapPeak) heapPeak = m.heapUsed;
+    };
+    const sampler = setInterval(sample, SAMPLE_MS);
+    let got = 0;
+    let t1 = 0;
+    let done!: () => void;
+    const finished = new Promise<void>((r) => (done = r));
+    const timer = setTimeout(done, spec.timeoutMs);
+    const t0 = performance.now();
+    const subscription = await client.subscribe(spec.topic, {
+      group: spec.group,
+      codec: bytesCodec,
+      handler: () => {
+        got += 1;
+        if (got % 1_000 === 0) sample();
+        if (got === spec.n) {
+          t1 = performance.now();
+          done();
+        }
+      },
+    });
+    const tSubscribed = performance.now();
+    const start = got === 0 ? tSubscribed : t0;
+    await finished;
+    clearTimeout(timer);
+    sample();
+    clearInterval(sampler);
+    await settle();
+    const after = process.memoryUsage();
+    await subscription.close({ timeoutMs: 5_000 }).catch(() => {});
+    if (got < spec.n) throw new Error(`drained only ${got}/${spec.n} in ${spec.timeoutMs / 1000} s`);
+    return {
+      count: got,
+      ms: t1 - start,
+      subscribeMs: tSubscribed - t0,
+      rssBaseMB: rssBase / MB,
+      rssPeakMB: rssPeak / MB,
+      heapBaseMB: heapBase / MB,
+      heapPeakMB: heapPeak / MB,
+      rssAfterGcMB: after.rss / MB,
+      heapAfterGcMB: after.heapUsed / MB,
+      samples,
+      gc: gc !== undefined,
+    };
+  } finally {
+    await client.close({ timeoutMs: 2_000 }).catch(() => {});
+  }
+}
+
+if (process.argv[1] === import.meta.filename) {
+  try {
+    const result = await drain(JSON.parse(process.argv[2]!) as DrainSpec);
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+    process.exit(0);
+  } catch (e) {
+    console.error((e as Error).stack ?? e);
+    process.exit(1);
+  }
+}
