@@ -106,7 +106,7 @@ async function receiveN<M extends ReceivedMessage>(receiver: DriverReceiver<M>, 
   while (got.length < n) {
     const left = end - Date.now();
     if (left <= 0) throw new Error(`received ${got.length} of ${n} messages within ${ms} ms`);
-    const batch = await receiver.receive(max, AbortSignal.timeout(left));
+    const batch = await receiver.receive(max, AbortSignal.timeout(Math.ceil(left)));
     expect(batch.length, 'receive(max) returns at most max messages').toBeLessThanOrEqual(max);
     got.push(...batch);
   }
@@ -117,7 +117,7 @@ async function receiveN<M extends ReceivedMessage>(receiver: DriverReceiver<M>, 
 async function expectNothing(receiver: DriverReceiver, ms: number): Promise<void> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
-    const batch = await receiver.receive(receiver.batchSize, AbortSignal.timeout(Math.max(1, end - Date.now())));
+    const batch = await receiver.receive(receiver.batchSize, AbortSignal.timeout(Math.max(1, Math.ceil(end - Date.now()))));
     expect(
       batch.map((m) => m.id),
       'nothing more arrives',
@@ -253,8 +253,8 @@ const receiverChecks: readonly ReceiverCheck[] = [
         const seen: ReceivedMessage[] = [];
         while (Date.now() < end) {
           expectSettled(await holder.extend([held!], leaseMs), 1);
-          const step = Date.now() + leaseMs / 3;
-          while (Date.now() < step) seen.push(...(await other.receive(other.batchSize, AbortSignal.timeout(Math.max(1, step - Date.now())))));
+          const step = Date.now() + Math.floor(leaseMs / 3);
+          while (Date.now() < step) seen.push(...(await other.receive(other.batchSize, AbortSignal.timeout(Math.max(1, Math.ceil(step - Date.now()))))));
         }
         expect(
           seen.map((m) => m.id),
