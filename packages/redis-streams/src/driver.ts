@@ -1,22 +1,9 @@
-import {
-  MqError,
-  configError,
-  redactUrl,
-  type Adapter,
-  type Capabilities,
-  type Driver,
-  type DriverContext,
-  type DriverReceiver,
-  type DriverTransaction,
-  type Envelope,
-  type SendOutcome,
-  type SubscriptionSpec,
-} from '@mqkit/core/driver';
+import { MqError, redactUrl, type Adapter, type Capabilities, type Driver, type DriverReceiver, type DriverTransaction, type Envelope, type SendOutcome, type SubscriptionSpec } from '@mqkit/core/driver';
 import { Redis, type ChainableCommander } from 'ioredis';
 import { encodeFields } from './codec.ts';
-import { toMqError } from './errors.ts';
+import { execAll, toMqError } from './errors.ts';
 import { DEFAULTS, parseSettings, parseSubscription, type Settings } from './options.ts';
-import { RedisStreamsReceiver, type ScriptCommands } from './receiver.ts';
+import { RedisStreamsReceiver, type Connection } from './receiver.ts';
 import { DELAY, EXTEND, RECLAIM, RELEASE } from './scripts.ts';
 
 /** Longest delay (publish and nack), in ms: 30 days. */
@@ -25,11 +12,9 @@ export const MAX_DELAY_MS = 30 * 24 * 3600_000;
 /** What the adapter can do, for the given options (the same ones `connect` gets). */
 export function redisStreamsCapabilities(options: { maxMessageBytes?: number; blockMs?: number } = {}): Capabilities {
   return {
-    // Due entries are moved from the sorted set by a receiver's redelivery pass, which runs at the
-    // earliest due time it knows of, else every blockMs.
+    // Moved by a receiver's redelivery pass at the earliest due time it knows of, else every blockMs.
     delay: { kind: 'emulated', maxMs: MAX_DELAY_MS, precisionMs: options.blockMs ?? DEFAULTS.blockMs },
-    // One stream has no partitions: competing consumers, and redelivery after a nack or a lease
-    // expiry, cannot keep a key's later entries behind an earlier one (see README).
+    // No partitions: competing consumers and redelivery cannot keep a key's later entries behind (README).
     ordering: 'none',
     transactions: true,
     maxMessageBytes: options.maxMessageBytes ?? DEFAULTS.maxMessageBytes,
@@ -40,57 +25,43 @@ export function redisStreamsCapabilities(options: { maxMessageBytes?: number; bl
   };
 }
 
-type Connection = Redis & ScriptCommands;
-type Staged = ChainableCommander & { mqkitDelay(...args: Array<string | number | Buffer>): ChainableCommander };
-
 export class RedisStreamsDriver implements Driver {
   readonly name = 'redis-streams';
   readonly capabilities: Capabilities;
+  /** The ioredis client (publishing and settling; each receiver has a blocking duplicate). */
+  readonly native: Redis;
   readonly #redis: Connection;
   readonly #settings: Settings;
-  readonly #origin: string;
   readonly #receivers = new Set<DriverReceiver>();
   #closed = false;
 
-  constructor(redis: Redis, settings: Settings, origin: string) {
-    this.#redis = redis as Connection;
+  constructor(redis: Redis, settings: Settings) {
+    this.native = this.#redis = redis as Connection;
     this.#settings = settings;
-    this.#origin = origin;
     this.capabilities = redisStreamsCapabilities(settings);
   }
 
-  /** The ioredis client (publishing and settling; each receiver has a blocking duplicate). */
-  get native(): Redis {
-    return this.#redis;
+  #open(): void {
+    if (this.#closed) throw new MqError('CLOSED', 'redis-streams driver is closed');
   }
 
-  #key(kind: 'parked' | 'delay' | 'delayed', topic: string, group?: string): string {
-    return `${this.#settings.keyPrefix}${kind}:${topic}${group === undefined ? '' : `:${group}`}`;
-  }
-
-  /** Stages one XADD (or, delayed, the DELAY script) per envelope on a pipeline or MULTI. */
+  /** Stages one XADD (delayed: the DELAY script) per envelope on a pipeline or MULTI. */
   #stage(commands: ChainableCommander, envelopes: readonly Envelope[]): void {
     const now = Date.now();
     const trim = this.#settings.trim(now);
     for (const e of envelopes) {
       const fields = encodeFields(e);
-      if (e.delayMs && e.delayMs > 0) (commands as Staged).mqkitDelay(this.#key('delayed', e.topic), this.#key('delay', e.topic), now + e.delayMs, ...fields);
+      if (e.delayMs && e.delayMs > 0) (commands as ChainableCommander & { mqkitDelay(...args: unknown[]): unknown }).mqkitDelay(`mqkit:delayed:${e.topic}`, `mqkit:delay:${e.topic}`, now + e.delayMs, ...fields);
       else commands.xadd(e.topic, ...trim, '*', ...fields);
     }
   }
 
   /** One pipeline per call: written in order on the one connection, so per-key order holds. */
   async send(envelopes: readonly Envelope[]): Promise<SendOutcome[]> {
-    if (this.#closed) throw new MqError('CLOSED', 'redis-streams driver is closed');
+    this.#open();
     const pipeline = this.#redis.pipeline();
     this.#stage(pipeline, envelopes);
-    let results: Array<[Error | null, unknown]> | null;
-    try {
-      results = await pipeline.exec();
-    } catch (err) {
-      const error = toMqError(err, 'publishing');
-      return envelopes.map(() => ({ ok: false, error }));
-    }
+    const results = await pipeline.exec().catch((err: unknown) => envelopes.map(() => [toMqError(err, 'publishing'), undefined] as const));
     return envelopes.map((e, i) => {
       const [err, id] = results?.[i] ?? [new MqError('CONNECTION', 'no reply'), undefined];
       return err ? { ok: false, error: toMqError(err, `publishing to ${e.topic}`) } : { ok: true, receipt: String(id) };
@@ -98,53 +69,32 @@ export class RedisStreamsDriver implements Driver {
   }
 
   async receiver(spec: SubscriptionSpec): Promise<DriverReceiver> {
-    if (this.#closed) throw new MqError('CLOSED', 'redis-streams driver is closed');
+    this.#open();
+    const { topic, group } = spec;
     const settings = parseSubscription(spec.options, this.#settings);
-    const receiver = await RedisStreamsReceiver.open({
-      redis: this.#redis,
-      topic: spec.topic,
-      group: spec.group,
-      keys: { parked: this.#key('parked', spec.topic, spec.group), delay: this.#key('delay', spec.topic), delayed: this.#key('delayed', spec.topic) },
-      settings,
-      scope: `${this.#origin}/${spec.topic}\u0000${spec.group}`,
-      trim: this.#settings.trim,
-    });
+    const receiver = await RedisStreamsReceiver.open({ redis: this.#redis, topic, group, settings, scope: `${this.#settings.origin}/${topic}\u0000${group}`, trim: this.#settings.trim, onClose: (r) => this.#receivers.delete(r) });
     this.#receivers.add(receiver);
-    const close = receiver.close.bind(receiver);
-    receiver.close = () => {
-      this.#receivers.delete(receiver);
-      return close();
-    };
     return receiver;
   }
 
-  /** MULTI/EXEC: the staged XADDs become visible together on commit, or not at all. */
+  /** MULTI/EXEC: staged messages become visible together on commit (a command failing inside EXEC, e.g. WRONGTYPE, fails the commit but Redis has no rollback). */
   async beginTransaction(): Promise<DriverTransaction> {
+    this.#open();
     const staged: Envelope[] = [];
     let done = false;
-    const finish = (): void => {
+    const check = (finish: boolean): void => {
       if (done) throw new MqError('INVALID_MESSAGE', 'transaction already finished');
-      done = true;
+      done = finish;
     };
     return {
-      send: async (envelopes) => {
-        if (done) throw new MqError('INVALID_MESSAGE', 'transaction already finished');
-        staged.push(...envelopes);
-      },
+      send: async (envelopes) => void (check(false), staged.push(...envelopes)),
       commit: async () => {
-        finish();
+        check(true);
         const multi = this.#redis.multi();
         this.#stage(multi, staged);
-        try {
-          const results = await multi.exec();
-          if (!results) throw new MqError('CONNECTION', 'transaction discarded');
-          const failed = results.find(([err]) => err);
-          if (failed) throw failed[0];
-        } catch (err) {
-          throw toMqError(err, 'committing a transaction');
-        }
+        await execAll(multi, 'committing a transaction');
       },
-      abort: async () => finish(),
+      abort: async () => check(true),
     };
   }
 
@@ -152,43 +102,26 @@ export class RedisStreamsDriver implements Driver {
     if (this.#closed) return;
     this.#closed = true;
     await Promise.allSettled([...this.#receivers].map((r) => r.close()));
-    try {
-      await this.#redis.quit();
-    } catch {
-      this.#redis.disconnect();
-    }
+    await this.#redis.quit().catch(() => this.#redis.disconnect());
   }
 }
 
-/**
- * The `redis://` / `rediss://` adapter (Redis Streams). Options: see README.md and options.ts.
- */
+/** The `redis://` / `rediss://` adapter (Redis Streams). Options: README.md and options.ts. */
 export function redisStreams(): Adapter {
   return {
     schemes: ['redis', 'rediss'],
-    async create(url: string, options: Readonly<Record<string, unknown>>, context: DriverContext): Promise<Driver> {
+    async create(url, options, context) {
       const settings = parseSettings(url, options);
-      const parsed = new URL(settings.redisUrl);
-      const origin = `${parsed.protocol}//${parsed.host}/${parsed.pathname.replace(/^\//, '') || '0'}`;
-      let redis: Redis;
-      try {
-        redis = new Redis(settings.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
-      } catch (err) {
-        throw configError('invalid Redis URL or options', url, err);
-      }
+      const redis = new Redis(settings.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
       redis.on('error', (err: unknown) => context.logger.debug({ err, url: redactUrl(url) }, 'redis connection error'));
-      redis.defineCommand('mqkitDelay', { numberOfKeys: 2, lua: DELAY });
-      redis.defineCommand('mqkitReclaim', { numberOfKeys: 4, lua: RECLAIM });
-      redis.defineCommand('mqkitExtend', { numberOfKeys: 1, lua: EXTEND });
-      redis.defineCommand('mqkitRelease', { numberOfKeys: 1, lua: RELEASE });
-      try {
-        await redis.connect();
-      } catch (err) {
-        redis.disconnect();
-        const error = toMqError(err, `connecting to ${redactUrl(url)}`);
-        throw error.code === 'INTERNAL' ? new MqError('CONNECTION', error.message, { cause: err }) : error;
+      for (const [name, lua, numberOfKeys] of [['mqkitDelay', DELAY, 2], ['mqkitReclaim', RECLAIM, 4], ['mqkitExtend', EXTEND, 1], ['mqkitRelease', RELEASE, 1]] as const) {
+        redis.defineCommand(name, { numberOfKeys, lua });
       }
-      return new RedisStreamsDriver(redis, settings, origin);
+      await redis.connect().catch((err: unknown) => {
+        redis.disconnect();
+        throw toMqError(err, `connecting to ${redactUrl(url)}`);
+      });
+      return new RedisStreamsDriver(redis, settings);
     },
   };
 }

@@ -1,29 +1,32 @@
 import { MqError, type ErrorCode } from '@mqkit/core/driver';
+import type { ChainableCommander } from 'ioredis';
 
-const SOCKET_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED']);
+const SOCKET = /^(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|ECONNABORTED)$/;
+const SERVER: ReadonlyArray<[RegExp, ErrorCode, boolean]> = [
+  [/Connection is closed|Stream isn't writeable|enableOfflineQueue|^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY|UNBLOCKED)/, 'CONNECTION', true],
+  [/^(NOAUTH|WRONGPASS|NOPERM)/, 'AUTH', false],
+  [/^OOM/, 'REJECTED', true], // maxmemory reached: may pass
+  [/^WRONGTYPE/, 'CONFIG', false], // the topic's key holds something else than a stream
+];
 
-/**
- * The mqkit code of an ioredis error: socket trouble and a server that is loading, busy or
- * failing over are CONNECTION (retryable); auth errors AUTH; OOM (maxmemory reached) REJECTED,
- * retryable; a wrong-type key (the topic name is taken by another kind of key) CONFIG.
- */
-export function classify(err: unknown): { code: ErrorCode; retryable: boolean } {
-  const e = err as { code?: unknown; message?: unknown; name?: unknown } | null;
-  const code = typeof e?.code === 'string' ? e.code : '';
-  const message = typeof e?.message === 'string' ? e.message : '';
-  if (SOCKET_ERRNOS.has(code) || e?.name === 'MaxRetriesPerRequestError') return { code: 'CONNECTION', retryable: true };
-  if (/Connection is closed|Stream isn't writeable|enableOfflineQueue|^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY|UNBLOCKED)/.test(message)) {
-    return { code: 'CONNECTION', retryable: true };
-  }
-  if (/^(NOAUTH|WRONGPASS|NOPERM)/.test(message)) return { code: 'AUTH', retryable: false };
-  if (/^OOM/.test(message)) return { code: 'REJECTED', retryable: true };
-  if (/^WRONGTYPE/.test(message)) return { code: 'CONFIG', retryable: false };
-  return { code: 'INTERNAL', retryable: false };
-}
-
-/** An ioredis error as an {@link MqError} (the original stays in `cause`). */
+/** An ioredis error as an {@link MqError}: socket trouble and a loading or failing-over server are CONNECTION. */
 export function toMqError(err: unknown, what: string): MqError {
   if (MqError.is(err)) return err;
-  const { code, retryable } = classify(err);
-  return new MqError(code, `${what}: ${err instanceof Error ? err.message : String(err)}`, { cause: err, retryable });
+  const e = err as { code?: unknown; message?: unknown; name?: unknown } | null;
+  const message = typeof e?.message === 'string' ? e.message : String(err);
+  const socket = (typeof e?.code === 'string' && SOCKET.test(e.code)) || e?.name === 'MaxRetriesPerRequestError';
+  const [, code, retryable] = socket ? SERVER[0]! : (SERVER.find(([re]) => re.test(message)) ?? [/$/, 'INTERNAL', false]);
+  return new MqError(code, `${what}: ${message}`, { cause: err, retryable });
+}
+
+/** A `.catch()` handler that throws the error classified. */
+export const rethrow = (what: string) => (err: unknown): never => {
+  throw toMqError(err, what);
+};
+
+/** Runs a MULTI (or pipeline) and throws the first failure of any of its commands, classified. */
+export async function execAll(chain: ChainableCommander, what: string): Promise<void> {
+  const results = await chain.exec().catch(rethrow(what));
+  const failed = results ? results.find(([err]) => err)?.[0] : new MqError('CONNECTION', 'transaction discarded');
+  if (failed) throw toMqError(failed, what);
 }

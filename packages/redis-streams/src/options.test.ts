@@ -15,7 +15,7 @@ const configError = (fn: () => unknown): MqError => {
 describe('redis-streams options', () => {
   it('defaults: no trimming, 1 MiB, 30 s lease, 1 s block', () => {
     const s = parseSettings('redis://localhost:6379', {});
-    expect(s).toMatchObject({ leaseMs: 30_000, blockMs: 1_000, batchSize: 100, maxMessageBytes: 1024 * 1024, keyPrefix: 'mqkit:' });
+    expect(s).toMatchObject({ leaseMs: 30_000, blockMs: 1_000, batchSize: 100, maxMessageBytes: 1024 * 1024 });
     expect(s.trim(1_000)).toEqual([]);
   });
 
@@ -26,9 +26,9 @@ describe('redis-streams options', () => {
     expect(s.redisUrl).toBe('rediss://:pw@h:6380/2?family=6');
   });
 
-  it('MINID trimming from maxAgeMs, exact when asked', () => {
-    const s = parseSettings('redis://h', { maxAgeMs: 60_000, exactTrim: true });
-    expect(s.trim(100_000)).toEqual(['MINID', '=', '40000-0']);
+  it('MINID trimming from maxAgeMs', () => {
+    const s = parseSettings('redis://h', { maxAgeMs: 60_000 });
+    expect(s.trim(100_000)).toEqual(['MINID', '~', '40000-0']);
   });
 
   it('rejects unknown options, bad values and two trimming policies, naming the field and never the password', () => {

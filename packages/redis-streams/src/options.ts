@@ -7,87 +7,62 @@ import { z } from 'zod';
 
 /** A number given in code, or a decimal string from the URL query (nothing else is coerced). */
 const num = (schema: z.ZodNumber) => z.preprocess((v) => (typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : v), schema);
-const flag = z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]);
 
-const subscription = {
-  /**
-   * How long a received entry stays reserved to its consumer: an entry of a consumer that died is
-   * claimed by another (XAUTOCLAIM) once idle this long. Core renews it every third. @default 30000
-   */
+const receive = {
+  /** Lease: an entry idle this long (its consumer died) is claimed by another (XAUTOCLAIM). @default 30000 */
   leaseMs: num(z.number().int().min(1000).max(24 * 3600_000)).optional(),
   /** Longest XREADGROUP BLOCK, in ms: how late another process's due entries may be seen. @default 1000 */
   blockMs: num(z.number().int().min(10).max(60_000)).optional(),
-  /** Most entries one XREADGROUP / claim returns. @default 100 */
+  /** Most entries one XREADGROUP or redelivery pass returns. @default 100 */
   batchSize: num(z.number().int().min(1).max(10_000)).optional(),
 };
 
-export const connectionSchema = z
+const connectionSchema = z
   .object({
-    ...subscription,
+    ...receive,
     /** Largest message (body + id + key + headers), in bytes. @default 1 MiB */
     maxMessageBytes: num(z.number().int().min(1024).max(512 * 1024 * 1024)).optional(),
     /** Trim each stream to about this many entries on publish (XADD MAXLEN ~). @default no trimming */
     maxLen: num(z.number().int().positive()).optional(),
     /** Trim entries older than this many ms on publish (XADD MINID ~). @default no trimming */
     maxAgeMs: num(z.number().int().positive()).optional(),
-    /** Trim exactly (`=`) instead of approximately (`~`, cheaper). @default false */
-    exactTrim: flag.optional(),
-    /** Prefix of the sorted sets and side streams mqkit keeps beside each stream. @default "mqkit:" */
-    keyPrefix: z.string().max(100).optional(),
   })
   .strict()
   .refine((o) => o.maxLen === undefined || o.maxAgeMs === undefined, { message: 'maxLen and maxAgeMs exclude each other (XADD takes one trimming policy)', path: ['maxAgeMs'] });
 
-export const subscriptionSchema = z.object(subscription).strict();
-
-export interface ReceiveSettings {
-  readonly leaseMs: number;
-  readonly blockMs: number;
-  readonly batchSize: number;
-}
-
-export interface Settings extends ReceiveSettings {
-  readonly maxMessageBytes: number;
-  /** XADD trimming arguments, e.g. `['MAXLEN', '~', '1000']`; minimum id computed per call for MINID. */
-  readonly trim: (now: number) => readonly string[];
-  readonly keyPrefix: string;
-  /** The URL for ioredis, without mqkit's own query parameters. */
-  readonly redisUrl: string;
-}
+export type RedisStreamsOptions = z.input<typeof connectionSchema>;
+export type ReceiveSettings = { readonly leaseMs: number; readonly blockMs: number; readonly batchSize: number };
+/**
+ * `trim(now)`: the XADD trimming arguments (e.g. `MAXLEN ~ 1000`) or none; `redisUrl`: for ioredis, without mqkit's
+ * options; `origin`: where entry ids are unique, the server and database (never the password).
+ */
+export type Settings = ReceiveSettings & { readonly maxMessageBytes: number; readonly trim: (now: number) => readonly string[]; readonly redisUrl: string; readonly origin: string };
 
 export const DEFAULTS = { leaseMs: 30_000, blockMs: 1_000, batchSize: 100, maxMessageBytes: 1024 * 1024 } as const;
 
 /** Validates a `redis://` or `rediss://` URL and the options; CONFIG errors never echo secrets. */
 export function parseSettings(url: string, options: Readonly<Record<string, unknown>>): Settings {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch (err) {
-    throw configError('invalid Redis URL', '<unparseable url>', err);
-  }
+  if (!URL.canParse(url)) throw configError('invalid Redis URL', '<unparseable url>');
+  const parsed = new URL(url);
   if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') throw configError('the URL must start with redis:// or rediss://', parsed);
   if (!/^\/?\d*$/.test(parsed.pathname)) throw configError('the URL path must be a database number (redis://host:6379/0)', parsed);
   const known = new Set(Object.keys(connectionSchema.shape));
   const ours = new URL(parsed.href);
-  for (const name of [...ours.searchParams.keys()]) if (!known.has(name)) ours.searchParams.delete(name);
+  for (const name of [...parsed.searchParams.keys()]) (known.has(name) ? parsed : ours).searchParams.delete(name);
   const o = parseUrlOptions(connectionSchema, ours, options);
-  for (const name of known) parsed.searchParams.delete(name);
-  const mode = o.exactTrim ? '=' : '~';
-  const trim = (now: number): readonly string[] =>
-    o.maxLen !== undefined ? ['MAXLEN', mode, String(o.maxLen)] : o.maxAgeMs !== undefined ? ['MINID', mode, `${now - o.maxAgeMs}-0`] : [];
   return {
     leaseMs: o.leaseMs ?? DEFAULTS.leaseMs,
     blockMs: o.blockMs ?? DEFAULTS.blockMs,
     batchSize: o.batchSize ?? DEFAULTS.batchSize,
     maxMessageBytes: o.maxMessageBytes ?? DEFAULTS.maxMessageBytes,
-    trim,
-    keyPrefix: o.keyPrefix ?? 'mqkit:',
+    trim: (now) => (o.maxLen !== undefined ? ['MAXLEN', '~', String(o.maxLen)] : o.maxAgeMs !== undefined ? ['MINID', '~', `${now - o.maxAgeMs}-0`] : []),
     redisUrl: parsed.href,
+    origin: `${parsed.protocol}//${parsed.host}/${parsed.pathname.slice(1) || '0'}`,
   };
 }
 
 /** A subscription's settings: its own options over the connection's. */
 export function parseSubscription(options: Readonly<Record<string, unknown>>, base: ReceiveSettings): ReceiveSettings {
-  const o = parseOptions(subscriptionSchema, options, 'subscribe.options');
+  const o = parseOptions(z.object(receive).strict(), options, 'subscribe.options');
   return { leaseMs: o.leaseMs ?? base.leaseMs, blockMs: o.blockMs ?? base.blockMs, batchSize: o.batchSize ?? base.batchSize };
 }

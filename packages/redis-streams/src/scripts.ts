@@ -1,31 +1,22 @@
-/**
- * The Lua scripts: each runs atomically on the server, so a crash between its steps cannot lose
- * or double a message.
- */
+/** Lua scripts: each runs atomically on the server, so a crash between its steps loses or doubles nothing. */
 
-/** Delayed publish: the entry waits in a side stream, its id scored by due time in a sorted set. */
-export const DELAY = `
-local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2))
+/** Delayed publish: the entry waits in a side stream (KEYS[1]), its id scored by due time in a sorted set (KEYS[2]). */
+export const DELAY = `local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2))
 redis.call('ZADD', KEYS[2], ARGV[1], id)
 return id`;
 
 /**
- * One redelivery pass of a consumer. KEYS: stream, parked set (nacked entries of the group scored
- * by due time), delay set, delay side stream. ARGV: group, consumer, now, leaseMs, XAUTOCLAIM
- * cursor, max, parking consumer, then the XADD trimming arguments.
- * 1. moves due delayed publishes into the stream (XADD, then removed from the side stream);
- * 2. takes the group's due parked entries and the entries whose lease expired (XAUTOCLAIM JUSTID:
- *    a crashed consumer's), leaving parked ones that are not due yet parked;
- * 3. claims them with XCLAIM, which adds one to their delivery count, and reads that count.
- * Returns {cursor, {{id, fields, count}…}, earliest parked due time, earliest delayed due time}.
+ * One redelivery pass. KEYS: stream, parked set (the group's nacked entries by due time), delay set, side stream.
+ * ARGV: group, consumer, now, leaseMs, XAUTOCLAIM cursor, max, parking consumer, XADD trimming arguments.
+ * (1) Moves due delayed publishes into the stream; (2) takes due parked entries and expired leases (XAUTOCLAIM
+ * JUSTID: a dead consumer's), handing parked ones not due back to the parking consumer; (3) claims them with XCLAIM
+ * (which counts a delivery) and reads the count. Returns {cursor, {{id, fields, count}…}, next parked, next delayed}.
  */
-export const RECLAIM = `
-local group, consumer, now, max = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[6])
+export const RECLAIM = `local group, consumer, now, max = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[6])
 for _, sid in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, 100)) do
   local e = redis.call('XRANGE', KEYS[4], sid, sid)[1]
   if e then
-    local args = {}
-    for i = 8, #ARGV do args[#args + 1] = ARGV[i] end
+    local args = {unpack(ARGV, 8)}
     args[#args + 1] = '*'
     for _, v in ipairs(e[2]) do args[#args + 1] = v end
     redis.call('XADD', KEYS[1], unpack(args))
@@ -36,19 +27,15 @@ end
 local ids, seen = {}, {}
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, max)) do
   redis.call('ZREM', KEYS[2], id)
-  ids[#ids + 1] = id
-  seen[id] = true
+  ids[#ids + 1], seen[id] = id, true
 end
 local cursor = ARGV[5]
 if #ids < max then
   local r = redis.call('XAUTOCLAIM', KEYS[1], group, consumer, ARGV[4], cursor, 'COUNT', max - #ids, 'JUSTID')
   cursor = r[1]
   for _, id in ipairs(r[2]) do
-    if redis.call('ZSCORE', KEYS[2], id) then
-      redis.call('XCLAIM', KEYS[1], group, ARGV[7], 0, id, 'JUSTID')
-    elseif not seen[id] then
-      ids[#ids + 1] = id
-    end
+    if redis.call('ZSCORE', KEYS[2], id) then redis.call('XCLAIM', KEYS[1], group, ARGV[7], 0, id, 'JUSTID')
+    elseif not seen[id] then ids[#ids + 1] = id end
   end
 end
 local out = {}
@@ -60,13 +47,10 @@ if #ids > 0 then
     end
   end
 end
-local nextParked = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')[2] or false
-local nextDelayed = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')[2] or false
-return {cursor, out, nextParked, nextDelayed}`;
+return {cursor, out, redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')[2] or false, redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')[2] or false}`;
 
 /** Resets the idle time (lease) of entries still owned by the consumer, without counting a delivery. */
-export const EXTEND = `
-local out = {}
+export const EXTEND = `local out = {}
 for i = 3, #ARGV do
   local mine = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1, ARGV[2])[1]
   if mine then redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID') end
@@ -75,8 +59,7 @@ end
 return out`;
 
 /** Removes a closing consumer from the group when it owns no pending entry (nothing is lost). */
-export const RELEASE = `
-if #redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2]) == 0 then
+export const RELEASE = `if #redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2]) == 0 then
   return redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
 end
 return -1`;
