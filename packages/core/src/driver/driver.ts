@@ -137,7 +137,8 @@ export interface ReceivedMessage {
   /**
    * Names the message across its redeliveries to this group (a broker message id), unique within
    * the receiver's {@link DriverReceiver.scope}. Core keys its attempt ledger on it, recognises a
-   * redelivery of a message still being handled, and re-acks a copy of one it acked.
+   * redelivery of a message still being handled, and re-acks a copy of one it acked. Not the
+   * envelope id: a producer may publish one envelope id twice, and those are two messages.
    */
   readonly id: string;
   /** Serialisation lane for ordered subscriptions (FIFO message group); defaults to the key. */

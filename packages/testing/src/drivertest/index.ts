@@ -184,6 +184,24 @@ const receiverChecks: readonly ReceiverCheck[] = [
     },
   },
   {
+    id: 'republished-id',
+    title: 'one envelope id sent twice is two messages, under distinct ids, both delivered',
+    async run({ driver, topic, timing, spec }) {
+      const receiver = await driver.receiver!(spec(uniqueName('g')));
+      try {
+        const id = uniqueName('twice');
+        await sendAll(driver, [envelope(topic, id, new Uint8Array([1]))]);
+        await sendAll(driver, [envelope(topic, id, new Uint8Array([2]))]);
+        const got = await receiveN(receiver, 2, timing.deliveryMs);
+        expect(got.map((m) => m.envelope.id)).toEqual([id, id]);
+        expect(got[0]!.id, 'ReceivedMessage.id names the broker message, not the envelope').not.toBe(got[1]!.id);
+        expectSettled(await receiver.ack(got), 2);
+      } finally {
+        await receiver.close();
+      }
+    },
+  },
+  {
     id: 'receive-max',
     title: 'receive(max) never returns more than max',
     async run({ driver, topic, timing, spec }) {
