@@ -1,15 +1,14 @@
 /**
  * The RocketMQ 5 driver: reliable send through the gRPC proxy (a send resolves with the broker's
  * receipt, one gRPC call per message so concurrent sends are never serialised), half-message
- * transactions with an application check-back, and SimpleConsumer subscriptions.
+ * transactions with an application check-back, and one SimpleConsumer per subscription behind
+ * core's pull contract (receiver.ts).
  */
 import {
   MqError,
   type Capabilities,
-  type DeliverySink,
   type Driver,
   type DriverContext,
-  type DriverSubscription,
   type DriverTransaction,
   type Envelope,
   type Logger,
@@ -19,14 +18,13 @@ import {
 } from '@mqkit/core/driver';
 import { Producer, type SessionCredentials } from 'rocketmq-client-nodejs';
 import { RocketmqAdmin } from './admin.ts';
-import { processAttemptLedger } from '@mqkit/core/driver';
 import { classify } from './classify.ts';
 import { clientLogger } from './client-logger.ts';
 import { acquireRejectionGuard } from './rejection-guard.ts';
 import { toMessageOptions } from './message-codec.ts';
 import { parseSubscribeOptions, type RocketmqConfig } from './options.ts';
+import { RocketmqReceiver } from './receiver.ts';
 import { DEFAULT_GROUP_RETRIES, groupRetriesFor } from './retry-limit.ts';
-import { RocketmqSubscription } from './subscription.ts';
 import { TopicTypes, type TopicType } from './topic-types.ts';
 import { nativeChecker } from './transaction-checker.ts';
 
@@ -79,7 +77,7 @@ export class RocketmqDriver implements Driver {
   readonly #producer: Producer;
   readonly #types: TopicTypes;
   readonly #admin: RocketmqAdmin | undefined;
-  readonly #subscriptions = new Set<RocketmqSubscription>();
+  readonly #receivers = new Set<RocketmqReceiver>();
   readonly #releaseGuard: () => void;
   #txProducer: Promise<{ producer: Producer; types: TopicTypes }> | undefined;
   #closed = false;
@@ -165,7 +163,7 @@ export class RocketmqDriver implements Driver {
     return receipt ?? '';
   }
 
-  async subscribe(spec: SubscriptionSpec, sink: DeliverySink): Promise<DriverSubscription> {
+  async receiver(spec: SubscriptionSpec): Promise<RocketmqReceiver> {
     if (this.#closed) throw new MqError('CLOSED', 'rocketmq driver is closed');
     const type = await this.#types.get(spec.topic).catch((err: unknown) => {
       throw classify(err, { topic: spec.topic, group: spec.group });
@@ -195,18 +193,15 @@ export class RocketmqDriver implements Driver {
     } else if (spec.ordered && !declare) {
       this.#logger.warn({ topic: spec.topic, group: spec.group }, 'ordered subscription: make sure the consumer group is orderly (rocketmq-group NAME:FIFO), or set namesrv so the adapter declares it');
     }
-    const subscription = await RocketmqSubscription.start({
+    const receiver = await RocketmqReceiver.start({
       spec,
-      sink,
       fifo: type === 'FIFO',
       config: this.#config,
       clientOptions: this.#clientOptions(),
-      logger: this.#logger,
-      onClosed: (s) => this.#subscriptions.delete(s),
-      attempts: processAttemptLedger,
+      onClosed: (r) => this.#receivers.delete(r),
     });
-    this.#subscriptions.add(subscription);
-    return subscription;
+    this.#receivers.add(receiver);
+    return receiver;
   }
 
   async beginTransaction(): Promise<RocketmqTransaction> {
@@ -238,7 +233,7 @@ export class RocketmqDriver implements Driver {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await Promise.allSettled([...this.#subscriptions].map((s) => s.close()));
+    await Promise.allSettled([...this.#receivers].map((r) => r.close()));
     const shutdowns: Array<Promise<unknown>> = [shutdownQuietly(this.#producer)];
     const tx = this.#txProducer;
     if (tx) shutdowns.push(tx.then(({ producer }) => shutdownQuietly(producer), () => undefined));
