@@ -68,6 +68,8 @@ export class PullSubscription<M extends ReceivedMessage> implements DriverSubscr
   readonly #held = new Set<Held<M>>();
   readonly #byKey = new Map<string, Held<M>>();
   readonly #lanes = new OrderedLanes<Held<M>>();
+  /** Give-backs of an ordered lane's successors, some waiting for a lease extension. */
+  readonly #givingBack = new Set<Promise<void>>();
   readonly #abort = new AbortController();
   /** Loops waiting for room, resume or the end of a backoff. */
   readonly #sleepers = new Set<() => void>();
@@ -263,7 +265,11 @@ export class PullSubscription<M extends ReceivedMessage> implements DriverSubscr
           later.settled = true;
           this.#forget(later);
           if (!later.delivered) this.#ledger.givenBack(later.key);
-          this.#nacks.add(nackedForMs, later.message).catch((err: unknown) => this.#logger.debug({ err, topic: this.#spec.topic }, 'giving back a held message failed; it returns when its lease ends'));
+          // After a lease extension on its way, as a settle waits: the give-back needs the newest handle.
+          const giveBack = (): Promise<void> => this.#nacks.add(nackedForMs, later.message);
+          const done = (later.extending ? later.extending.then(giveBack) : giveBack()).catch((err: unknown) => this.#logger.debug({ err, topic: this.#spec.topic }, 'giving back a held message failed; it returns when its lease ends'));
+          this.#givingBack.add(done);
+          void done.finally(() => this.#givingBack.delete(done));
         }
       }
     }
@@ -324,7 +330,7 @@ export class PullSubscription<M extends ReceivedMessage> implements DriverSubscr
       // Never reached a handler: not an attempt.
       if (!held.delivered) this.#ledger.givenBack(held.key);
     }
-    await Promise.all(unsettled.map((held) => held.extending));
+    await Promise.all([...unsettled.map((held) => held.extending), ...this.#givingBack]);
     const givenBack = Promise.allSettled(unsettled.map((held) => this.#nacks.add(0, held.message)));
     await Promise.all([this.#acks.drain(), this.#nacks.drain(), this.#extends.drain()]);
     const failed = (await givenBack).filter((r) => r.status === 'rejected').length;
