@@ -1,7 +1,6 @@
-import { MqError, type ErrorCode } from '@mqkit/core/driver';
+import { isConnectionErrno, MqError, type ErrorCode } from '@mqkit/core/driver';
 import type { ChainableCommander } from 'ioredis';
 
-const SOCKET = /^(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|ECONNABORTED)$/;
 const SERVER: ReadonlyArray<[RegExp, ErrorCode, boolean]> = [
   [/Connection is closed|Stream isn't writeable|enableOfflineQueue|^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY|UNBLOCKED)/, 'CONNECTION', true],
   [/^(NOAUTH|WRONGPASS|NOPERM)/, 'AUTH', false],
@@ -14,7 +13,7 @@ export function toMqError(err: unknown, what: string): MqError {
   if (MqError.is(err)) return err;
   const e = err as { code?: unknown; message?: unknown; name?: unknown } | null;
   const message = typeof e?.message === 'string' ? e.message : String(err);
-  const socket = (typeof e?.code === 'string' && SOCKET.test(e.code)) || e?.name === 'MaxRetriesPerRequestError';
+  const socket = isConnectionErrno(e?.code) || e?.name === 'MaxRetriesPerRequestError';
   const [, code, retryable] = socket ? SERVER[0]! : (SERVER.find(([re]) => re.test(message)) ?? [/$/, 'INTERNAL', false]);
   return new MqError(code, `${what}: ${message}`, { cause: err, retryable });
 }
