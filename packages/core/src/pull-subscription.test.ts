@@ -199,11 +199,36 @@ describe('PullSubscription', () => {
     await until('the head', () => deliveries.length === 1);
     await pause(10);
     await sub.close();
-    expect(r.calls).toEqual([{ op: 'nack', ids: ['k1', 'k2'], handles: ['k1#1', 'k2#1'], arg: 0 }]);
+    // Both go back (k2 through release(), here its default nack()).
+    expect(r.calls).toEqual(
+      expect.arrayContaining([
+        { op: 'nack', ids: ['k1'], handles: ['k1#1'], arg: 0 },
+        { op: 'nack', ids: ['k2'], handles: ['k2#1'], arg: 0 },
+      ]),
+    );
+    expect(r.calls).toHaveLength(2);
     await expect(deliveries[0]!.ack()).rejects.toMatchObject({ code: 'CLOSED' });
     // k1 reached a handler (its delivery counts); k2 did not.
     expect(ledger.attempt('fake\u0000k1', 2)).toBe(2);
     expect(ledger.attempt('fake\u0000k2', 2)).toBe(1);
+  });
+
+  it('gives back through release() what no handler saw, when the driver has it', async () => {
+    const r = new FakeReceiver();
+    const released: string[] = [];
+    Object.assign(r, {
+      release: async (messages: readonly Msg[], delayMs: number) => {
+        released.push(...messages.map((m) => `${m.id}@${delayMs}`));
+      },
+    });
+    const { sub, deliveries } = start(r, { ordered: true });
+    r.push(msg('k1', 1, 'k'), msg('k2', 1, 'k'), msg('k3', 1, 'k'));
+    await until('the head', () => deliveries.length === 1);
+    await deliveries[0]!.nack(50);
+    await until('the give-back', () => released.length === 2);
+    expect(released).toEqual(['k2@50', 'k3@50']);
+    expect(r.ops('nack')).toEqual(['k1']);
+    await sub.close();
   });
 
   it('backs off after failed receives and reports the first failure', async () => {

@@ -64,6 +64,8 @@ export class PullSubscription<M extends ReceivedMessage> implements DriverSubscr
   readonly #acks: SettleBatcher<'ack', M>;
   /** Keyed by delay. */
   readonly #nacks: SettleBatcher<number, M>;
+  /** Give-backs of messages no handler saw, keyed by delay (see {@link DriverReceiver.release}). */
+  readonly #releases: SettleBatcher<number, M>;
   readonly #extends: SettleBatcher<number, M>;
   readonly #held = new Set<Held<M>>();
   readonly #byKey = new Map<string, Held<M>>();
@@ -93,6 +95,7 @@ export class PullSubscription<M extends ReceivedMessage> implements DriverSubscr
     const settleMax = receiver.settleBatchSize ?? this.#batchSize;
     this.#acks = new SettleBatcher((_, messages) => receiver.ack(messages), settleMax);
     this.#nacks = new SettleBatcher((delayMs, messages) => receiver.nack(messages, delayMs), settleMax);
+    this.#releases = new SettleBatcher((delayMs, messages) => (receiver.release ? receiver.release(messages, delayMs) : receiver.nack(messages, delayMs)), settleMax);
     this.#extends = new SettleBatcher((leaseMs, messages) => receiver.extend!(messages, leaseMs), settleMax);
   }
 
@@ -266,7 +269,7 @@ export class PullSubscription<M extends ReceivedMessage> implements DriverSubscr
           this.#forget(later);
           if (!later.delivered) this.#ledger.givenBack(later.key);
           // After a lease extension on its way, as a settle waits: the give-back needs the newest handle.
-          const giveBack = (): Promise<void> => this.#nacks.add(nackedForMs, later.message);
+          const giveBack = (): Promise<void> => this.#releases.add(nackedForMs, later.message);
           const done = (later.extending ? later.extending.then(giveBack) : giveBack()).catch((err: unknown) => this.#logger.debug({ err, topic: this.#spec.topic }, 'giving back a held message failed; it returns when its lease ends'));
           this.#givingBack.add(done);
           void done.finally(() => this.#givingBack.delete(done));
@@ -331,8 +334,9 @@ export class PullSubscription<M extends ReceivedMessage> implements DriverSubscr
       if (!held.delivered) this.#ledger.givenBack(held.key);
     }
     await Promise.all([...unsettled.map((held) => held.extending), ...this.#givingBack]);
-    const givenBack = Promise.allSettled(unsettled.map((held) => this.#nacks.add(0, held.message)));
-    await Promise.all([this.#acks.drain(), this.#nacks.drain(), this.#extends.drain()]);
+    // A delivery a handler saw and left unsettled counts (as after a crash); the others do not.
+    const givenBack = Promise.allSettled(unsettled.map((held) => (held.delivered ? this.#nacks : this.#releases).add(0, held.message)));
+    await Promise.all([this.#acks.drain(), this.#nacks.drain(), this.#releases.drain(), this.#extends.drain()]);
     const failed = (await givenBack).filter((r) => r.status === 'rejected').length;
     if (failed > 0) this.#logger.warn({ topic: this.#spec.topic, group: this.#spec.group, failed }, 'could not give back some messages on close; they return when their lease ends');
     try {

@@ -193,6 +193,12 @@ export interface DriverReceiver<M extends ReceivedMessage = ReceivedMessage> {
    * messages that never reached a handler (core discounts those from `deliveryCount`).
    */
   nack(messages: readonly M[], delayMs: number): Promise<SettleResults>;
+  /**
+   * Give back messages that never reached a handler (held behind a nacked message of their
+   * ordered lane, or still held at close), to be delivered again after `delayMs`. Not an attempt:
+   * where the broker counts it anyway, core discounts it. @default nack(messages, delayMs)
+   */
+  release?(messages: readonly M[], delayMs: number): Promise<SettleResults>;
   /** Keep them reserved for another `leaseMs` from now (see {@link DriverReceiver.leaseMs}). */
   extend?(messages: readonly M[], leaseMs: number): Promise<SettleResults>;
   /**
