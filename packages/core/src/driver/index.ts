@@ -29,3 +29,4 @@ export { OrderedLanes } from '../ordered-lanes.ts';
 export { SettleBatcher, type BatchRunner } from '../settle-batcher.ts';
 export { PullSubscription, type PullSubscriptionArgs } from '../pull-subscription.ts';
 export { silentLogger } from '../logger.ts';
+export { PushBuffer } from '../push-buffer.ts';

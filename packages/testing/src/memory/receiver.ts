@@ -2,7 +2,7 @@
  * The memory driver's consume side on the pull contract: the broker pushes up to
  * `spec.maxInFlight` messages to this consumer, `receive()` hands them to core.
  */
-import { MqError, type DriverReceiver, type ReceivedMessage, type SettleResults, type SubscriptionSpec } from '@mqkit/core/driver';
+import { MqError, PushBuffer, type DriverReceiver, type ReceivedMessage, type SettleResults, type SubscriptionSpec } from '@mqkit/core/driver';
 import { copy, type GroupHandle, type HeldMessage, type MemoryBroker, type MemoryConsumer } from './broker.ts';
 
 /** A message held by a {@link MemoryReceiver}: its broker sequence number settles it. */
@@ -19,8 +19,7 @@ export class MemoryReceiver implements DriverReceiver<MemoryMessage> {
   readonly #group: GroupHandle;
   readonly #consumer: MemoryConsumer;
   /** Pushed by the broker, not yet received by core. */
-  #buffer: HeldMessage[] = [];
-  #waiter: (() => void) | undefined;
+  readonly #buffer = new PushBuffer<HeldMessage>();
   #open = true;
   readonly #onClose: () => void;
 
@@ -31,29 +30,14 @@ export class MemoryReceiver implements DriverReceiver<MemoryMessage> {
       maxInFlight: spec.maxInFlight,
       held: 0,
       paused: false,
-      onMessage: (message) => {
-        this.#buffer.push(message);
-        this.#waiter?.();
-      },
+      onMessage: (message) => this.#buffer.push(message),
     };
     this.#group = broker.attach(spec.topic, spec.group, this.#consumer, spec.ordered);
   }
 
   async receive(max: number, signal: AbortSignal): Promise<readonly MemoryMessage[]> {
     if (!this.#open) throw new MqError('CLOSED', 'subscription is closed');
-    if (this.#buffer.length === 0 && !signal.aborted) {
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          this.#waiter = undefined;
-          signal.removeEventListener('abort', done);
-          resolve();
-        };
-        this.#waiter = done;
-        signal.addEventListener('abort', done, { once: true });
-      });
-    }
-    const taken = this.#buffer.length <= max ? this.#buffer : this.#buffer.slice(0, max);
-    this.#buffer = this.#buffer.length <= max ? [] : this.#buffer.slice(max);
+    const taken = await this.#buffer.take(max, signal);
     return taken.map(({ envelope, attempt, seq }) => ({ envelope: copy(envelope), deliveryCount: attempt, id: String(seq), seq, meta: { seq: String(seq) } }));
   }
 
@@ -74,10 +58,9 @@ export class MemoryReceiver implements DriverReceiver<MemoryMessage> {
     if (!this.#open) return;
     this.#open = false;
     // Pushed but never received: back to the queue uncounted, as a broker that never sent them.
-    for (const { seq } of this.#buffer) this.#group.unclaim(seq);
-    this.#buffer = [];
+    for (const { seq } of this.#buffer.drain()) this.#group.unclaim(seq);
     this.#group.detach();
-    this.#waiter?.();
+    this.#buffer.wake();
     this.#onClose();
   }
 }
