@@ -5,10 +5,8 @@
 import {
   MqError,
   type Capabilities,
-  type DeliverySink,
   type Driver,
   type DriverContext,
-  type DriverSubscription,
   type Envelope,
   type Logger,
   type SendOutcome,
@@ -20,7 +18,7 @@ import { classifyError } from './errors.ts';
 import { fitsName, groupQueueName, retryDelayQueueName, TOPIC_PATTERN } from './names.ts';
 import { DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_MESSAGE_BYTES, parseSubscribeOptions, prefetchCount, type ConnectionSettings } from './options.ts';
 import { Publisher, type Outgoing } from './publisher.ts';
-import { RabbitSubscription } from './subscription.ts';
+import { RabbitReceiver } from './receiver.ts';
 import { Topology } from './topology.ts';
 import { MAX_DELAY_MS, toPublishOptions } from './wire.ts';
 
@@ -65,7 +63,7 @@ export class RabbitmqDriver implements Driver {
   readonly #manager: ConnectionManager;
   readonly #publisher: Publisher;
   readonly #topology: Topology;
-  readonly #subscriptions = new Set<RabbitSubscription>();
+  readonly #receivers = new Set<RabbitReceiver>();
   #closed = false;
 
   private constructor(settings: ConnectionSettings, context: DriverContext) {
@@ -151,7 +149,7 @@ export class RabbitmqDriver implements Driver {
     return failures;
   }
 
-  async subscribe(spec: SubscriptionSpec, sink: DeliverySink): Promise<DriverSubscription> {
+  async receiver(spec: SubscriptionSpec): Promise<RabbitReceiver> {
     if (this.#closed) throw new MqError('CLOSED', 'rabbitmq driver is closed');
     const options = parseSubscribeOptions(spec.options);
     prefetchCount(spec.maxInFlight); // CONFIG before anything is declared
@@ -171,29 +169,22 @@ export class RabbitmqDriver implements Driver {
         { details: { maxAttempts: spec.maxAttempts, deliveryLimit } },
       );
     }
-    const subscription = new RabbitSubscription(
-      { manager: this.#manager, topology: this.#topology, publisher: this.#publisher, logger: this.#logger },
+    const receiver = new RabbitReceiver(
+      { manager: this.#manager, topology: this.#topology, publisher: this.#publisher, logger: this.#logger, safeUrl: this.#settings.safeUrl },
       spec,
-      sink,
       options,
+      () => this.#receivers.delete(receiver),
     );
-    await subscription.start();
-    this.#subscriptions.add(subscription);
-    return {
-      pause: () => subscription.pause(),
-      resume: () => subscription.resume(),
-      close: async () => {
-        this.#subscriptions.delete(subscription);
-        await subscription.close();
-      },
-    };
+    await receiver.start();
+    this.#receivers.add(receiver);
+    return receiver;
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await Promise.all([...this.#subscriptions].map((s) => s.close()));
-    this.#subscriptions.clear();
+    await Promise.all([...this.#receivers].map((r) => r.close()));
+    this.#receivers.clear();
     await this.#publisher.settled(5_000);
     await this.#manager.close();
     this.#logger.debug({ url: this.#settings.safeUrl }, 'rabbitmq connection closed');
@@ -203,7 +194,7 @@ export class RabbitmqDriver implements Driver {
 /**
  * The AMQP message for `envelope`, always to its topic's exchange (mandatory: UNROUTABLE when no
  * group queue is bound, delayed or not). A delayed one carries its due time; each group's
- * consumer parks it in the group's delay queue until then (see subscription.ts).
+ * consumer parks it in the group's delay queue until then (see receiver.ts).
  */
 function toOutgoing(envelope: Envelope): Outgoing {
   const delayed = envelope.delayMs !== undefined && envelope.delayMs > 0;

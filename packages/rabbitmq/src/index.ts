@@ -11,7 +11,7 @@ import { parseConnection } from './options.ts';
 
 export { RabbitmqDriver, MAX_DELAY_MS, rabbitmqCapabilities, type RabbitmqNative } from './driver.ts';
 export type { RabbitmqOptions } from './options.ts';
-export type { RabbitmqSubscribeOptions } from './subscription.ts';
+export type { RabbitmqSubscribeOptions } from './receiver.ts';
 export { classifyError } from './errors.ts';
 export { TOPIC_PATTERN, groupQueueName, publishDelayQueueName, retryDelayQueueName, delayBucket } from './names.ts';
 
