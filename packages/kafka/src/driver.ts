@@ -6,9 +6,8 @@ import { randomUUID } from 'node:crypto';
 import {
   MqError,
   type Capabilities,
-  type DeliverySink,
   type Driver,
-  type DriverSubscription,
+  type DriverReceiver,
   type Envelope,
   type Logger,
   type SendOutcome,
@@ -112,7 +111,8 @@ export class KafkaDriver implements Driver {
     return sendEnvelopes(this.#seam, this.#producer, envelopes);
   }
 
-  async subscribe(spec: SubscriptionSpec, sink: DeliverySink): Promise<DriverSubscription> {
+  /** A consumer-group member for `spec` (see subscription.ts); core's PullSubscription runs it. */
+  async receiver(spec: SubscriptionSpec): Promise<DriverReceiver> {
     if (this.#closed) throw new MqError('CLOSED', 'kafka driver is closed');
     const options = parseKafkaSubscriptionOptions(spec.options);
     if (this.#settings.createTopics) {
@@ -122,12 +122,14 @@ export class KafkaDriver implements Driver {
         throw this.#seam.classify(err, { topic: spec.topic });
       }
     }
+    const groupId = nativeGroupId(spec.group, spec.topic);
     const subscription = new KafkaSubscription(
       this.#seam,
       spec,
-      sink,
+      // Where `partition:offset` ids are unique: the cluster, the Kafka group (and so the topic).
+      `kafka://${this.#settings.brokers.join(',')}\u0000${groupId}`,
       {
-        groupId: nativeGroupId(spec.group, spec.topic),
+        groupId,
         fromBeginning: options.fromBeginning,
         sessionTimeout: options.sessionTimeout,
         heartbeatInterval: options.heartbeatInterval,

@@ -70,8 +70,8 @@ describe('kafka subscription options (#16 defect 8)', () => {
   const driver = new KafkaDriver(seam, producer, parseKafkaUrl('kafka://h1:9092', {}), silent);
   const spec = { topic: 't', group: 'g', maxInFlight: 8, ordered: false, maxAttempts: 5, deadLetterTopic: 't-dlq' };
   const subscribeError = (options: Record<string, unknown>) =>
-    driver.subscribe({ ...spec, options }, { deliver() {}, error() {} }).then(
-      () => expect.fail('subscribe should reject'),
+    driver.receiver({ ...spec, options }).then(
+      () => expect.fail('receiver should reject'),
       (err: unknown) => err as MqError,
     );
 

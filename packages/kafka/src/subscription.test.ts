@@ -1,8 +1,9 @@
 /**
- * The subscription's bookkeeping against a scripted consumer (the seam, not a broker): contiguous
- * commits, ordered lanes, nack redelivery with tracked attempts, rebalance drops, close.
+ * The receiver's bookkeeping against a scripted consumer (the seam, not a broker), driven through
+ * core's PullSubscription as in production: contiguous commits, ordered lanes, nack redelivery
+ * with tracked attempts, rebalance drops, the receive budget, close.
  */
-import { MqError, type DriverDelivery, type SubscriptionSpec } from '@mqkit/core/driver';
+import { AttemptLedger, MqError, PullSubscription, type DriverDelivery, type SubscriptionSpec } from '@mqkit/core/driver';
 import { describe, expect, it, vi } from 'vitest';
 import { classifyKafkaError } from './client/kafkajs-errors.ts';
 import type { CommittedOffset, ConsumerListener, ConsumerSeam, FetchedRecord, KafkaClientSeam, TopicOffsets } from './client/seam.ts';
@@ -69,21 +70,30 @@ async function setup(
   const seam = { consumer: () => consumer, classify: classifyKafkaError } as unknown as KafkaClientSeam;
   const delivered: DriverDelivery[] = [];
   const errors: MqError[] = [];
-  const sub = new KafkaSubscription(
+  const logged: unknown[] = [];
+  const fullSpec: SubscriptionSpec = { topic: 't', group: 'g', maxInFlight: 16, ordered: false, maxAttempts: 5, deadLetterTopic: 't-dlq', options: {}, ...spec };
+  const receiver = new KafkaSubscription(
     seam,
-    { topic: 't', group: 'g', maxInFlight: 16, ordered: false, maxAttempts: 5, deadLetterTopic: 't-dlq', options: {}, ...spec },
-    {
+    fullSpec,
+    'kafka://test\u0000g.t',
+    { groupId: 'g.t', fromBeginning: true, sessionTimeout: 1, heartbeatInterval: 1, maxWaitTimeInMs: 1, maxBufferedMessages: 4, joinTimeoutMs: 100, commitIntervalMs: 0, ...settings },
+    { ...silent, error: (obj: unknown) => logged.push(obj) },
+    () => {},
+  );
+  await receiver.start();
+  // A new ledger per setup: each one is a process of its own (a crash loses what core knew).
+  const sub = new PullSubscription(receiver, {
+    spec: fullSpec,
+    sink: {
       deliver: (d) => {
         delivered.push(d);
         onDeliver?.(d, delivered.length);
       },
       error: (e) => errors.push(e),
     },
-    { groupId: 'g.t', fromBeginning: true, sessionTimeout: 1, heartbeatInterval: 1, maxWaitTimeInMs: 1, maxBufferedMessages: 4, joinTimeoutMs: 100, commitIntervalMs: 0, ...settings },
-    silent,
-    () => {},
-  );
-  await sub.start();
+    logger: silent,
+    ledger: new AttemptLedger(),
+  }).start();
   await flush(); // the assigned partitions' logs are read
   /** A fetched batch, handed over once recorded as taken. */
   const feed = async (partition: number, batch: FetchedRecord[]) => {
@@ -91,7 +101,18 @@ async function setup(
     await flush();
     return { room }; // wrapped: an async function would wait for the promise itself
   };
-  return { consumer, sub, delivered, errors, feed, ids: () => delivered.map((d) => d.envelope.id) };
+  return { consumer, receiver, sub, delivered, errors, logged, feed, ids: () => delivered.map((d) => d.envelope.id) };
+}
+
+/** The receiver alone, driven by the test as core would. */
+async function bare(consumer = new ScriptedConsumer()) {
+  const seam = { consumer: () => consumer, classify: classifyKafkaError } as unknown as KafkaClientSeam;
+  const spec: SubscriptionSpec = { topic: 't', group: 'g', maxInFlight: 16, ordered: false, maxAttempts: 5, deadLetterTopic: 't-dlq', options: {} };
+  const settings = { groupId: 'g.t', fromBeginning: true, sessionTimeout: 1, heartbeatInterval: 1, maxWaitTimeInMs: 1, maxBufferedMessages: 100, joinTimeoutMs: 100, commitIntervalMs: 0 };
+  const receiver = new KafkaSubscription(seam, spec, 'scope', settings, silent, () => {});
+  await receiver.start();
+  await flush();
+  return { consumer, receiver };
 }
 
 describe('KafkaSubscription', () => {
@@ -181,20 +202,26 @@ describe('KafkaSubscription', () => {
 
   it('a rebalance drops what is held; settles of dropped deliveries commit nothing', async () => {
     const { consumer, delivered, feed } = await setup();
-    await feed(0, records(0, 1));
+    await feed(0, records(0, 1, 2));
     const commits = consumer.commits.length;
     consumer.listener.onAssignment({ t: [0] });
     await delivered[1]!.ack();
+    await delivered[2]!.nack(0);
+    await flush();
+    expect(consumer.commits.slice(commits).flatMap((c) => c.partitions.map((p) => p.offset))).toEqual(['0']);
+    // The group refetches from the committed offset: the same records come again, one at a time
+    // (taken by a lost assignment, they are suspects and count an attempt). m0, still being
+    // handled, is not handed over again: core settles its new copy when its handler does. m1,
+    // acked by this process, is acked again without a handler. m2 comes back at attempt 2.
+    await feed(0, records(0, 1, 2));
+    expect(delivered).toHaveLength(3);
     await delivered[0]!.ack();
+    for (let i = 0; i < 10; i += 1) await flush();
+    expect(delivered.slice(3).map((d) => [d.envelope.id, d.attempt])).toEqual([['m2', 2]]);
+    expect(consumer.position(0)).toBe('2');
+    await delivered[3]!.ack();
     await flush();
-    expect(consumer.commits.slice(commits).flatMap((c) => c.partitions.map((p) => p.offset))).not.toContain('2');
-    // the group refetches from the committed offset: the same records come again, one at a time
-    // (taken by a lost assignment, they count an attempt and are suspects)
-    await feed(0, records(0, 1));
-    expect(delivered.slice(2).map((d) => [d.envelope.id, d.attempt])).toEqual([['m0', 2]]);
-    await delivered[2]!.ack();
-    await flush();
-    expect(delivered.slice(2).map((d) => [d.envelope.id, d.attempt])).toEqual([['m0', 2], ['m1', 2]]);
+    expect(consumer.position(0)).toBe('3');
   });
 
   it('holds the fetch loop when too much is buffered and lets it go on when half drained', async () => {
@@ -244,39 +271,76 @@ describe('KafkaSubscription', () => {
     expect(consumer.position(0)).toBe('1');
   });
 
-  it("core's pause holds records back (not the fetch) and resume hands them over in order", async () => {
-    const { consumer, sub, delivered, feed, ids } = await setup({}, { maxBufferedMessages: 100 });
-    sub.pause();
-    await feed(0, records(0, 1, 2));
-    expect(delivered).toHaveLength(0);
+  it("core's budget (maxInFlight) bounds the hand-over, never the fetch; records wait here in order", async () => {
+    const { consumer, sub, delivered, feed, ids } = await setup({ maxInFlight: 2 }, { maxBufferedMessages: 100 });
+    expect((await feed(0, records(0, 1, 2, 3, 4))).room).toBeUndefined();
+    expect(ids()).toEqual(['m0', 'm1']);
     expect(consumer.paused).toBe(false);
-    sub.resume();
+    await delivered[0]!.ack();
     await flush();
     expect(ids()).toEqual(['m0', 'm1', 'm2']);
-  });
-
-  it('stops handing over as soon as core pauses from inside deliver()', async () => {
-    let sub!: KafkaSubscription;
-    const setupResult = await setup({ maxInFlight: 2 }, { maxBufferedMessages: 100 }, (_d, count) => {
-      if (count % 2 === 0) sub.pause(); // like core when its queue is full
-    });
-    sub = setupResult.sub;
-    const { feed, delivered, ids } = setupResult;
-    await feed(0, records(0, 1, 2, 3, 4));
-    expect(delivered).toHaveLength(2);
+    sub.pause(); // core's queue is full: no receive() until resume
+    await delivered[1]!.ack();
+    await flush();
+    expect(ids()).toEqual(['m0', 'm1', 'm2']);
     sub.resume();
     await flush();
     expect(ids()).toEqual(['m0', 'm1', 'm2', 'm3']);
-    sub.resume();
-    await flush();
-    expect(delivered).toHaveLength(5);
+  });
+
+  it('receive() returns at most max, waits while nothing is due, and resolves [] on abort', async () => {
+    const { consumer, receiver } = await bare();
+    const signal = new AbortController().signal;
+    const waiting = receiver.receive(2, signal);
+    consumer.listener.onBatch({ topic: 't', partition: 0, records: records(0, 1, 2) });
+    const first = await waiting;
+    expect(first.map((m) => [m.id, m.deliveryCount, m.envelope.id])).toEqual([['0:0', 1, 'm0'], ['0:1', 1, 'm1']]);
+    expect((await receiver.receive(10, signal)).map((m) => m.id)).toEqual(['0:2']);
+    const abort = new AbortController();
+    const idle = receiver.receive(10, abort.signal);
+    abort.abort();
+    expect(await idle).toEqual([]);
+    // A give-back (no handler saw it) is no attempt: the same attempt comes out of a later receive.
+    await receiver.release([first[1]!], 0);
+    expect((await receiver.receive(10, signal)).map((m) => [m.id, m.deliveryCount])).toEqual([['0:1', 1]]);
+    // A nack is one: attempt 2, once a commit recorded it.
+    await receiver.nack([first[0]!], 0);
+    expect((await receiver.receive(10, signal)).map((m) => [m.id, m.deliveryCount])).toEqual([['0:0', 2]]);
+    await receiver.close();
+    await expect(receiver.receive(1, signal)).rejects.toMatchObject({ code: 'CLOSED' });
+    await expect(receiver.ack(first)).rejects.toMatchObject({ code: 'CLOSED' });
+  });
+
+  it('a released record counts no attempt in the log of a graceful close; a nacked one does', async () => {
+    const stored = new Map<number, CommittedOffset>();
+    const { consumer, receiver } = await bare(new ScriptedConsumer(stored));
+    consumer.listener.onBatch({ topic: 't', partition: 0, records: records(0, 1) });
+    const got = await receiver.receive(10, new AbortController().signal);
+    expect(got).toHaveLength(2);
+    await receiver.nack([got[0]!], 0); // a handler saw m0 (as core does on close for an abandoned one)
+    await receiver.release([got[1]!], 0); // m1 never reached a handler
+    await receiver.close();
+    const next = await setup({}, { maxBufferedMessages: 100 }, undefined, new ScriptedConsumer(stored));
+    await next.feed(0, records(0, 1));
+    for (let i = 0; i < 5; i += 1) await flush();
+    expect(next.delivered.map((d) => [d.envelope.id, d.attempt])).toEqual([['m1', 1], ['m0', 2]]);
+  });
+
+  it('a consumer crash is reported through the next receive (core logs it and goes on)', async () => {
+    const { consumer, errors, feed, ids } = await setup();
+    consumer.listener.onCrash(new Error('boom'), true);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(errors).toHaveLength(1);
+    await new Promise((r) => setTimeout(r, 400)); // core's receive backoff
+    await feed(0, records(0));
+    expect(ids()).toEqual(['m0']);
   });
 
   it('an undecodable record is reported and skipped without holding the commit back', async () => {
-    const { consumer, delivered, errors, feed, ids } = await setup({}, { maxBufferedMessages: 100 });
+    const { consumer, delivered, logged, feed, ids } = await setup({}, { maxBufferedMessages: 100 });
     const bad = { ...record(0), get timestamp(): string { throw new Error('corrupt'); } };
     await feed(0, [bad, record(1)]);
-    expect(errors.map((e) => e.code)).toEqual(['INTERNAL']);
+    expect(logged.map((l) => (l as { err: MqError }).err.code)).toEqual(['INTERNAL']);
     expect(ids()).toEqual(['m1']);
     await delivered[0]!.ack();
     await flush();
@@ -369,13 +433,10 @@ describe('KafkaSubscription attempts across owners (#16 defect 4)', () => {
 
   it('a graceful close records exactly what was handed over: records only fetched come back at attempt 1', async () => {
     const stored = new Map<number, CommittedOffset>();
-    const first = await setup({}, { maxBufferedMessages: 100 }, undefined, new ScriptedConsumer(stored));
-    first.sub.pause(); // core's queue is full after two
-    first.sub.resume();
-    await first.feed(0, records(0, 1));
-    first.sub.pause();
-    await first.feed(0, records(2, 3));
+    const first = await setup({ maxInFlight: 2 }, { maxBufferedMessages: 100 }, undefined, new ScriptedConsumer(stored));
+    await first.feed(0, records(0, 1, 2, 3)); // core's budget: two
     expect(first.ids()).toEqual(['m0', 'm1']);
+    first.sub.pause();
     await first.delivered[0]!.ack();
     await first.sub.close(); // m1's handler is abandoned (hung past the deadline); m2, m3 never handed over
     const second = await setup({}, { maxBufferedMessages: 100 }, undefined, new ScriptedConsumer(stored));

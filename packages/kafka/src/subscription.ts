@@ -1,6 +1,8 @@
 /**
- * One mqkit subscription on Kafka: a consumer-group member whose fetched records are held in
- * memory until core settles them.
+ * One mqkit subscription on Kafka, as a pull receiver ({@link DriverReceiver}): a consumer-group
+ * member whose fetched records are held in memory until core settles them. Core's
+ * PullSubscription calls `receive(max)` with room in its in-flight budget; the records due (and
+ * recorded as taken, see below) go out up to `max`, the rest wait here.
  *
  * - ack: the offset joins its partition's contiguous settled prefix, which is committed soon
  *   (`commitIntervalMs` after the first advance, coalescing everything acked meanwhile; never
@@ -21,11 +23,11 @@
  */
 import {
   MqError,
-  type DeliverySink,
-  type DriverDelivery,
-  type DriverSubscription,
+  type DriverReceiver,
   type Envelope,
   type Logger,
+  type ReceivedMessage,
+  type SettleResults,
   type SubscriptionSpec,
   settledWithin,
 } from '@mqkit/core/driver';
@@ -71,7 +73,7 @@ class Held implements TrackedOffset, LoggedOffset {
   record: FetchedRecord | undefined;
   envelope: Envelope | undefined = undefined;
   attempt: number;
-  /** Whether the current attempt was handed to core. */
+  /** Whether the current attempt was handed to core (returned by `receive`). */
   handed = false;
   /** Waiting in `gated` for a commit to record it as taken (a redelivery, or past the look-ahead). */
   waiting = false;
@@ -147,51 +149,34 @@ function positionOf(state: PartitionState): string | undefined {
   return state.lastDone === undefined ? state.start : nextOffset(state.lastDone);
 }
 
-/** What a settle returns: one already-resolved promise for all (a settle completes synchronously). */
-const SETTLED: Promise<void> = Promise.resolve();
-
 /**
- * One hand-over of a held record to core. A class (methods on the prototype) rather than an object
- * literal with closures: one is made per delivered message.
+ * One hand-over of a held record to core. A class rather than an object literal: one is made per
+ * delivered message. `id` names the record (`partition:offset`) across its redeliveries.
  */
-class KafkaDelivery implements DriverDelivery {
+export class KafkaMessage implements ReceivedMessage {
   readonly envelope: Envelope;
-  readonly attempt: number;
+  readonly deliveryCount: number;
+  readonly id: string;
   readonly orderingKey: string | undefined;
   readonly meta: Readonly<Record<string, string>>;
-  readonly #held: Held;
-  readonly #owner: KafkaSubscription;
-  #settled = false;
+  /** @internal */
+  readonly held: Held;
 
-  constructor(owner: KafkaSubscription, held: Held, envelope: Envelope) {
-    this.#owner = owner;
-    this.#held = held;
+  constructor(held: Held, envelope: Envelope) {
+    this.held = held;
     this.envelope = envelope;
-    this.attempt = held.attempt;
+    this.deliveryCount = held.attempt;
     this.orderingKey = held.lane;
+    this.id = `${held.state.partitionText}:${held.offset}`;
     this.meta = { partition: held.state.partitionText, offset: held.offset };
   }
+}
 
-  ack(): Promise<void> {
-    return this.#settle(-1);
-  }
-
-  nack(delayMs: number): Promise<void> {
-    return this.#settle(Math.max(0, delayMs));
-  }
-
-  /** `delayMs` < 0 acks. Settles once; after close it rejects (the record comes again). */
-  #settle(delayMs: number): Promise<void> {
-    if (!this.#owner.open) return Promise.reject(new MqError('CLOSED', 'kafka subscription is closed; the message will be redelivered'));
-    if (this.#settled) return Promise.reject(new MqError('INVALID_MESSAGE', 'delivery was already settled'));
-    this.#settled = true;
-    // Dropped by a rebalance: the group redelivers it; nothing to commit here.
-    if (!this.#held.done) {
-      if (delayMs < 0) this.#owner.finish(this.#held);
-      else this.#owner.redeliver(this.#held, delayMs);
-    }
-    return SETTLED;
-  }
+/** A receive() waiting for records: filled by {@link KafkaSubscription.#drain} up to `max`. */
+interface Waiter {
+  readonly max: number;
+  readonly out: KafkaMessage[];
+  resolve(): void;
 }
 
 const COMMIT_RETRY_MS = 500;
@@ -204,9 +189,10 @@ function deferred(): { promise: Promise<void>; resolve(): void } {
   return { promise, resolve };
 }
 
-export class KafkaSubscription implements DriverSubscription {
+export class KafkaSubscription implements DriverReceiver<KafkaMessage> {
+  readonly batchSize = 500;
+  readonly scope: string;
   readonly #spec: SubscriptionSpec;
-  readonly #sink: DeliverySink;
   readonly #settings: KafkaSubscriptionSettings;
   readonly #logger: Logger;
   readonly #consumer: ConsumerSeam;
@@ -229,12 +215,14 @@ export class KafkaSubscription implements DriverSubscription {
   #immediate: Held[] = [];
   #immediateHandle: NodeJS.Immediate | undefined;
   #outstanding = 0;
-  #corePaused = false;
-  /** Due records not yet handed to core (core paused intake), in fetch order from `#readyHead`. */
+  /** Due records not yet handed to core (no receive waiting, or its `max` reached), in fetch order from `#readyHead`. */
   #ready: Array<Held | undefined> = [];
   #readyHead = 0;
-  #drainQueued = false;
   #draining = false;
+  /** The receive() calls waiting for records, oldest first. */
+  readonly #waiters: Waiter[] = [];
+  /** A consumer crash to report through the next receive(). */
+  #failure: MqError | undefined;
   /** Set while the buffer is full: settles when fetching may go on. */
   #room: { promise: Promise<void>; resolve(): void } | undefined;
   #open = true;
@@ -244,14 +232,14 @@ export class KafkaSubscription implements DriverSubscription {
   constructor(
     seam: KafkaClientSeam,
     spec: SubscriptionSpec,
-    sink: DeliverySink,
+    scope: string,
     settings: KafkaSubscriptionSettings,
     logger: Logger,
     onClose: () => void,
   ) {
     this.#seam = seam;
     this.#spec = spec;
-    this.#sink = sink;
+    this.scope = scope;
     this.#settings = settings;
     this.#logger = logger;
     this.#onClose = onClose;
@@ -277,7 +265,9 @@ export class KafkaSubscription implements DriverSubscription {
       onCrash: (error, restarting) => {
         const err = this.#seam.classify(error, { topic: this.#spec.topic, group: this.#spec.group });
         this.#logger.warn({ err, topic: this.#spec.topic, restarting }, 'kafka consumer crashed; restarting');
-        this.#sink.error(err);
+        // Reported through the next receive() (core logs it and backs off).
+        this.#failure = err;
+        this.#wakeWaiters();
       },
     });
     if (this.#settings.joinTimeoutMs > 0) await settledWithin(joined, this.#settings.joinTimeoutMs);
@@ -490,16 +480,16 @@ export class KafkaSubscription implements DriverSubscription {
   }
 
   /**
-   * Hands due records to core until core pauses intake: core's queue stays short and a record is
-   * decoded just before its handler runs (see {@link Held}).
+   * Hands due records to the waiting receive() calls, up to their `max`: core's in-flight budget is
+   * the only bound on what it holds, and a record is decoded just before it goes (see {@link Held}).
    */
   #drain(): void {
-    // A settle made synchronously inside deliver() comes back here: the running loop covers it.
     if (this.#draining) return;
     this.#draining = true;
     try {
       const ready = this.#ready;
-      while (this.#readyHead < ready.length && !this.#corePaused && this.#open) {
+      const waiters = this.#waiters;
+      while (this.#readyHead < ready.length && waiters.length > 0 && this.#open) {
         const held = ready[this.#readyHead]!;
         ready[this.#readyHead] = undefined;
         this.#readyHead += 1;
@@ -515,8 +505,14 @@ export class KafkaSubscription implements DriverSubscription {
           this.#requestRecord(state);
           continue;
         }
-        this.#hand(held);
+        const waiter = waiters[0]!;
+        if (this.#hand(held, waiter.out) && waiter.out.length >= waiter.max) {
+          waiters.shift();
+          waiter.resolve();
+        }
       }
+      // What the waiting calls got so far goes out now; a call with nothing keeps waiting.
+      while (waiters.length > 0 && waiters[0]!.out.length > 0) waiters.shift()!.resolve();
       const head = this.#readyHead;
       if (head >= ready.length) {
         ready.length = 0;
@@ -530,15 +526,17 @@ export class KafkaSubscription implements DriverSubscription {
     }
   }
 
-  #hand(held: Held): void {
+  /** Decodes `held` into `out`; false when it is undecodable (then skipped like an ack). */
+  #hand(held: Held, out: KafkaMessage[]): boolean {
     let envelope = held.envelope;
     if (envelope === undefined) {
       try {
         envelope = fromRecord(this.#spec.topic, held.state.partition, held.record!);
       } catch (err) {
-        this.#sink.error(new MqError('INTERNAL', `kafka: undecodable record at ${held.state.partition}:${held.offset}`, { cause: err }));
-        this.finish(held); // nothing core could do with it: skip it like an ack
-        return;
+        const error = new MqError('INTERNAL', `kafka: undecodable record at ${held.state.partition}:${held.offset}; skipped`, { cause: err });
+        this.#logger.error({ err: error, topic: this.#spec.topic, group: this.#spec.group }, 'kafka: undecodable record skipped');
+        this.finish(held); // nothing core could do with it
+        return false;
       }
       held.envelope = envelope;
       held.record = undefined;
@@ -556,7 +554,8 @@ export class KafkaSubscription implements DriverSubscription {
         this.#scheduleCommit();
       }
     }
-    this.#sink.deliver(new KafkaDelivery(this, held, envelope));
+    out.push(new KafkaMessage(held, envelope));
+    return true;
   }
 
   /** Asks for a commit recording `state`'s waiting records as taken, without the interval. */
@@ -603,11 +602,11 @@ export class KafkaSubscription implements DriverSubscription {
     if (state.suspectOut !== held && state.suspectNext !== held) return;
     state.suspectOut = undefined;
     state.suspectNext = undefined;
-    this.#release(state);
+    this.#ungate(state);
   }
 
   /** After a commit recorded more of `state` as taken (or a suspect settled): hand over what waited. */
-  #release(state: PartitionState): void {
+  #ungate(state: PartitionState): void {
     const gated = state.gated;
     if (gated.length === 0) return;
     const kept: Held[] = [];
@@ -622,12 +621,77 @@ export class KafkaSubscription implements DriverSubscription {
     this.#drain();
   }
 
-  /** Whether settles are still accepted (not closed). @internal for {@link KafkaDelivery} */
-  get open(): boolean {
-    return this.#open;
+  /**
+   * Up to `max` due records; waits while there is none (resolves `[]` when `signal` aborts).
+   * Rejects once with a consumer crash kafkajs reported (it restarts the consumer itself).
+   */
+  receive(max: number, signal: AbortSignal): Promise<readonly KafkaMessage[]> {
+    if (!this.#open) return Promise.reject(new MqError('CLOSED', 'kafka subscription is closed'));
+    const failure = this.#failure;
+    if (failure) {
+      this.#failure = undefined;
+      return Promise.reject(failure);
+    }
+    if (signal.aborted) return Promise.resolve([]);
+    return new Promise((resolve) => {
+      const waiter: Waiter = {
+        max: Math.max(1, max),
+        out: [],
+        resolve: () => {
+          signal.removeEventListener('abort', abort);
+          resolve(waiter.out);
+        },
+      };
+      const abort = (): void => {
+        const at = this.#waiters.indexOf(waiter);
+        if (at >= 0) this.#waiters.splice(at, 1);
+        waiter.resolve();
+      };
+      signal.addEventListener('abort', abort, { once: true });
+      this.#waiters.push(waiter);
+      this.#drain();
+    });
   }
 
-  /** A nack: hold the record uncommitted and hand it over again after `delayMs`. @internal */
+  /** Ends the waiting receive() calls with what they have (a crash to report, close). */
+  #wakeWaiters(): void {
+    const waiters = this.#waiters.splice(0);
+    for (const waiter of waiters) waiter.resolve();
+  }
+
+  /** Done: each record joins its partition's settled prefix (a record dropped by a rebalance: nothing to do). */
+  async ack(messages: readonly KafkaMessage[]): Promise<SettleResults> {
+    this.#checkOpen();
+    for (const { held } of messages) if (!held.done) this.finish(held);
+  }
+
+  /** A handler's nack: the record stays uncommitted and comes again after `delayMs` with attempt + 1. */
+  async nack(messages: readonly KafkaMessage[], delayMs: number): Promise<SettleResults> {
+    this.#checkOpen();
+    for (const { held } of messages) if (!held.done && held.handed) this.redeliver(held, Math.max(0, delayMs));
+  }
+
+  /**
+   * Records no handler saw (core got them and gives them back, e.g. on close): not an attempt.
+   * They go back to the ready queue at the same attempt, unhanded (a graceful close's log then
+   * counts only the deliveries they went through), and come out of a later receive.
+   */
+  async release(messages: readonly KafkaMessage[], delayMs: number): Promise<SettleResults> {
+    this.#checkOpen();
+    for (const { held } of messages) {
+      if (held.done || !held.handed) continue;
+      held.handed = false;
+      held.dueAt = delayMs > 0 ? Date.now() + delayMs : 0;
+      this.#schedule(held);
+    }
+    this.#drain();
+  }
+
+  #checkOpen(): void {
+    if (!this.#open) throw new MqError('CLOSED', 'kafka subscription is closed; the message will be redelivered');
+  }
+
+  /** A nack: hold the record uncommitted and hand it over again after `delayMs`. */
   redeliver(held: Held, delayMs: number): void {
     const state = held.state;
     if (held.suspect) this.#suspectSettled(held);
@@ -655,7 +719,7 @@ export class KafkaSubscription implements DriverSubscription {
     });
   }
 
-  /** An ack: the record joins its partition's settled prefix. @internal for {@link KafkaDelivery} */
+  /** An ack: the record joins its partition's settled prefix. */
   finish(held: Held): void {
     held.done = true;
     if (held.suspect) this.#suspectSettled(held);
@@ -784,7 +848,7 @@ export class KafkaSubscription implements DriverSubscription {
           if (held.done || held.handed || held.recorded >= held.attempt) continue;
           held.recorded = held.attempt;
         }
-        this.#release(state);
+        this.#ungate(state);
       }
     } catch (err) {
       // Rebalancing or reconnecting: try again shortly. If the partition moved away, the next
@@ -823,9 +887,8 @@ export class KafkaSubscription implements DriverSubscription {
   /**
    * Fetching stops while the adapter holds `maxBufferedMessages` records (fetched, not yet acked)
    * and goes on once that fell to half: the seam holds the fetch loop on `#room` (not kafkajs'
-   * pause, which stalls for `maxWaitTimeInMs` per fetch round). Core's pause requests only stop
-   * the hand-over (records wait in `#ready`, counted here), never the fetching: core's queue is
-   * small and toggles per message.
+   * pause, which stalls for `maxWaitTimeInMs` per fetch round). Core's budget only limits the
+   * hand-over (records wait in `#ready`, counted here), never the fetching.
    */
   #checkBuffer(): void {
     const max = this.#settings.maxBufferedMessages;
@@ -837,28 +900,13 @@ export class KafkaSubscription implements DriverSubscription {
     }
   }
 
-  /** Core's queue is full: hold records back until {@link resume}. */
-  pause(): void {
-    this.#corePaused = true;
-  }
-
-  resume(): void {
-    this.#corePaused = false;
-    // Core asks from inside its own bookkeeping: hand the next records over right after it.
-    if (!this.#drainQueued && this.#readyHead < this.#ready.length) {
-      this.#drainQueued = true;
-      queueMicrotask(() => {
-        this.#drainQueued = false;
-        this.#drain();
-      });
-    }
-  }
-
   async close(): Promise<void> {
     if (!this.#open) return;
-    // From here settles reject with CLOSED. Flush what core already acked, then leave the group:
-    // the rest stays uncommitted and is redelivered to the remaining members.
+    // Core settled or gave back what it held (a handler's abandoned delivery through nack: it
+    // counts). From here settles reject with CLOSED. Flush the acks, then leave the group: the
+    // rest stays uncommitted and is redelivered to the remaining members.
     this.#open = false;
+    this.#wakeWaiters();
     this.#consumer.pause();
     clearTimeout(this.#commitTimer);
     this.#commitTimer = undefined;
