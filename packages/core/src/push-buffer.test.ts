@@ -29,4 +29,11 @@ describe('PushBuffer', () => {
     b.push(2);
     expect(b.drain()).toEqual([2]);
   });
+
+  it('extracts the matching items in order', () => {
+    const b = new PushBuffer<number>();
+    [1, 2, 3, 4].forEach((n) => b.push(n));
+    expect(b.extract((n) => n % 2 === 0)).toEqual([2, 4]);
+    expect(b.drain()).toEqual([1, 3]);
+  });
 });

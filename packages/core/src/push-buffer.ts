@@ -50,6 +50,13 @@ export class PushBuffer<T> {
     return this.#splice(max);
   }
 
+  /** Takes out, in order, the items `match` selects (e.g. the later messages of a key held back). */
+  extract(match: (item: T) => boolean): T[] {
+    const out = this.#items.filter(match);
+    if (out.length > 0) this.#items = this.#items.filter((item) => !match(item));
+    return out;
+  }
+
   /** Everything not taken (to give back on close). */
   drain(): T[] {
     return this.#splice(this.#items.length);

@@ -12,6 +12,7 @@ import type { Channel, ConsumeMessage } from 'amqplib';
 import {
   backoffDelay,
   MqError,
+  PushBuffer,
   settledWithin,
   type DriverReceiver,
   type Logger,
@@ -94,10 +95,8 @@ export class RabbitReceiver implements DriverReceiver<RabbitMessage>, LinkUser {
   #consumer: Consumer | undefined;
   #open = true;
   /** Received on the current channel, not yet taken by core. */
-  #buffer: RabbitMessage[] = [];
-  #waiter: (() => void) | undefined;
+  readonly #buffer = new PushBuffer<RabbitMessage>();
   /** A failure to report through the next receive(). */
-  #failure: MqError | undefined;
   /** Ordered subscriptions: per key, the retry the later messages of the key wait for. */
   readonly #barriers = new Map<string, Barrier>();
   readonly #timers = new Set<NodeJS.Timeout>();
@@ -139,29 +138,7 @@ export class RabbitReceiver implements DriverReceiver<RabbitMessage>, LinkUser {
     if (!this.#open) throw new MqError('CLOSED', 'subscription is closed');
     this.#watch(signal);
     if (this.#consumer?.cancelled && !signal.aborted) await this.#consume(this.#consumer);
-    if (this.#buffer.length === 0 && !this.#failure && !signal.aborted) {
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          this.#waiter = undefined;
-          signal.removeEventListener('abort', done);
-          resolve();
-        };
-        this.#waiter = done;
-        signal.addEventListener('abort', done, { once: true });
-      });
-    }
-    const failure = this.#failure;
-    if (failure && this.#buffer.length === 0) {
-      this.#failure = undefined;
-      throw failure;
-    }
-    const buffer = this.#buffer;
-    if (buffer.length <= max) {
-      this.#buffer = [];
-      return buffer;
-    }
-    this.#buffer = buffer.slice(max);
-    return buffer.slice(0, max);
+    return this.#buffer.take(max, signal);
   }
 
   /**
@@ -257,7 +234,7 @@ export class RabbitReceiver implements DriverReceiver<RabbitMessage>, LinkUser {
     this.#deps.manager.detach(this);
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();
-    this.#waiter?.();
+    this.#buffer.wake();
     // Parking copies awaiting their confirm: let their originals' acks out first, otherwise the
     // original comes back to the next consumer besides the copy (a duplicate). Bounded.
     if (this.#parking.size > 0) await settledWithin(Promise.allSettled(this.#parking), PARKING_CLOSE_WAIT_MS);
@@ -286,13 +263,13 @@ export class RabbitReceiver implements DriverReceiver<RabbitMessage>, LinkUser {
       if (barrier.head && !this.#requeue(barrier.head)) return; // channel gone: all back already
       for (const m of barrier.blocked) if (!this.#requeue(m)) return;
     }
-    for (const m of this.#buffer) if (!this.#requeue(m)) return;
+    for (const m of this.#buffer.drain()) if (!this.#requeue(m)) return;
   }
 
   /** Forgets the current channel's messages: they are (or will be) redelivered by the broker. */
   #drop(): void {
     this.#consumer = undefined;
-    this.#buffer = [];
+    this.#buffer.drain();
     this.#barriers.clear();
   }
 
@@ -365,8 +342,7 @@ export class RabbitReceiver implements DriverReceiver<RabbitMessage>, LinkUser {
 
   /** Reported by the next receive() (core logs and counts it). */
   #fail(error: MqError): void {
-    this.#failure = error;
-    this.#waiter?.();
+    this.#buffer.fail(error);
   }
 
   /** Re-declares and re-consumes with backoff until it works, the link changes, or close(). */
@@ -438,7 +414,7 @@ export class RabbitReceiver implements DriverReceiver<RabbitMessage>, LinkUser {
       if (!barrier.head && m.delivery.fields.redelivered && m.envelope.id === barrier.headId) {
         // The ordered retry came back: it goes first, then the later ones of its key.
         this.#barriers.delete(m.orderingKey!);
-        this.#buffer.push(m, ...barrier.blocked);
+        for (const next of [m, ...barrier.blocked]) this.#buffer.push(next);
       } else if (!barrier.head && (barrier.rotating || this.#blockedBehindRequeued() + 1 >= this.#prefetch)) {
         // Every prefetch slot would hold a message waiting for a requeued retry, so RabbitMQ could
         // not deliver it (it may queue messages returned after a failover ahead of it). This one
@@ -453,7 +429,6 @@ export class RabbitReceiver implements DriverReceiver<RabbitMessage>, LinkUser {
     } else {
       this.#buffer.push(m);
     }
-    this.#waiter?.();
   }
 
   /** Messages waiting for a retry already requeued (they hold prefetch slots until it returns). */
@@ -473,8 +448,7 @@ export class RabbitReceiver implements DriverReceiver<RabbitMessage>, LinkUser {
       return;
     }
     // Later messages of the key not yet taken by core wait for the retry as well.
-    const blocked = this.#buffer.filter((b) => b.orderingKey === key);
-    if (blocked.length > 0) this.#buffer = this.#buffer.filter((b) => b.orderingKey !== key);
+    const blocked = this.#buffer.extract((b) => b.orderingKey === key);
     const barrier: Barrier = { headId: m.envelope.id, head: m, blocked, rotating: false };
     this.#barriers.set(key, barrier);
     const requeue = (): void => {
