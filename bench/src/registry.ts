@@ -12,6 +12,7 @@ import { mqkitKafkaScenarios } from './mqkit/kafka.ts';
 import { mqkitRabbitmqScenarios } from './mqkit/rabbitmq.ts';
 import { mqkitRocketmqScenarios } from './mqkit/rocketmq.ts';
 import { mqkitSqsScenarios } from './mqkit/sqs.ts';
+import { mqkitRedisScenarios } from './mqkit/redis.ts';
 import { rssScenarios } from './mqkit/rss.ts';
 import type { BenchBroker, BrokerSuite, Scenario } from './types.ts';
 
@@ -35,6 +36,5 @@ export const scenarios: Scenario[] = [
   // opt-in (`--only rss`): one backlog-drain memory row per broker
   ...rssScenarios,
   ...redisScenarios,
-  // The mqkit Redis Streams rows plug in here once @mqkit/redis-streams exists: a
-  // `mqkitRedisScenarios` from src/mqkit/redis.ts (see bench/README.md, "Redis Streams").
+  ...mqkitRedisScenarios,
 ] as Scenario[];

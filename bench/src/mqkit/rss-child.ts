@@ -31,6 +31,9 @@ export interface DrainResult {
   rssPeakMB: number;
   heapBaseMB: number;
   heapPeakMB: number;
+  /** `external` (off-heap: Buffers, ArrayBuffers, native objects) at the baseline and at its peak */
+  externalBaseMB: number;
+  externalPeakMB: number;
   /** RSS and heapUsed right after the drain and a forced GC (subscription still open): what stays */
   rssAfterGcMB: number;
   heapAfterGcMB: number;
@@ -64,8 +67,10 @@ export async function openClient(spec: Pick<DrainSpec, 'broker' | 'endpoint' | '
       const params = new URLSearchParams({ region: e.region, endpoint: e.endpoint, sns: 'false' });
       return connect(`sqs://?${params}`, { adapters: [sqs()], options: { credentials: { accessKeyId: 'test', secretAccessKey: 'test' } } });
     }
-    case 'redis':
-      throw new Error('no mqkit Redis Streams adapter in the bench yet (see bench/README.md, "Redis Streams")');
+    case 'redis': {
+      const { redisStreams } = await import('@mqkit/redis-streams');
+      return connect((spec.endpoint as BenchEndpoints['redis']).url, { adapters: [redisStreams()] });
+    }
   }
 }
 
@@ -83,15 +88,17 @@ export async function drain(spec: DrainSpec): Promise<DrainResult> {
   try {
     await settle();
     const rssBase = process.memoryUsage.rss();
-    const heapBase = process.memoryUsage().heapUsed;
+    const { heapUsed: heapBase, external: externalBase } = process.memoryUsage();
     let rssPeak = rssBase;
     let heapPeak = heapBase;
+    let externalPeak = externalBase;
     let samples = 0;
     const sample = () => {
       samples += 1;
       const m = process.memoryUsage();
       if (m.rss > rssPeak) rssPeak = m.rss;
       if (m.heapUsed > heapPeak) heapPeak = m.heapUsed;
+      if (m.external > externalPeak) externalPeak = m.external;
     };
     const sampler = setInterval(sample, SAMPLE_MS);
     let got = 0;
@@ -130,6 +137,8 @@ export async function drain(spec: DrainSpec): Promise<DrainResult> {
       rssPeakMB: rssPeak / MB,
       heapBaseMB: heapBase / MB,
       heapPeakMB: heapPeak / MB,
+      externalBaseMB: externalBase / MB,
+      externalPeakMB: externalPeak / MB,
       rssAfterGcMB: after.rss / MB,
       heapAfterGcMB: after.heapUsed / MB,
       samples,

@@ -31,24 +31,31 @@ export const RAW_REDIS_CONSUME = `ioredis consume xreadgroup ${READ_COUNT} + xac
 /** The raw publish row of a driver batch's shape: baseline of the mqkit publish rows. */
 export const RAW_REDIS_PIPELINE = `ioredis publish pipeline ${PIPELINE}`;
 
-interface State {
+export interface State {
   redis: Redis;
   key: string;
 }
+
+/** The XADD field/value arguments of one entry: plain rows `d <payload>`; the `+ mqkit fields` rows more. */
+export type Fields = (payload: Buffer) => Array<string | Buffer>;
+/** Where a consumer finds the payload among an entry's fields. */
+export type BodyOf = (fields: Buffer[]) => Buffer | undefined;
+const plainFields: Fields = (payload) => ['d', payload];
+const plainBody: BodyOf = (fields) => fields[1];
 
 export function redisClient(ctx: Ctx): Redis {
   // maxRetriesPerRequest null would retry for ever; a bench wants a failure instead.
   return new Redis(ctx.endpoint.url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false });
 }
 
-async function setup(ctx: Ctx): Promise<State> {
+export async function setup(ctx: Ctx): Promise<State> {
   const redis = redisClient(ctx);
   await redis.connect();
   await redis.ping();
   return { redis, key: ctx.name('bench-redis') };
 }
 
-async function teardown(_ctx: Ctx, s: State): Promise<void> {
+export async function teardown(_ctx: Ctx, s: State): Promise<void> {
   await s.redis.del(s.key).catch(() => {});
   s.redis.disconnect();
 }
@@ -56,11 +63,11 @@ async function teardown(_ctx: Ctx, s: State): Promise<void> {
 const xadd = (s: State, payload: Buffer) => s.redis.xadd(s.key, '*', 'd', payload);
 
 /** Sequential pipelines of `batch` XADD; any failed reply is an error. */
-export async function xaddPipelined(redis: Redis, key: string, n: number, payload: Buffer, batch = PIPELINE): Promise<void> {
+export async function xaddPipelined(redis: Redis, key: string, n: number, payload: Buffer, batch = PIPELINE, fields: Fields = plainFields): Promise<void> {
   for (let sent = 0; sent < n; sent += batch) {
     const k = Math.min(batch, n - sent);
     const p = redis.pipeline();
-    for (let j = 0; j < k; j++) p.xadd(key, '*', 'd', payload);
+    for (let j = 0; j < k; j++) p.xadd(key, '*', ...fields(payload));
     const replies = (await p.exec()) ?? [];
     if (replies.length !== k) throw new Error(`pipeline of ${k} XADD answered ${replies.length} replies`);
     for (const [err] of replies) if (err) throw err;
@@ -74,14 +81,14 @@ type Entries = Array<[id: Buffer, fields: Buffer[] | null]>;
  * per entry, then one XACK per batch, not awaited before the next read (same connection, so it
  * reaches Redis first). Returns once `n` were handled and every XACK was answered.
  */
-async function consumeAll(ctx: Ctx, s: State): Promise<{ count: number; ms: number }> {
+export async function consumeAll(ctx: Ctx, s: State, bodyOf: BodyOf = plainBody): Promise<{ count: number; ms: number }> {
   await s.redis.xgroup('CREATE', s.key, GROUP, '0');
   // like mqkit's bench handlers: count, nothing else (async: awaited per message)
   let got = 0;
   let bytes = 0;
   const handler = async (fields: Buffer[] | null): Promise<void> => {
     got += 1;
-    bytes += fields?.[1]?.length ?? 0;
+    bytes += (fields && bodyOf(fields))?.length ?? 0;
   };
   const acks: Array<Promise<number>> = [];
   let empty = 0;
@@ -170,7 +177,7 @@ export const redisScenarios = [
       await xaddPipelined(s.redis, s.key, ctx.n, ctx.payload);
       return s;
     },
-    run: consumeAll,
+    run: (ctx, s) => consumeAll(ctx, s),
     teardown,
   }),
 ];
