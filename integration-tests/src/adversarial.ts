@@ -112,26 +112,21 @@ export async function expectUnlimitedDriverDelivers(
 ): Promise<void> {
   const spec = { topic, group: uniqueGroup('g'), maxInFlight: 4, ordered: false, maxAttempts: Number.POSITIVE_INFINITY, deadLetterTopic: `${topic}-dlq`, options: how.options ?? {} };
   const deliveries: Array<Pick<DriverDelivery, 'attempt' | 'ack'>> = [];
-  let sub: { close(): Promise<void> };
-  if (driver.receiver) {
-    // A pull driver: its first receive count is the attempt core would hand over.
-    const receiver = await driver.receiver(spec);
-    const abort = new AbortController();
-    const loop = (async () => {
-      while (!abort.signal.aborted) {
-        for (const m of await receiver.receive(1, abort.signal)) deliveries.push({ attempt: m.deliveryCount, ack: async () => void (await receiver.ack([m])) });
-      }
-    })();
-    sub = {
-      close: async () => {
-        abort.abort();
-        await loop.catch(() => undefined);
-        await receiver.close();
-      },
-    };
-  } else {
-    sub = await driver.subscribe!(spec, { deliver: (d) => void deliveries.push(d), error: () => {} });
-  }
+  // Its first receive count is the attempt core would hand over.
+  const receiver = await driver.receiver(spec);
+  const abort = new AbortController();
+  const loop = (async () => {
+    while (!abort.signal.aborted) {
+      for (const m of await receiver.receive(1, abort.signal)) deliveries.push({ attempt: m.deliveryCount, ack: async () => void (await receiver.ack([m])) });
+    }
+  })();
+  const sub = {
+    close: async () => {
+      abort.abort();
+      await loop.catch(() => undefined);
+      await receiver.close();
+    },
+  };
   try {
     await how.subscribed?.();
     const [outcome] = await driver.send([{ id: 'inf-1', topic, headers: {}, body: new Uint8Array([1]), timestamp: Date.now() }]);

@@ -288,15 +288,8 @@ export class SubscriptionRuntime<T> implements Subscription {
       deliver: (d) => runtime.#accept(d),
       error: (e) => deps.logger.error({ err: e, topic, group: options.group }, 'subscription error'),
     };
-    const { driver } = deps;
-    if (driver.receiver) {
-      const receiver = await driver.receiver(spec);
-      runtime.#driverSub = new PullSubscription(receiver, { spec, sink, logger: deps.logger }).start();
-    } else if (driver.subscribe) {
-      runtime.#driverSub = await driver.subscribe(spec, sink);
-    } else {
-      throw new MqError('UNSUPPORTED', `${driver.name} cannot consume (its driver has neither receiver() nor subscribe())`);
-    }
+    const receiver = await deps.driver.receiver(spec);
+    runtime.#driverSub = new PullSubscription(receiver, { spec, sink, logger: deps.logger }).start();
     return runtime;
   }
 

@@ -16,12 +16,9 @@ export function wrapAdapter(adapter: Adapter, override: (driver: Driver) => Part
         capabilities: replaced.capabilities ?? driver.capabilities,
         native: driver.native,
         send: replaced.send ?? ((envelopes) => driver.send(envelopes)),
+        receiver: replaced.receiver ?? ((spec) => driver.receiver(spec)),
         close: replaced.close ?? (() => driver.close()),
       };
-      const receiver = replaced.receiver ?? driver.receiver?.bind(driver);
-      if (receiver) wrapped.receiver = receiver;
-      const subscribe = replaced.subscribe ?? driver.subscribe?.bind(driver);
-      if (subscribe) wrapped.subscribe = subscribe;
       const begin = replaced.beginTransaction ?? driver.beginTransaction?.bind(driver);
       if (begin) wrapped.beginTransaction = begin;
       return wrapped;

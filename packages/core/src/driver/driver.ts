@@ -76,10 +76,13 @@ export interface SubscriptionSpec {
   readonly options: Readonly<Record<string, unknown>>;
 }
 
-/** One message handed from the driver to core. Each settle call is made at most once. */
+/**
+ * One message on its way from core's pull loop ({@link DriverReceiver}, through
+ * `PullSubscription`) to the subscription runtime. Each settle call is made at most once.
+ */
 export interface DriverDelivery {
   readonly envelope: Envelope;
-  /** 1-based delivery attempt, from the broker's own redelivery count where it has one. */
+  /** 1-based delivery attempt (the broker's count, corrected by core's attempt ledger). */
   readonly attempt: number;
   /** Serialisation lane for ordered subscriptions (e.g. Kafka partition, FIFO group); defaults to the key. */
   readonly orderingKey?: string | undefined;
@@ -89,30 +92,28 @@ export interface DriverDelivery {
   ack(): Promise<void>;
   /**
    * Not done: redeliver to this group after `delayMs` (0 = as soon as possible) with attempt + 1.
-   * Never hand the redelivery to core synchronously or on a microtask of this call: a handler that
-   * always nacks must not starve the event loop (timers, heartbeats, close).
+   * The redelivery never reaches the runtime synchronously or on a microtask of this call: a
+   * handler that always nacks must not starve the event loop (timers, heartbeats, close).
    */
   nack(delayMs: number): Promise<void>;
   /**
-   * Optional native dead-lettering (e.g. RabbitMQ DLX). When absent, core publishes a copy to the
-   * dead-letter topic with {@link Driver.send} and then acks.
+   * Native dead-lettering, when the receiver has it ({@link DriverReceiver.deadLetter}). When
+   * absent, core publishes a copy to the dead-letter topic with {@link Driver.send} and then acks.
    */
   deadLetter?(envelope: Envelope): Promise<void>;
 }
 
-/** Where a driver subscription hands deliveries. */
+/** Where core's pull loop hands deliveries to the subscription runtime. */
 export interface DeliverySink {
-  /** A new delivery. Core queues it; the driver need not wait. */
+  /** A new delivery. The runtime queues it. */
   deliver(delivery: DriverDelivery): void;
   /** A failure the subscription cannot recover from by itself (it is logged and counted). */
   error(error: MqError): void;
 }
 
-/** A running subscription inside a driver. */
+/** A running pull loop, as the subscription runtime sees it. */
 export interface DriverSubscription {
-  /** Stop fetching for now (backpressure). Deliveries already handed over stay valid. */
   pause(): void;
-  /** Fetch again after {@link DriverSubscription.pause}. */
   resume(): void;
   /**
    * Stop intake for good and release the broker resources. Unsettled deliveries are given back to
@@ -238,17 +239,10 @@ export interface Driver {
    */
   send(envelopes: readonly Envelope[]): Promise<SendOutcome[]>;
   /**
-   * Start receiving `spec.topic` as `spec.group`, declaring what the broker needs: the pull
-   * contract, preferred (core runs the consumer). A driver implements this or
-   * {@link Driver.subscribe}.
+   * Start receiving `spec.topic` as `spec.group`, declaring what the broker needs (groups,
+   * queues, bindings). Core runs the consumer on top (see {@link DriverReceiver}).
    */
-  receiver?(spec: SubscriptionSpec): Promise<DriverReceiver>;
-  /**
-   * Start consuming `spec.topic` as `spec.group` and push deliveries to `sink`: the older push
-   * contract, where the driver runs its own consumer. Used only when {@link Driver.receiver} is
-   * absent.
-   */
-  subscribe?(spec: SubscriptionSpec, sink: DeliverySink): Promise<DriverSubscription>;
+  receiver(spec: SubscriptionSpec): Promise<DriverReceiver>;
   /** Start a native transaction; present only when `capabilities.transactions`. */
   beginTransaction?(): Promise<DriverTransaction>;
   /** Close connections. Called once, after every subscription was closed. */
