@@ -29,6 +29,9 @@ interface Entry {
  * 1197249615). Another process still sees the broker's count, which only errs high (an attempt
  * used up early), never low.
  */
+/** What {@link AttemptLedger} keeps of an acked key (copied before any change). */
+const ACKED: Entry = Object.freeze({ givenBack: 0, last: 0, acked: true });
+
 export class AttemptLedger {
   /**
    * Two generations instead of one map evicted oldest-first: deleting a Map's first key leaves a
@@ -51,17 +54,24 @@ export class AttemptLedger {
 
   #entry(key: string): Entry {
     let entry = this.#young.get(key);
-    if (!entry) {
+    if (entry === undefined) {
       entry = this.#old.get(key);
-      if (entry) this.#old.delete(key);
-      else entry = { givenBack: 0, last: 0, acked: false };
+      if (entry !== undefined) this.#old.delete(key);
+      entry = entry === ACKED || entry === undefined ? { givenBack: 0, last: 0, acked: entry === ACKED } : entry;
+      this.#put(key, entry);
+    } else if (entry === ACKED) {
+      entry = { givenBack: 0, last: 0, acked: true };
       this.#young.set(key, entry);
-      if (this.#young.size >= this.#half) {
-        this.#old = this.#young;
-        this.#young = new Map();
-      }
     }
     return entry;
+  }
+
+  #put(key: string, entry: Entry): void {
+    this.#young.set(key, entry);
+    if (this.#young.size >= this.#half) {
+      this.#old = this.#young;
+      this.#young = new Map();
+    }
   }
 
   /** A delivery of `key` went back to the broker without reaching a handler. */
@@ -79,9 +89,13 @@ export class AttemptLedger {
 
   /** The message is acked: its attempts no longer matter, only that it was acked. */
   settled(key: string): void {
-    const entry = this.#entry(key);
-    entry.acked = true;
-    entry.givenBack = 0;
+    // One shared entry for every acked key: the per-key one, made at its hand-over, dies young
+    // (most messages are acked within milliseconds) instead of living on for thousands more.
+    if (this.#young.has(key)) this.#young.set(key, ACKED);
+    else {
+      this.#old.delete(key);
+      this.#put(key, ACKED);
+    }
   }
 
   /** Whether this process acked `key` (a copy arriving now is the broker's re-pop, not a retry). */
