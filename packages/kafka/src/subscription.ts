@@ -221,6 +221,8 @@ export class KafkaSubscription implements DriverReceiver<KafkaMessage> {
   #draining = false;
   /** The receive() calls waiting for records, oldest first. */
   readonly #waiters: Waiter[] = [];
+  /** The abort signal of the receive() calls (core's, one per subscription), listened to once. */
+  #signal: AbortSignal | undefined;
   /** A consumer crash to report through the next receive(). */
   #failure: MqError | undefined;
   /** Set while the buffer is full: settles when fetching may go on. */
@@ -633,22 +635,14 @@ export class KafkaSubscription implements DriverReceiver<KafkaMessage> {
       return Promise.reject(failure);
     }
     if (signal.aborted) return Promise.resolve([]);
+    if (signal !== this.#signal) {
+      // Core passes one signal for the subscription's life: one listener, not one per call.
+      this.#signal = signal;
+      signal.addEventListener('abort', () => this.#wakeWaiters(), { once: true });
+    }
     return new Promise((resolve) => {
-      const waiter: Waiter = {
-        max: Math.max(1, max),
-        out: [],
-        resolve: () => {
-          signal.removeEventListener('abort', abort);
-          resolve(waiter.out);
-        },
-      };
-      const abort = (): void => {
-        const at = this.#waiters.indexOf(waiter);
-        if (at >= 0) this.#waiters.splice(at, 1);
-        waiter.resolve();
-      };
-      signal.addEventListener('abort', abort, { once: true });
-      this.#waiters.push(waiter);
+      const out: KafkaMessage[] = [];
+      this.#waiters.push({ max: Math.max(1, max), out, resolve: () => resolve(out) });
       this.#drain();
     });
   }
