@@ -23,7 +23,9 @@ describe('AttemptLedger', () => {
   it('never hands the same attempt twice: a repeated broker count still moves on', () => {
     const ledger = new AttemptLedger();
     expect(ledger.attempt('m', 1)).toBe(1);
+    ledger.handedBack('m', 1);
     expect(ledger.attempt('m', 1)).toBe(2);
+    ledger.handedBack('m', 2);
     expect(ledger.attempt('m', 2)).toBe(3);
   });
 
@@ -35,8 +37,8 @@ describe('AttemptLedger', () => {
     expect(ledger.acked('a')).toBe(false);
     ledger.settled('a');
     expect(ledger.acked('a')).toBe(true);
-    ledger.attempt('b', 1);
-    ledger.attempt('c', 1);
+    ledger.settled('b');
+    ledger.settled('c');
     expect(ledger.size).toBeLessThanOrEqual(2);
     expect(ledger.acked('a')).toBe(false);
   });

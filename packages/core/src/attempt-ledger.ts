@@ -79,12 +79,26 @@ export class AttemptLedger {
     this.#entry(key).givenBack += 1;
   }
 
-  /** The attempt of a delivery the broker counts as `brokerAttempt`, now handed to core. */
+  /**
+   * The attempt of a delivery the broker counts as `brokerAttempt`, now handed to core. Reads
+   * only: a message this process never gave back nor saw come back keeps no entry (the usual
+   * case costs two lookups, no allocation); {@link AttemptLedger.handedBack} records the attempt
+   * a delivery ended with when it goes back, which is what a repeated count is checked against.
+   */
   attempt(key: string, brokerAttempt: number): number {
+    const entry = this.#young.get(key) ?? this.#old.get(key);
+    if (entry === undefined) return Math.max(1, brokerAttempt);
+    return Math.max(1, brokerAttempt - entry.givenBack, entry.last + 1);
+  }
+
+  /**
+   * A delivery handed over as `attempt` went back without an ack (a nack, a failed ack, a close):
+   * the next one must be later, whatever count the broker hands it with (the proxy was seen
+   * handing a nacked FIFO message over again with the same deliveryAttempt).
+   */
+  handedBack(key: string, attempt: number): void {
     const entry = this.#entry(key);
-    const attempt = Math.max(1, brokerAttempt - entry.givenBack, entry.last + 1);
-    entry.last = attempt;
-    return attempt;
+    if (attempt > entry.last) entry.last = attempt;
   }
 
   /** The message is acked: its attempts no longer matter, only that it was acked. */

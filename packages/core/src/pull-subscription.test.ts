@@ -3,7 +3,7 @@ import { AttemptLedger } from './attempt-ledger.ts';
 import type { DriverDelivery, DriverReceiver, ReceivedMessage, SettleResults, SubscriptionSpec } from './driver/driver.ts';
 import { MqError } from './errors.ts';
 import { silentLogger } from './logger.ts';
-import { PullSubscription } from './pull-subscription.ts';
+import { ledgerKey, PullSubscription } from './pull-subscription.ts';
 
 const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -209,8 +209,8 @@ describe('PullSubscription', () => {
     expect(r.calls).toHaveLength(2);
     await expect(deliveries[0]!.ack()).rejects.toMatchObject({ code: 'CLOSED' });
     // k1 reached a handler (its delivery counts); k2 did not.
-    expect(ledger.attempt('fake\u0000k1', 2)).toBe(2);
-    expect(ledger.attempt('fake\u0000k2', 2)).toBe(1);
+    expect(ledger.attempt(ledgerKey('fake', 'k1'), 2)).toBe(2);
+    expect(ledger.attempt(ledgerKey('fake', 'k2'), 2)).toBe(1);
   });
 
   it('gives back through release() what no handler saw, when the driver has it', async () => {

@@ -20,6 +20,23 @@ const REPORT_EVERY = 10;
 /** Shortest heartbeat tick: a lease is renewed at most this late. */
 const MIN_TICK_MS = 250;
 
+/**
+ * Short stand-ins for receiver scopes in ledger keys, one per scope for the process: a key is
+ * made and hashed several times per message, and a scope often holds a whole broker URL.
+ */
+const scopePrefixes = new Map<string, string>();
+
+/** @internal the ledger key of message `id` of a receiver with `scope`. */
+export function ledgerKey(scope: string, id: string): string {
+  return scopePrefix(scope) + id;
+}
+
+function scopePrefix(scope: string): string {
+  let prefix = scopePrefixes.get(scope);
+  if (prefix === undefined) scopePrefixes.set(scope, (prefix = `${scopePrefixes.size}:`));
+  return prefix;
+}
+
 /** A received message until it is settled or given back. */
 class Held<M extends ReceivedMessage> {
   /** The newest copy: a redelivery while handled brings a fresh receipt handle. */
@@ -29,6 +46,8 @@ class Held<M extends ReceivedMessage> {
   readonly lane: string | undefined;
   /** Handed to core (an ordered lane holds later messages back). */
   delivered = false;
+  /** The attempt it was handed over as. */
+  attempt = 0;
   settled = false;
   /** When the heartbeat extends its lease next (epoch ms). */
   extendAt: number;
@@ -60,12 +79,19 @@ export class PullSubscription<M extends ReceivedMessage> implements DriverSubscr
   readonly #ledger: AttemptLedger;
   readonly #scope: string;
   readonly #batchSize: number;
+  /** Least room worth a receive call while messages are outstanding (a quarter of the budget, at most a batch). */
+  readonly #lowWater: number;
   readonly #extendEveryMs: number;
   readonly #acks: SettleBatcher<'ack', M>;
   /** Keyed by delay. */
   readonly #nacks: SettleBatcher<number, M>;
   /** Give-backs of messages no handler saw, keyed by delay (see {@link DriverReceiver.release}). */
   readonly #releases: SettleBatcher<number, M>;
+  /**
+   * Give-backs go through nack(), so the broker counts them as deliveries: the ledger discounts
+   * them. A driver with release() gives back uncounted (its deliveryCount leaves them out).
+   */
+  readonly #countsGiveBacks: boolean;
   readonly #extends: SettleBatcher<number, M>;
   readonly #held = new Set<Held<M>>();
   readonly #byKey = new Map<string, Held<M>>();
@@ -89,12 +115,14 @@ export class PullSubscription<M extends ReceivedMessage> implements DriverSubscr
     this.#sink = args.sink;
     this.#logger = args.logger;
     this.#ledger = args.ledger ?? processAttemptLedger;
-    this.#scope = `${receiver.scope}\u0000`;
+    this.#scope = scopePrefix(receiver.scope);
     this.#batchSize = Math.max(1, receiver.batchSize);
+    this.#lowWater = Math.min(this.#batchSize, Math.max(1, Math.ceil(args.spec.maxInFlight / 4)));
     this.#extendEveryMs = receiver.leaseMs === undefined ? Number.POSITIVE_INFINITY : Math.max(MIN_TICK_MS, Math.floor(receiver.leaseMs / 3));
     const settleMax = receiver.settleBatchSize ?? this.#batchSize;
     this.#acks = new SettleBatcher((_, messages) => receiver.ack(messages), settleMax);
     this.#nacks = new SettleBatcher((delayMs, messages) => receiver.nack(messages, delayMs), settleMax);
+    this.#countsGiveBacks = receiver.release === undefined;
     this.#releases = new SettleBatcher((delayMs, messages) => (receiver.release ? receiver.release(messages, delayMs) : receiver.nack(messages, delayMs)), settleMax);
     this.#extends = new SettleBatcher((leaseMs, messages) => receiver.extend!(messages, leaseMs), settleMax);
   }
@@ -123,8 +151,11 @@ export class PullSubscription<M extends ReceivedMessage> implements DriverSubscr
   async #loop(): Promise<void> {
     let failures = 0;
     while (!this.#closed) {
-      const room = this.#spec.maxInFlight - this.#held.size - this.#reserved;
-      if (this.#paused || room <= 0) {
+      const room = this.#room();
+      // Wait for a worthwhile batch while others are outstanding: freed one by one, the room
+      // would otherwise be taken one message per receive call (a round trip, or for a push
+      // client's buffer a call's overhead, per message).
+      if (this.#paused || room <= 0 || (room < this.#lowWater && this.#held.size + this.#reserved > 0)) {
         await new Promise<void>((resolve) => this.#sleepers.add(resolve));
         continue;
       }
@@ -151,6 +182,11 @@ export class PullSubscription<M extends ReceivedMessage> implements DriverSubscr
       // that starves timers and I/O.
       if (messages.length === 0) await new Promise<void>((resolve) => setImmediate(resolve));
     }
+  }
+
+  /** What the in-flight budget leaves for receiving now. */
+  #room(): number {
+    return this.#spec.maxInFlight - this.#held.size - this.#reserved;
   }
 
   #wake(): void {
@@ -201,15 +237,16 @@ export class PullSubscription<M extends ReceivedMessage> implements DriverSubscr
   #deliver(held: Held<M>): void {
     held.delivered = true;
     const { message } = held;
-    const delivery: DriverDelivery = {
+    held.attempt = this.#ledger.attempt(held.key, message.deliveryCount);
+    const delivery: { -readonly [K in keyof DriverDelivery]: DriverDelivery[K] } = {
       envelope: message.envelope,
-      attempt: this.#ledger.attempt(held.key, message.deliveryCount),
+      attempt: held.attempt,
       orderingKey: held.lane,
-      ...(message.meta ? { meta: message.meta } : {}),
       ack: () => this.#settle(held, undefined),
       nack: (delayMs: number) => this.#settle(held, delayMs),
-      ...(this.#receiver.deadLetter ? { deadLetter: (envelope: Envelope) => this.#deadLetter(held, envelope) } : {}),
     };
+    if (message.meta) delivery.meta = message.meta;
+    if (this.#receiver.deadLetter) delivery.deadLetter = (envelope: Envelope) => this.#deadLetter(held, envelope);
     this.#sink.deliver(delivery);
   }
 
@@ -227,6 +264,7 @@ export class PullSubscription<M extends ReceivedMessage> implements DriverSubscr
         await this.#nacks.add(nackDelayMs, held.message);
       }
     } finally {
+      if (!acked) this.#ledger.handedBack(held.key, held.attempt);
       // A failed ack means the message comes back: in an ordered lane its successors wait too.
       this.#release(held, acked ? undefined : (nackDelayMs ?? 0));
     }
@@ -267,7 +305,7 @@ export class PullSubscription<M extends ReceivedMessage> implements DriverSubscr
         for (const later of this.#lanes.nacked(held.lane, held)) {
           later.settled = true;
           this.#forget(later);
-          if (!later.delivered) this.#ledger.givenBack(later.key);
+          if (!later.delivered && this.#countsGiveBacks) this.#ledger.givenBack(later.key);
           // After a lease extension on its way, as a settle waits: the give-back needs the newest handle.
           const giveBack = (): Promise<void> => this.#releases.add(nackedForMs, later.message);
           const done = (later.extending ? later.extending.then(giveBack) : giveBack()).catch((err: unknown) => this.#logger.debug({ err, topic: this.#spec.topic }, 'giving back a held message failed; it returns when its lease ends'));
@@ -276,7 +314,7 @@ export class PullSubscription<M extends ReceivedMessage> implements DriverSubscr
         }
       }
     }
-    this.#wake();
+    if (this.#room() >= this.#lowWater) this.#wake();
   }
 
   #forget(held: Held<M>): void {
@@ -331,7 +369,8 @@ export class PullSubscription<M extends ReceivedMessage> implements DriverSubscr
       held.settled = true;
       this.#forget(held);
       // Never reached a handler: not an attempt.
-      if (!held.delivered) this.#ledger.givenBack(held.key);
+      if (held.delivered) this.#ledger.handedBack(held.key, held.attempt);
+      else if (this.#countsGiveBacks) this.#ledger.givenBack(held.key);
     }
     await Promise.all([...unsettled.map((held) => held.extending), ...this.#givingBack]);
     // A delivery a handler saw and left unsettled counts (as after a crash); the others do not.

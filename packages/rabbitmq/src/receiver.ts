@@ -39,8 +39,6 @@ interface Consumer {
   /** basic.cancel on its way or done (intake stopped; see #watch). */
   cancelled: Promise<void> | undefined;
   closedByUs: boolean;
-  /** Ids of this channel's messages not settled yet: a second message with one gets its own id. */
-  readonly ids: Set<string>;
 }
 
 /** A message received on a consumer channel; its delivery tag settles it there. */
@@ -78,6 +76,8 @@ const RETRY_CONFIRM_TIMEOUT_MS = 10_000;
 const REBUILD_POLICY = { initialDelayMs: 100, maxDelayMs: 5_000, multiplier: 2, jitter: true };
 /** How long close() waits for parking copies in flight. */
 const PARKING_CLOSE_WAIT_MS = 5_000;
+/** Numbers every delivery of the process (see the id in #message). */
+let deliveries = 0;
 /** A delayed publish that cannot be parked in the delay queue is tried again after this backoff. */
 const DEFER_RETRY_POLICY = { initialDelayMs: 500, maxDelayMs: 30_000, multiplier: 2, jitter: true };
 
@@ -186,7 +186,6 @@ export class RabbitReceiver implements DriverReceiver<RabbitMessage>, LinkUser {
     messages.forEach((m, i) => {
       results[i] = this.#check(m);
       if (results[i]) return;
-      m.consumer.ids.delete(m.id);
       acking.push(m.consumer.acks.ack(m.delivery).catch((err: unknown) => void (results[i] = err as MqError)));
     });
     await Promise.all(acking);
@@ -297,7 +296,7 @@ export class RabbitReceiver implements DriverReceiver<RabbitMessage>, LinkUser {
     } catch (err) {
       throw classifyError(err, `cannot open a channel for "${this.#queue}"`);
     }
-    const consumer: Consumer = { channel, acks: new AckBatcher(channel, channelLost), consumerTag: undefined, cancelled: undefined, closedByUs: false, ids: new Set() };
+    const consumer: Consumer = { channel, acks: new AckBatcher(channel, channelLost), consumerTag: undefined, cancelled: undefined, closedByUs: false };
     channel.on('error', (err: unknown) => {
       this.#deps.logger.warn({ err: classifyError(err, `consumer channel of "${this.#queue}"`) }, 'rabbitmq closed a consumer channel; resubscribing');
     });
@@ -389,13 +388,13 @@ export class RabbitReceiver implements DriverReceiver<RabbitMessage>, LinkUser {
   #message(consumer: Consumer, delivery: ConsumeMessage, received: Received): RabbitMessage {
     const { envelope, priorAttempts, deliveryCount } = received;
     const { fields } = delivery;
-    // The envelope id and timestamp travel unchanged through redeliveries and delay-queue
-    // retries; a producer re-publishing an id gets a new timestamp (else it is the same message).
-    // RabbitMQ never redelivers a message still unacked on its channel: a second one with the id
-    // is another message, which must not settle in the first's place.
-    let id = `${envelope.id}\u0000${envelope.timestamp}`;
-    if (consumer.ids.has(id)) id = `${id}\u0000${fields.deliveryTag}`;
-    consumer.ids.add(id);
+    // RabbitMQ has no id of its own for a message: the envelope's (id, timestamp) is the
+    // producer's, and an outbox relay re-sending a row after a crash repeats both; core would take
+    // that second message for a copy of the acked first and ack it unseen. So each delivery gets
+    // an id of its own. Core's ledger then never matches one: attempts are the broker's count
+    // (x-delivery-count and the retry header, monotonic), and the ordered give-backs that count
+    // nothing are this adapter's (its barrier), as before.
+    const id = String(++deliveries);
     return {
       envelope,
       deliveryCount: priorAttempts + deliveryCount + 1,
@@ -483,7 +482,6 @@ export class RabbitReceiver implements DriverReceiver<RabbitMessage>, LinkUser {
       return false;
     }
     m.consumer.acks.settled(m.delivery.fields.deliveryTag);
-    if (m.id !== undefined) m.consumer.ids.delete(m.id);
     return true;
   }
 

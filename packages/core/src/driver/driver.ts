@@ -196,8 +196,9 @@ export interface DriverReceiver<M extends ReceivedMessage = ReceivedMessage> {
   nack(messages: readonly M[], delayMs: number): Promise<SettleResults>;
   /**
    * Give back messages that never reached a handler (held behind a nacked message of their
-   * ordered lane, or still held at close), to be delivered again after `delayMs`. Not an attempt:
-   * where the broker counts it anyway, core discounts it. @default nack(messages, delayMs)
+   * ordered lane, or still held at close), to be delivered again after `delayMs`, without counting
+   * a delivery (a later `deliveryCount` leaves it out). Absent: core gives back with nack() and,
+   * since the broker then counts a delivery, discounts it in its attempt ledger (in this process).
    */
   release?(messages: readonly M[], delayMs: number): Promise<SettleResults>;
   /** Keep them reserved for another `leaseMs` from now (see {@link DriverReceiver.leaseMs}). */
