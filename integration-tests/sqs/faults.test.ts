@@ -170,8 +170,10 @@ describe('sqs faults (ElasticMQ, queue mode)', () => {
       await sleep(7_000); // 3.5 × the visibility timeout
       done += 1;
     };
-    // Two competing consumers in one group: a message whose visibility lapses goes to the other.
-    for (let i = 0; i < 2; i++) await (await open()).subscribe(topic, { group, options, handler });
+    // Two competing consumers in one group, each with room for one message: a message whose
+    // visibility lapses goes to the other (the one running it has no room to receive it again;
+    // if it had, core would keep the new copy for the running handler instead of a second run).
+    for (let i = 0; i < 2; i++) await (await open()).subscribe(topic, { group, options, handler, concurrency: 1, prefetch: 0 });
     const publisher = await open();
     await publisher.publish(topic, { slow: true }, { id: 'slow-1' });
     await waitFor('the slow handler to finish', () => done >= 1, { timeoutMs: 20_000 });
