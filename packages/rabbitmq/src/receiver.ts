@@ -183,11 +183,16 @@ export class RabbitReceiver implements DriverReceiver<RabbitMessage>, LinkUser {
   async ack(messages: readonly RabbitMessage[]): Promise<SettleResults> {
     const results: Array<MqError | undefined> = new Array<MqError | undefined>(messages.length);
     const acking: Array<Promise<void>> = [];
+    const channels = new Set<AckBatcher>();
     messages.forEach((m, i) => {
       results[i] = this.#check(m);
       if (results[i]) return;
       acking.push(m.consumer.acks.ack(m.delivery).catch((err: unknown) => void (results[i] = err as MqError)));
+      channels.add(m.consumer.acks);
     });
+    // Core already gathered this turn's acks into this call: send them now rather than on the
+    // batcher's own next tick (it still works out the multiple-acks across them).
+    for (const acks of channels) acks.flush();
     await Promise.all(acking);
     return results;
   }
