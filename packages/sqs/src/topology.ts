@@ -7,6 +7,7 @@ import { CreateTopicCommand, ListSubscriptionsByTopicCommand, SetSubscriptionAtt
 import { CreateQueueCommand, GetQueueAttributesCommand, GetQueueUrlCommand, SetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { MqError } from '@mqkit/core/driver';
 import { classifyAwsError, classifyDeclareError } from './errors.ts';
+import { SQS_MAX_BYTES } from './options.ts';
 
 export interface TopologySettings {
   readonly declare: boolean;
@@ -57,12 +58,7 @@ export class Topology {
   queueUrl(name: string, fifo: boolean): Promise<string> {
     return this.#cached(this.#queueUrls, name, async () => {
       try {
-        if (this.#settings.declare) {
-          const attributes: Record<string, string> = fifo ? { FifoQueue: 'true' } : {};
-          const r = await this.#sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }), { abortSignal: this.#signal() });
-          if (!r.QueueUrl) throw new MqError('INTERNAL', `CreateQueue ${name} returned no QueueUrl`);
-          return r.QueueUrl;
-        }
+        if (this.#settings.declare) return await this.#createQueue(name, fifo);
         const r = await this.#sqs.send(new GetQueueUrlCommand({ QueueName: name }), { abortSignal: this.#signal() });
         if (!r.QueueUrl) throw new MqError('NOT_FOUND', `queue ${name} not found`);
         return r.QueueUrl;
@@ -70,6 +66,36 @@ export class Topology {
         throw classifyDeclareError(err, `${this.#settings.declare ? 'CreateQueue' : 'GetQueueUrl'} ${name}`);
       }
     });
+  }
+
+  /**
+   * Creates the queue with SQS's largest message size (the default of queues made before August
+   * 2025 is 256 KiB, below what the adapter's capability promises in queue mode). CreateQueue
+   * refuses (QueueNameExists) a queue that exists with another value of an attribute it is given:
+   * such a queue (made by an earlier mqkit, or by hand) is used, and its limit raised to 1 MiB as
+   * its redrive policy is set, since the adapter lets messages up to 1 MiB through to it.
+   */
+  async #createQueue(name: string, fifo: boolean): Promise<string> {
+    const attributes: Record<string, string> = { MaximumMessageSize: String(SQS_MAX_BYTES), ...(fifo ? { FifoQueue: 'true' } : {}) };
+    let url: string | undefined;
+    try {
+      url = (await this.#sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }), { abortSignal: this.#signal() })).QueueUrl;
+    } catch (err) {
+      if (!isQueueExists(err)) throw err;
+      try {
+        url = (await this.#sqs.send(new GetQueueUrlCommand({ QueueName: name }), { abortSignal: this.#signal() })).QueueUrl;
+      } catch (inner) {
+        throw classifyDeclareError(inner, `GetQueueUrl ${name}`);
+      }
+      if (!url) throw new MqError('INTERNAL', `GetQueueUrl ${name} returned no QueueUrl`);
+      try {
+        await this.#sqs.send(new SetQueueAttributesCommand({ QueueUrl: url, Attributes: { MaximumMessageSize: String(SQS_MAX_BYTES) } }), { abortSignal: this.#signal() });
+      } catch (inner) {
+        throw classifyDeclareError(inner, `SetQueueAttributes MaximumMessageSize ${name}`);
+      }
+    }
+    if (!url) throw new MqError('INTERNAL', `CreateQueue ${name} returned no QueueUrl`);
+    return url;
   }
 
   /**
@@ -252,4 +278,13 @@ function samePolicy(a: string, b: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** Names under which SQS reports that a queue exists with other attribute values (JSON and query protocols). */
+const QUEUE_EXISTS = new Set(['QueueNameExists', 'QueueAlreadyExists', 'AWS.SimpleQueueService.QueueNameExists']);
+
+function isQueueExists(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  const { name, Code, code } = err as { name?: unknown; Code?: unknown; code?: unknown };
+  return [name, Code, code].some((n) => typeof n === 'string' && QUEUE_EXISTS.has(n));
 }
