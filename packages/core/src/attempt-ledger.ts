@@ -4,6 +4,9 @@ interface Entry {
   acked: boolean;
 }
 
+/** What the ledger knows of one message (read-only outside the ledger). */
+export type LedgerEntry = Readonly<Entry>;
+
 /**
  * What this process knows about a message's attempts beyond the broker's `deliveryAttempt`, per
  * consumer group and broker message id:
@@ -80,15 +83,28 @@ export class AttemptLedger {
   }
 
   /**
-   * The attempt of a delivery the broker counts as `brokerAttempt`, now handed to core. Reads
-   * only: a message this process never gave back nor saw come back keeps no entry (the usual
-   * case costs two lookups, no allocation); {@link AttemptLedger.handedBack} records the attempt
-   * a delivery ended with when it goes back, which is what a repeated count is checked against.
+   * What the ledger holds of `key`, if anything: one read at hand-over serves both
+   * {@link AttemptLedger.attemptOf} and the acked check. A message this process never gave back,
+   * saw come back, nor (where asked to) acked has no entry: the usual case costs two lookups in
+   * small maps and no allocation.
    */
-  attempt(key: string, brokerAttempt: number): number {
-    const entry = this.#young.get(key) ?? this.#old.get(key);
+  lookup(key: string): LedgerEntry | undefined {
+    return this.#young.get(key) ?? this.#old.get(key);
+  }
+
+  /**
+   * The attempt of a delivery the broker counts as `brokerAttempt`, now handed to core, given
+   * its {@link AttemptLedger.lookup}. {@link AttemptLedger.handedBack} records the attempt a
+   * delivery ended with when it goes back, which is what a repeated count is checked against.
+   */
+  static attemptOf(entry: LedgerEntry | undefined, brokerAttempt: number): number {
     if (entry === undefined) return Math.max(1, brokerAttempt);
     return Math.max(1, brokerAttempt - entry.givenBack, entry.last + 1);
+  }
+
+  /** {@link AttemptLedger.attemptOf} of `key`'s entry. */
+  attempt(key: string, brokerAttempt: number): number {
+    return AttemptLedger.attemptOf(this.lookup(key), brokerAttempt);
   }
 
   /**
@@ -101,7 +117,12 @@ export class AttemptLedger {
     if (attempt > entry.last) entry.last = attempt;
   }
 
-  /** The message is acked: its attempts no longer matter, only that it was acked. */
+  /**
+   * The message is acked: its attempts no longer matter, only that it was acked. Recorded only
+   * for receivers whose broker may hand an acked message over again
+   * (`DriverReceiver.redeliversAcked`): one write per message, and a ledger full of acked keys
+   * makes every lookup slower and every key live long enough to be promoted.
+   */
   settled(key: string): void {
     // One shared entry for every acked key: the per-key one, made at its hand-over, dies young
     // (most messages are acked within milliseconds) instead of living on for thousands more.
@@ -114,7 +135,7 @@ export class AttemptLedger {
 
   /** Whether this process acked `key` (a copy arriving now is the broker's re-pop, not a retry). */
   acked(key: string): boolean {
-    return (this.#young.get(key) ?? this.#old.get(key))?.acked === true;
+    return this.lookup(key)?.acked === true;
   }
 }
 

@@ -28,6 +28,7 @@ class FakeReceiver implements DriverReceiver<Msg> {
   readonly batchSize = 10;
   readonly scope = 'fake';
   leaseMs: number | undefined = undefined;
+  redeliversAcked = false;
   readonly inbox: Msg[] = [];
   readonly calls: Array<{ op: string; ids: string[]; handles: string[]; arg?: number }> = [];
   receiveError: MqError | undefined;
@@ -164,8 +165,9 @@ describe('PullSubscription', () => {
     await sub.close();
   });
 
-  it('a copy of a message acked before is acked again without reaching core', async () => {
+  it('a copy of a message acked before is acked again without reaching core (a receiver that redeliversAcked)', async () => {
     const r = new FakeReceiver();
+    r.redeliversAcked = true;
     const { sub, deliveries } = start(r);
     r.push(msg('a'));
     await until('the delivery', () => deliveries.length === 1);
@@ -174,6 +176,18 @@ describe('PullSubscription', () => {
     await until('the re-ack', () => r.calls.length === 2);
     expect(r.calls[1]).toEqual({ op: 'ack', ids: ['a'], handles: ['a#copy'] });
     expect(deliveries).toHaveLength(1);
+    await sub.close();
+  });
+
+  it('a copy of a message acked before reaches core again when the receiver does not say acked messages come back', async () => {
+    const r = new FakeReceiver();
+    const { sub, deliveries } = start(r);
+    r.push(msg('a'));
+    await until('the delivery', () => deliveries.length === 1);
+    await deliveries[0]!.ack();
+    r.push(msg('a', 2, undefined, 'a#copy'));
+    await until('the copy', () => deliveries.length === 2);
+    expect(deliveries[1]!.attempt).toBe(2);
     await sub.close();
   });
 

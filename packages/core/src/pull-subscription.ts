@@ -37,13 +37,28 @@ function scopePrefix(scope: string): string {
   return prefix;
 }
 
-/** A received message until it is settled or given back. */
-class Held<M extends ReceivedMessage> {
+/** What a {@link Held} settles through: its subscription's private settle paths. */
+interface HeldOps<M extends ReceivedMessage> {
+  settle(held: Held<M>, nackDelayMs: number | undefined): Promise<void>;
+  /** Called as a method of the held message; undefined when the receiver has no native dead-lettering. */
+  readonly deadLetter: ((this: Held<M>, envelope: Envelope) => Promise<void>) | undefined;
+}
+
+/**
+ * A received message until it is settled or given back, and the {@link DriverDelivery} the
+ * runtime sees: one object per message, with methods rather than closures.
+ */
+class Held<M extends ReceivedMessage> implements DriverDelivery {
   /** The newest copy: a redelivery while handled brings a fresh receipt handle. */
   message: M;
+  readonly envelope: Envelope;
   /** Its key in the attempt ledger: the receiver's scope and the message id. */
   readonly key: string;
-  readonly lane: string | undefined;
+  /** Its ordered lane (undefined: unordered subscription). */
+  readonly orderingKey: string | undefined;
+  readonly meta: Readonly<Record<string, string>> | undefined;
+  /** Native dead-lettering, when the receiver has it (see {@link DriverDelivery.deadLetter}). */
+  readonly deadLetter: ((this: Held<M>, envelope: Envelope) => Promise<void>) | undefined;
   /** Handed to core (an ordered lane holds later messages back). */
   delivered = false;
   /** The attempt it was handed over as. */
@@ -53,12 +68,25 @@ class Held<M extends ReceivedMessage> {
   extendAt: number;
   /** A lease extension on its way: a settle waits for it, so each uses the newest handle. */
   extending: Promise<void> | undefined = undefined;
+  readonly #ops: HeldOps<M>;
 
-  constructor(message: M, key: string, lane: string | undefined, extendAt: number) {
+  constructor(ops: HeldOps<M>, message: M, key: string, lane: string | undefined, extendAt: number) {
+    this.#ops = ops;
     this.message = message;
+    this.envelope = message.envelope;
     this.key = key;
-    this.lane = lane;
+    this.orderingKey = lane;
+    this.meta = message.meta;
     this.extendAt = extendAt;
+    this.deadLetter = ops.deadLetter;
+  }
+
+  ack(): Promise<void> {
+    return this.#ops.settle(this, undefined);
+  }
+
+  nack(delayMs: number): Promise<void> {
+    return this.#ops.settle(this, delayMs);
   }
 }
 
@@ -93,6 +121,9 @@ export class PullSubscription<M extends ReceivedMessage> implements DriverSubscr
    */
   readonly #countsGiveBacks: boolean;
   readonly #extends: SettleBatcher<number, M>;
+  /** Whether acks are recorded in the ledger ({@link DriverReceiver.redeliversAcked}). */
+  readonly #remembersAcks: boolean;
+  readonly #ops: HeldOps<M>;
   readonly #held = new Set<Held<M>>();
   readonly #byKey = new Map<string, Held<M>>();
   readonly #lanes = new OrderedLanes<Held<M>>();
@@ -125,6 +156,16 @@ export class PullSubscription<M extends ReceivedMessage> implements DriverSubscr
     this.#countsGiveBacks = receiver.release === undefined;
     this.#releases = new SettleBatcher((delayMs, messages) => (receiver.release ? receiver.release(messages, delayMs) : receiver.nack(messages, delayMs)), settleMax);
     this.#extends = new SettleBatcher((leaseMs, messages) => receiver.extend!(messages, leaseMs), settleMax);
+    this.#remembersAcks = receiver.redeliversAcked === true;
+    const deadLetter = (held: Held<M>, envelope: Envelope): Promise<void> => this.#deadLetter(held, envelope);
+    this.#ops = {
+      settle: (held, nackDelayMs) => this.#settle(held, nackDelayMs),
+      deadLetter: receiver.deadLetter
+        ? function (this: Held<M>, envelope: Envelope) {
+            return deadLetter(this, envelope);
+          }
+        : undefined,
+    };
   }
 
   /** Starts the receive loops: one when ordered (messages arrive in the broker's order). */
@@ -219,14 +260,14 @@ export class PullSubscription<M extends ReceivedMessage> implements DriverSubscr
       this.#logger.debug({ topic: this.#spec.topic, id: message.id }, 'redelivered while being handled; keeping the newest copy');
       return;
     }
-    if (this.#ledger.acked(key)) {
+    if (this.#remembersAcks && this.#ledger.acked(key)) {
       // Acked here before (e.g. a FIFO queue popped again from an earlier message): its handler
       // already ran to an ack, so this copy is acked too, out of the handler's sight.
       this.#acks.add('ack', message).catch((err: unknown) => this.#logger.debug({ err, topic: this.#spec.topic, id: message.id }, 'acking a copy of an acked message failed; it comes back'));
       return;
     }
     const lane = this.#spec.ordered ? (message.orderingKey ?? message.envelope.key) : undefined;
-    const held = new Held(message, key, lane, Date.now() + this.#extendEveryMs);
+    const held = new Held(this.#ops, message, key, lane, Date.now() + this.#extendEveryMs);
     this.#held.add(held);
     this.#byKey.set(key, held);
     this.#startHeartbeat();
@@ -236,18 +277,8 @@ export class PullSubscription<M extends ReceivedMessage> implements DriverSubscr
 
   #deliver(held: Held<M>): void {
     held.delivered = true;
-    const { message } = held;
-    held.attempt = this.#ledger.attempt(held.key, message.deliveryCount);
-    const delivery: { -readonly [K in keyof DriverDelivery]: DriverDelivery[K] } = {
-      envelope: message.envelope,
-      attempt: held.attempt,
-      orderingKey: held.lane,
-      ack: () => this.#settle(held, undefined),
-      nack: (delayMs: number) => this.#settle(held, delayMs),
-    };
-    if (message.meta) delivery.meta = message.meta;
-    if (this.#receiver.deadLetter) delivery.deadLetter = (envelope: Envelope) => this.#deadLetter(held, envelope);
-    this.#sink.deliver(delivery);
+    held.attempt = this.#ledger.attempt(held.key, held.message.deliveryCount);
+    this.#sink.deliver(held);
   }
 
   /** Acks (`nackDelayMs` undefined) or nacks one held message. */
@@ -259,7 +290,7 @@ export class PullSubscription<M extends ReceivedMessage> implements DriverSubscr
       if (nackDelayMs === undefined) {
         await this.#acks.add('ack', held.message);
         acked = true;
-        this.#ledger.settled(held.key);
+        if (this.#remembersAcks) this.#ledger.settled(held.key);
       } else {
         await this.#nacks.add(nackDelayMs, held.message);
       }
@@ -280,7 +311,7 @@ export class PullSubscription<M extends ReceivedMessage> implements DriverSubscr
       held.settled = false;
       throw err;
     }
-    this.#ledger.settled(held.key);
+    if (this.#remembersAcks) this.#ledger.settled(held.key);
     this.#release(held, undefined);
   }
 
@@ -297,12 +328,12 @@ export class PullSubscription<M extends ReceivedMessage> implements DriverSubscr
    */
   #release(held: Held<M>, nackedForMs: number | undefined): void {
     this.#forget(held);
-    if (held.lane !== undefined) {
+    if (held.orderingKey !== undefined) {
       if (nackedForMs === undefined) {
-        const next = this.#lanes.acked(held.lane, held);
+        const next = this.#lanes.acked(held.orderingKey, held);
         if (next && !next.delivered && !this.#closed) this.#deliver(next);
       } else {
-        for (const later of this.#lanes.nacked(held.lane, held)) {
+        for (const later of this.#lanes.nacked(held.orderingKey, held)) {
           later.settled = true;
           this.#forget(later);
           if (!later.delivered && this.#countsGiveBacks) this.#ledger.givenBack(later.key);

@@ -1,4 +1,4 @@
-import { context as otelContext, type Attributes } from '@opentelemetry/api';
+import { context as otelContext, type Attributes, type Span } from '@opentelemetry/api';
 import { z } from 'zod';
 import { backoffDelay, DEFAULT_BACKOFF, sleep, type BackoffPolicy } from './backoff.ts';
 import { parseOptions, unlimitedInt } from './config.ts';
@@ -110,6 +110,18 @@ const SETTLE_GRACE_MS = 2_000;
 type Settlement = { readonly kind: 'ack' } | { readonly kind: 'nack'; readonly delayMs: number } | { readonly kind: 'dead'; readonly reason: string; readonly error?: unknown };
 
 const ACK: Settlement = { kind: 'ack' };
+const RESOLVED: Promise<void> = Promise.resolve();
+
+/** One handler run: what {@link SubscriptionRuntime} needs when it ends. */
+class HandlerRun<T> {
+  readonly entry: Entry<T>;
+  readonly span: Span;
+  readonly started = performance.now();
+  constructor(entry: Entry<T>, span: Span) {
+    this.entry = entry;
+    this.span = span;
+  }
+}
 
 /** What a {@link Delivery} needs from its runtime to settle itself. */
 interface Settler<T> {
@@ -339,12 +351,11 @@ export class SubscriptionRuntime<T> implements Subscription {
   #start(entry: Entry<T>): void {
     this.#running.add(entry);
     if (entry.lane !== undefined) this.#busyLanes.add(entry.lane);
-    void this.#run(entry);
+    void this.#process(entry).then(() => this.#finished(entry));
   }
 
-  /** Processes one delivery, then frees its slot. Never rejects. */
-  async #run(entry: Entry<T>): Promise<void> {
-    await this.#process(entry);
+  /** Frees the slot of a delivery processed to its settlement. */
+  #finished(entry: Entry<T>): void {
     this.#running.delete(entry);
     if (entry.lane !== undefined) this.#busyLanes.delete(entry.lane);
     if (this.#running.size === 0 && this.#idleWaiters.length > 0) this.#idleWaiters.splice(0).forEach((w) => w());
@@ -362,47 +373,56 @@ export class SubscriptionRuntime<T> implements Subscription {
     }
   }
 
-  /** Runs one delivery to its settlement. Never rejects. */
-  async #process(entry: Entry<T>): Promise<void> {
+  /**
+   * Runs one delivery to its settlement. Never rejects. Not an async function, on purpose: it runs
+   * once per message, and an async function keeps every local of its frame alive across its
+   * awaits (about 1 KB per message here); a synchronous handler settles without one.
+   */
+  #process(entry: Entry<T>): Promise<void> {
     const { envelope, attempt } = entry.driverDelivery;
-    const { telemetry, logger } = this.#deps;
     if (attempt > this.#retry.maxAttempts) {
       // Earlier deliveries ended without a settle (a crash, a close deadline): the limit still holds.
-      logger.warn({ topic: this.topic, group: this.group, id: envelope.id, attempt }, 'delivery is past retry.maxAttempts; dead-lettering it unhandled');
-      await this.#settleSafely(entry, { kind: 'dead', reason: 'max-attempts' });
-      return;
+      this.#deps.logger.warn({ topic: this.topic, group: this.group, id: envelope.id, attempt }, 'delivery is past retry.maxAttempts; dead-lettering it unhandled');
+      return this.#settleSafely(entry, { kind: 'dead', reason: 'max-attempts' });
     }
     try {
       entry.payload = this.#codec.decode(envelope.body);
     } catch (err) {
-      logger.warn({ topic: this.topic, group: this.group, id: envelope.id }, 'payload cannot be decoded; dead-lettering');
-      await this.#settleSafely(entry, { kind: 'dead', reason: 'decode-failed', error: err });
-      return;
+      this.#deps.logger.warn({ topic: this.topic, group: this.group, id: envelope.id }, 'payload cannot be decoded; dead-lettering');
+      return this.#settleSafely(entry, { kind: 'dead', reason: 'decode-failed', error: err });
     }
+    const { telemetry } = this.#deps;
     const parent = telemetry.extract(envelope.headers);
-    const span = telemetry.startProcess(this.#spanName, this.#attributes, parent);
-    const started = performance.now();
-    let failure: unknown;
+    const run = new HandlerRun(entry, telemetry.startProcess(this.#spanName, this.#attributes, parent));
+    let result: Promise<void> | void;
     try {
-      await otelContext.with(parent, this.#handler, undefined, entry);
+      result = otelContext.with(parent, this.#handler, undefined, entry);
     } catch (err) {
-      failure = err ?? new Error('handler threw a nullish value');
+      return this.#handled(run, true, err);
     }
-    telemetry.handlerDuration.record(performance.now() - started, this.#attributes);
-    Telemetry.endSpan(span, failure);
+    if (result === undefined || typeof (result as Promise<void>).then !== 'function') return this.#handled(run, false, undefined);
+    return Promise.resolve(result).then(
+      () => this.#handled(run, false, undefined),
+      (err: unknown) => this.#handled(run, true, err),
+    );
+  }
+
+  /** After the handler: telemetry, then the settle the runtime owes (none if the handler settled). */
+  #handled(run: HandlerRun<T>, failed: boolean, error: unknown): Promise<void> {
+    const { entry } = run;
+    const failure: unknown = failed ? (error ?? new Error('handler threw a nullish value')) : undefined;
+    this.#deps.telemetry.handlerDuration.record(performance.now() - run.started, this.#attributes);
+    Telemetry.endSpan(run.span, failure);
     if (entry.settled || entry.abandoned) {
-      if (failure !== undefined) logger.warn({ err: failure, id: envelope.id }, 'handler failed after settling its delivery');
-      return;
+      if (failed) this.#deps.logger.warn({ err: failure, id: entry.id }, 'handler failed after settling its delivery');
+      return RESOLVED;
     }
-    if (failure === undefined) {
-      await this.#settleSafely(entry, ACK);
-    } else if (attempt >= this.#retry.maxAttempts) {
-      await this.#settleSafely(entry, { kind: 'dead', reason: 'handler-failed', error: failure });
-    } else {
-      const delayMs = this.#clampDelay(backoffDelay(this.#retry, attempt));
-      logger.debug({ id: envelope.id, attempt, delayMs }, 'handler failed; retrying');
-      await this.#settleSafely(entry, { kind: 'nack', delayMs });
-    }
+    if (!failed) return this.#settleSafely(entry, ACK);
+    const { attempt } = entry;
+    if (attempt >= this.#retry.maxAttempts) return this.#settleSafely(entry, { kind: 'dead', reason: 'handler-failed', error: failure });
+    const delayMs = this.#clampDelay(backoffDelay(this.#retry, attempt));
+    this.#deps.logger.debug({ id: entry.id, attempt, delayMs }, 'handler failed; retrying');
+    return this.#settleSafely(entry, { kind: 'nack', delayMs });
   }
 
   #clampDelay(delayMs: number): number {
@@ -449,10 +469,11 @@ export class SubscriptionRuntime<T> implements Subscription {
     });
   }
 
-  async #ack(entry: Entry<T>): Promise<void> {
-    await entry.driverDelivery.ack();
-    this.#deps.telemetry.acked.add(1, this.#attributes);
+  #ack(entry: Entry<T>): Promise<void> {
+    return entry.driverDelivery.ack().then(this.#countAck);
   }
+
+  readonly #countAck = (): void => this.#deps.telemetry.acked.add(1, this.#attributes);
 
   async #nack(entry: Entry<T>, delayMs: number): Promise<void> {
     // A handler that hands back every delivery at once must not starve timers, heartbeats and

@@ -68,6 +68,12 @@ export class RocketmqReceiver implements DriverReceiver<RocketmqMessage> {
   readonly concurrency: number;
   readonly leaseMs: number;
   readonly scope: string;
+  /**
+   * A FIFO queue is popped in batches, and popped again from an earlier unsettled message it
+   * forgets the batch's acks (apache/rocketmq ConsumerOrderInfoManager): copies of acked messages
+   * come back, each with one more attempt (issue #16, model seed 1496463186/7).
+   */
+  readonly redeliversAcked = true;
   readonly #spec: SubscriptionSpec;
   readonly #fifo: boolean;
   readonly #consumer: SimpleConsumer;

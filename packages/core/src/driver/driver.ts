@@ -181,6 +181,15 @@ export interface DriverReceiver<M extends ReceivedMessage = ReceivedMessage> {
    */
   readonly scope: string;
   /**
+   * The broker may hand over again a message this process acked successfully (RocketMQ: a FIFO
+   * queue popped again from an earlier unsettled message forgets the batch's acks). Core then
+   * remembers acked ids (bounded, per process) and acks such a copy again without handing it to a
+   * handler. Off by default: elsewhere an acked message comes back only as the rare duplicate of
+   * at-least-once delivery, which `idempotent()` absorbs, and remembering every ack costs a write
+   * per message. @default false
+   */
+  readonly redeliversAcked?: boolean;
+  /**
    * Up to `max` messages, waiting (a long poll) until at least one arrived or the broker's wait
    * time passed (then `[]`). Resolves `[]` promptly when `signal` aborts; any message received
    * anyway must still be returned (core gives it back). Rejects with a classified MqError.
