@@ -14,6 +14,7 @@ import {
 } from './publish.ts';
 import { SubscriptionRuntime, type CloseOptions, type SubscribeOptions, type Subscription } from './subscription.ts';
 import type { Telemetry } from './telemetry.ts';
+import { requireTopology, toTopologySpec, verifyTopology, withTopology, type TopicDeclaration, type TopologyMode } from './topology.ts';
 
 /** A native transaction scope (see {@link Client.transaction}). */
 export interface Transaction {
@@ -32,11 +33,16 @@ export class Client {
   readonly #logger: Logger;
   readonly #subscriptions = new Set<Subscription>();
   readonly #publishTimeoutMs: number;
+  readonly #topology: TopologyMode;
+  /** The driver subscriptions run on: with the topology step of {@link Client.topology} in `receiver()`. */
+  readonly #subscribeDriver: Driver;
   #closing: Promise<void> | undefined;
 
   /** @internal use {@link connect}. */
-  constructor(driver: Driver, telemetry: Telemetry, logger: Logger, publishPolicy: PublishPolicy) {
+  constructor(driver: Driver, telemetry: Telemetry, logger: Logger, publishPolicy: PublishPolicy, topology: TopologyMode = 'none') {
     this.#driver = driver;
+    this.#topology = topology;
+    this.#subscribeDriver = withTopology(driver, topology);
     this.#telemetry = telemetry;
     this.#logger = logger;
     this.#sender = new ReliableSender(driver, telemetry, publishPolicy);
@@ -46,6 +52,11 @@ export class Client {
   /** How long a publish may take before it rejects (`publish.timeoutMs` of {@link connect}). */
   get publishTimeoutMs(): number {
     return this.#publishTimeoutMs;
+  }
+
+  /** What `subscribe()` does about missing topics and groups (the `topology` option of {@link connect}). */
+  get topology(): TopologyMode {
+    return this.#topology;
   }
 
   /** The adapter's name (`memory`, `kafka`, …). */
@@ -135,11 +146,43 @@ export class Client {
     return { ...envelope, headers };
   }
 
-  /** Starts consuming `topic` as `options.group`. */
+  /**
+   * Creates what is missing of a topic, its consumer groups and its dead-letter topic, the same
+   * call on every broker (whatever the `topology` mode); existing ones are left as they are. A
+   * declared group keeps every message published from now on, before its first subscriber too.
+   *
+   * ```ts
+   * await mq.declare({ topic: 'orders', groups: ['billing', 'shipping'], partitions: 6 });
+   * ```
+   *
+   * Rejects with CONFIG for bad options (naming the field) or when the endpoint cannot create
+   * them (naming the option that enables it), UNSUPPORTED when the adapter has no topology step.
+   */
+  async declare(declaration: TopicDeclaration): Promise<void> {
+    this.#assertOpen();
+    const spec = toTopologySpec(this.#driver, declaration);
+    await requireTopology(this.#driver).declare(spec);
+  }
+
+  /**
+   * Checks that a topic, its groups and its dead-letter topic exist, without creating anything.
+   * Rejects with NOT_FOUND naming each missing one and the {@link Client.declare} call that
+   * creates them (CONFIG when one exists but does not fit, e.g. a non-FIFO topic declared ordered).
+   */
+  async verify(declaration: TopicDeclaration): Promise<void> {
+    this.#assertOpen();
+    await verifyTopology(this.#driver, toTopologySpec(this.#driver, declaration, 'verify'));
+  }
+
+  /**
+   * Starts consuming `topic` as `options.group`. With `topology: 'create'` the topic, the group and
+   * the dead-letter topic are declared first when missing; with `'verify'` a missing one rejects
+   * with NOT_FOUND naming it.
+   */
   async subscribe<T = unknown>(topic: string, options: SubscribeOptions<T>): Promise<Subscription> {
     this.#assertOpen();
     const runtime = await SubscriptionRuntime.start(topic, options, {
-      driver: this.#driver,
+      driver: this.#subscribeDriver,
       sender: this.#sender,
       telemetry: this.#telemetry,
       logger: this.#logger,

@@ -10,6 +10,7 @@ import { MqError } from './errors.ts';
 import { silentLogger, type Logger } from './logger.ts';
 import { DEFAULT_PUBLISH_POLICY, type PublishPolicy } from './publish.ts';
 import { Telemetry } from './telemetry.ts';
+import { requireTopology, toTopologySpec, topologyModeSchema, verifyTopology, type TopicDeclaration, type TopologyMode } from './topology.ts';
 
 /** Options of {@link connect}. */
 export interface ConnectOptions {
@@ -28,6 +29,19 @@ export interface ConnectOptions {
   tracerProvider?: TracerProvider;
   /** Reliable-send policy: each publish's deadline, the retry backoff, and the pending bounds. */
   publish?: PublishConnectOptions;
+  /**
+   * What mqkit does about missing topics and groups (see {@link TopologyMode}): `create` declares
+   * them at `subscribe()` (and `topics` at connect), `verify` fails fast with NOT_FOUND naming
+   * what is missing and how to create it (recommended in production), `none` leaves it to the
+   * adapter's own options. @default 'create' for `memory://`, else 'none' (the behaviour before
+   * this option; see the README for why the default did not become 'verify')
+   */
+  topology?: TopologyMode;
+  /**
+   * Topics (with their groups and dead-letter topics) to declare (`topology: 'create'`) or check
+   * (`'verify'`) at connect, so that a missing one fails the connect rather than the first use.
+   */
+  topics?: readonly TopicDeclaration[];
 }
 
 /**
@@ -91,12 +105,27 @@ export async function connect(target: string | ConnectConfig, options: ConnectOp
     maxPending: publish.maxPending ?? defaults.maxPending,
     maxPendingBytes: publish.maxPendingBytes ?? defaults.maxPendingBytes,
   };
+  const topology = parseOptions(topologyModeSchema.optional(), config.topology, 'connect.topology') ?? (scheme === 'memory' ? 'create' : 'none');
+  const topics = config.topics ?? [];
+  if (!Array.isArray(topics)) throw configError('connect.topics: must be an array of topic declarations');
+  if (topics.length > 0 && topology === 'none') throw configError("connect.topics: needs topology 'create' (declare them) or 'verify' (check them)");
   const adapter = await findAdapter(scheme, config.adapters ?? [], url);
   const logger = config.logger ?? silentLogger;
   const driver = await adapter.create(url, config.options ?? {}, { logger });
-  logger.info({ adapter: driver.name, url: redactUrl(url) }, 'mqkit connected');
+  try {
+    // Validated before anything is created: a typo in the last declaration creates nothing.
+    const specs = topics.map((t, i) => toTopologySpec(driver, t, `connect.topics.${i}`));
+    for (const spec of specs) {
+      if (topology === 'create') await requireTopology(driver).declare(spec);
+      else await verifyTopology(driver, spec);
+    }
+  } catch (err) {
+    await driver.close().catch(() => {});
+    throw err;
+  }
+  logger.info({ adapter: driver.name, url: redactUrl(url), topology }, 'mqkit connected');
   const telemetry = new Telemetry(driver.name, { meterProvider: config.meterProvider, tracerProvider: config.tracerProvider });
-  return new Client(driver, telemetry, logger, publishPolicy);
+  return new Client(driver, telemetry, logger, publishPolicy, topology);
 }
 
 async function findAdapter(scheme: string, adapters: readonly Adapter[], url: string): Promise<Adapter> {

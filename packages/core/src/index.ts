@@ -10,6 +10,7 @@
  */
 export { connect, ADAPTER_PACKAGES, type ConnectConfig, type ConnectOptions } from './connect.ts';
 export { Client, type Transaction } from './client.ts';
+export type { TopicDeclaration, TopologyMode } from './topology.ts';
 export {
   type OutgoingMessage,
   type PublishOptions,

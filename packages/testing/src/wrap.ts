@@ -19,6 +19,8 @@ export function wrapAdapter(adapter: Adapter, override: (driver: Driver) => Part
         receiver: replaced.receiver ?? ((spec) => driver.receiver(spec)),
         close: replaced.close ?? (() => driver.close()),
       };
+      const topology = replaced.topology ?? driver.topology;
+      if (topology) Object.assign(wrapped, { topology });
       const begin = replaced.beginTransaction ?? driver.beginTransaction?.bind(driver);
       if (begin) wrapped.beginTransaction = begin;
       return wrapped;

@@ -7,6 +7,7 @@
 import type { MqError } from '../errors.ts';
 import type { Envelope } from '../message.ts';
 import type { Logger } from '../logger.ts';
+import type { DriverTopology } from './topology.ts';
 
 /** How an adapter delays a message. */
 export interface DelayCapability {
@@ -255,6 +256,8 @@ export interface Driver {
   receiver(spec: SubscriptionSpec): Promise<DriverReceiver>;
   /** Start a native transaction; present only when `capabilities.transactions`. */
   beginTransaction?(): Promise<DriverTransaction>;
+  /** Declare and verify topics, groups and dead-letter topics (see topology.ts); absent: the adapter cannot. */
+  readonly topology?: DriverTopology;
   /** Close connections. Called once, after every subscription was closed. */
   close(): Promise<void>;
 }

@@ -17,6 +17,14 @@ export type {
   SendOutcome,
   SubscriptionSpec,
 } from './driver.ts';
+export {
+  declareCall,
+  missingTopologyError,
+  type DriverTopology,
+  type MissingTopology,
+  type TopologyCapabilities,
+  type TopologySpec,
+} from './topology.ts';
 export { MqError, toMqError, ERROR_CODES, type ErrorCode } from '../errors.ts';
 export { HEADERS, WIRE_HEADERS, LEGACY_WIRE_HEADERS, RESERVED_HEADER_PREFIX, envelopeSize, envelopeSizeBound, type Envelope } from '../message.ts';
 export { redactUrl, parseUrlOptions, parseOptions, configError } from '../config.ts';

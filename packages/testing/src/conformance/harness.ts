@@ -30,7 +30,10 @@ export interface ConformanceHarness {
   readonly timing?: Partial<ConformanceTiming>;
   /** Scenario ids to skip on this adapter, each with the reason shown in the test title. */
   readonly skip?: Readonly<Record<string, string>>;
+  /** The adapter implements `Driver.topology` (client.declare / verify). @default true */
+  readonly topology?: boolean;
   /** Settings handed to every subscription (e.g. shorter visibility timeouts). */
+
   readonly subscribeOptions?: Readonly<Record<string, unknown>>;
 }
 

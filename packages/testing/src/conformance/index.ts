@@ -34,7 +34,9 @@ export {
 
 /** Why `scenario` cannot run against `harness`, or undefined when it must run. */
 export function skipReason(scenario: Scenario, harness: ConformanceHarness): string | undefined {
-  return harness.skip?.[scenario.id] ?? scenario.unsupported?.(harness.capabilities);
+  if (harness.skip?.[scenario.id] !== undefined) return harness.skip[scenario.id];
+  if (scenario.needsTopology && harness.topology === false) return 'the adapter has no Driver.topology (declare/verify)';
+  return scenario.unsupported?.(harness.capabilities);
 }
 
 /** Runs one scenario with its own context, cleaning up whatever it opened. */

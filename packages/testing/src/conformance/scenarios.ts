@@ -14,6 +14,8 @@ export interface Scenario {
   readonly title: string;
   /** Why this adapter cannot run it, from its capabilities; undefined when it can. */
   readonly unsupported?: (caps: Capabilities) => string | undefined;
+  /** Uses `client.declare()` / `client.verify()`: skipped where the harness says the adapter has no topology step. */
+  readonly needsTopology?: boolean;
   run(ctx: ScenarioContext): Promise<void>;
 }
 
@@ -669,6 +671,23 @@ export const scenarios: Scenario[] = [
     },
   },
   // Hostile handlers, odd payloads, extreme retry policies, mistyped options.
+  {
+    id: 'declared-group-keeps-early-messages',
+    title: 'a group declared before anything is published receives what was published before its first subscriber',
+    needsTopology: true,
+    async run(ctx) {
+      const { client, topic } = await ctx.clientAndTopic();
+      const group = ctx.group();
+      await client.declare({ topic, groups: [group] });
+      await client.verify({ topic, groups: [group] }); // declared means verified
+      const receipts = await Promise.all([1, 2, 3].map((n) => client.publish(topic, { n })));
+      await pause(ctx.timing.quietMs); // the group has no subscriber yet: nothing may get lost meanwhile
+      const got = await ctx.recorder<{ n: number }>(await ctx.client(), topic, { group });
+      await eventually('the three messages published before the first subscriber', ctx.timing.deliveryMs, () => got.uniqueIds().size >= 3);
+      expect([...got.uniqueIds()].sort()).toEqual(receipts.map((r) => r.id).sort());
+      await client.declare({ topic, groups: [group] }); // idempotent, also with a subscriber
+    },
+  },
   ...adversarialScenarios,
 ];
 

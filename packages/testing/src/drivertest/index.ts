@@ -28,7 +28,10 @@ export interface DriverHarness {
   readonly timing?: Partial<ConformanceTiming>;
   /** Scenario ids of the full suite to skip, with the reason. */
   readonly skip?: Readonly<Record<string, string>>;
+  /** The driver implements `Driver.topology`. @default true */
+  readonly topology?: boolean;
   /** Adapter options of every subscription (e.g. a short lease). */
+
   readonly subscribeOptions?: Readonly<Record<string, unknown>>;
 }
 
@@ -67,6 +70,7 @@ export function runDriverConformance(harness: DriverHarness, options: DriverConf
     ...(harness.topic ? { topic: (needs: TopicNeeds) => harness.topic!(needs) } : {}),
     ...(harness.timing ? { timing: harness.timing } : {}),
     ...(harness.skip ? { skip: harness.skip } : {}),
+    ...(harness.topology === false ? { topology: false } : {}),
     ...(harness.subscribeOptions ? { subscribeOptions: harness.subscribeOptions } : {}),
   };
   runConformance(suite, options.model === false ? {} : { model: options.model ?? { runs: 6 } });

@@ -12,6 +12,7 @@ runDriverConformance(
     name: 'lease (README example)',
     capabilities: LEASE_DRIVER_CAPABILITIES,
     create: async () => new LeaseDriver(broker, 1_000),
+    topology: false, // the README's minimal driver has no declare/verify step
     timing: { deliveryMs: 3_000, redeliveryMs: 4_000, quietMs: 300, delayMs: 500 },
   },
   { model: { runs: 3 } },

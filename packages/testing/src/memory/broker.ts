@@ -223,13 +223,7 @@ export class MemoryBroker {
 
   /** Attaches a consumer to `topic`/`group`, creating the group (with the retained log) if new. */
   attach(topicName: string, groupName: string, consumer: MemoryConsumer, ordered: boolean): GroupHandle {
-    const topic = this.#topic(topicName);
-    let group = topic.groups.get(groupName);
-    if (!group) {
-      group = new GroupQueue();
-      for (const { seq, envelope, visibleAt } of topic.log) group.messages.push({ seq, envelope, attempt: 1, visibleAt, holder: undefined });
-      topic.groups.set(groupName, group);
-    }
+    const group = this.#group(this.#topic(topicName), groupName);
     group.ordered ||= ordered;
     group.consumers.push(consumer);
     group.schedule();
@@ -241,6 +235,28 @@ export class MemoryBroker {
       detach: () => g.detach(consumer),
       wake: () => g.schedule(),
     };
+  }
+
+  #group(topic: TopicState, groupName: string): GroupQueue {
+    let group = topic.groups.get(groupName);
+    if (!group) {
+      group = new GroupQueue();
+      for (const { seq, envelope, visibleAt } of topic.log) group.messages.push({ seq, envelope, attempt: 1, visibleAt, holder: undefined });
+      topic.groups.set(groupName, group);
+    }
+    return group;
+  }
+
+  /** Creates `topic` and its groups when missing (a group starts with the retained log, as on attach). */
+  declare(topicName: string, groupNames: readonly string[], ordered = false): void {
+    const topic = this.#topic(topicName);
+    for (const name of groupNames) this.#group(topic, name).ordered ||= ordered;
+  }
+
+  /** Whether `topic` was declared or published to, or (with `group`) that group declared or subscribed. */
+  has(topicName: string, groupName?: string): boolean {
+    const topic = this.#topics.get(topicName);
+    return topic !== undefined && (groupName === undefined || topic.groups.has(groupName));
   }
 
   /** Messages not yet acked in a group (for assertions in users' tests). */

@@ -6,8 +6,10 @@ import {
   type Capabilities,
   type Driver,
   type DriverReceiver,
+  type DriverTopology,
   type DriverTransaction,
   type Envelope,
+  type MissingTopology,
   type SendOutcome,
   type SubscriptionSpec,
 } from '@mqkit/core/driver';
@@ -54,6 +56,26 @@ export class MemoryDriver implements Driver {
     this.#broker = broker;
     this.capabilities = memoryCapabilities(maxMessageBytes);
   }
+
+  /**
+   * Topics and groups in the broker: a declared group keeps what is published from then on (and,
+   * since the broker retains its log, what came before too). A topic exists once declared or
+   * published to, a group once declared or subscribed.
+   */
+  readonly topology: DriverTopology = {
+    capabilities: { partitions: false, retainsForDeclaredGroups: true },
+    declare: async (spec) => {
+      this.#broker.declare(spec.topic, spec.groups, spec.ordered);
+      if (spec.deadLetterTopic !== undefined) this.#broker.declare(spec.deadLetterTopic, []);
+    },
+    verify: async (spec) => {
+      const missing: MissingTopology[] = [];
+      if (!this.#broker.has(spec.topic)) missing.push({ kind: 'topic', name: spec.topic });
+      for (const group of spec.groups) if (!this.#broker.has(spec.topic, group)) missing.push({ kind: 'group', name: group, topic: spec.topic });
+      if (spec.deadLetterTopic !== undefined && !this.#broker.has(spec.deadLetterTopic)) missing.push({ kind: 'dead-letter topic', name: spec.deadLetterTopic });
+      return missing;
+    },
+  };
 
   /** The {@link MemoryBroker} itself. */
   get native(): MemoryBroker {

@@ -1,0 +1,87 @@
+/**
+ * The topology part of the driver contract: declare (create what is missing) and verify (report
+ * what is missing) a topic, its consumer groups and its dead-letter topic, the same description on
+ * every broker. Optional ({@link Driver.topology}); core's `client.declare()`, `client.verify()`
+ * and the `topology` connect mode call it.
+ */
+import { MqError } from '../errors.ts';
+
+/** What one topic needs, as a driver receives it (validated and defaulted by core). */
+export interface TopologySpec {
+  readonly topic: string;
+  /** Keyed messages consumed in order (RocketMQ: FIFO topic and orderly groups; SQS: a `.fifo` name; RabbitMQ: single active consumer). */
+  readonly ordered: boolean;
+  /** Partitions (Kafka) or queues per broker (RocketMQ) of a topic created now; the adapter's default when absent. */
+  readonly partitions?: number | undefined;
+  /** Consumer groups that must keep every message published from now on, subscribed or not. */
+  readonly groups: readonly string[];
+  /** The dead-letter topic to declare with it, or undefined for none. */
+  readonly deadLetterTopic?: string | undefined;
+  /**
+   * Adapter subscription options when core declares for a `subscribe()` (e.g. RabbitMQ's `queue`,
+   * SQS's `filterPolicy`), so that what is declared is what the subscription will consume.
+   */
+  readonly options?: Readonly<Record<string, unknown>> | undefined;
+}
+
+/** One thing {@link DriverTopology.verify} found missing (or different). */
+export interface MissingTopology {
+  readonly kind: 'topic' | 'group' | 'dead-letter topic';
+  /** The mqkit name (topic or group). */
+  readonly name: string;
+  /** The topic a group belongs to. */
+  readonly topic?: string | undefined;
+  /** Why, when it exists but does not fit (e.g. "a NORMAL topic, ordered needs FIFO"). */
+  readonly problem?: string | undefined;
+}
+
+/** What a driver's topology step can do; the conformance suite reads it. */
+export interface TopologyCapabilities {
+  /** `partitions` is honoured when a topic is created. */
+  readonly partitions: boolean;
+  /**
+   * A declared group keeps messages published before its first subscriber. False where the broker
+   * cannot (then the conformance scenario is skipped by name).
+   */
+  readonly retainsForDeclaredGroups: boolean;
+}
+
+/** Implemented by adapters that can create and check topology ({@link Driver.topology}). */
+export interface DriverTopology {
+  readonly capabilities: TopologyCapabilities;
+  /**
+   * Creates what is missing (idempotent; existing resources are left as they are). Rejects with a
+   * classified MqError: CONFIG when the endpoint cannot (e.g. no admin access configured), naming
+   * the option that enables it.
+   */
+  declare(spec: TopologySpec): Promise<void>;
+  /** Lists what is missing; `[]` when everything exists. Rejects only when it cannot tell. */
+  verify(spec: TopologySpec): Promise<readonly MissingTopology[]>;
+}
+
+/** `client.declare({ … })` as code, for error messages that show the call that fixes things. */
+export function declareCall(spec: Pick<TopologySpec, 'topic' | 'ordered' | 'groups'>): string {
+  const parts = [`topic: '${spec.topic}'`];
+  if (spec.ordered) parts.push('ordered: true');
+  if (spec.groups.length > 0) parts.push(`groups: [${spec.groups.map((g) => `'${g}'`).join(', ')}]`);
+  return `client.declare({ ${parts.join(', ')} })`;
+}
+
+function describe(m: MissingTopology): string {
+  const what = m.kind === 'group' ? `consumer group "${m.name}" of topic "${m.topic ?? ''}"` : `${m.kind} "${m.name}"`;
+  return m.problem ? `${what} ${m.problem}` : `${what} does not exist`;
+}
+
+/**
+ * The NOT_FOUND error for missing topology: names each missing topic and group and the call or
+ * option that creates them. `hint` adds what the adapter needs for that (e.g. an admin endpoint).
+ */
+export function missingTopologyError(adapter: string, missing: readonly MissingTopology[], spec: Pick<TopologySpec, 'topic' | 'ordered' | 'groups'>, hint?: string, cause?: unknown): MqError {
+  const groups = [...new Set([...spec.groups, ...missing.filter((m) => m.kind === 'group' && m.topic === spec.topic).map((m) => m.name)])];
+  const fix = `create ${missing.length > 1 ? 'them' : 'it'} with ${declareCall({ ...spec, groups })}, or connect with topology: 'create'`;
+  const code = missing.some((m) => m.problem) ? 'CONFIG' : 'NOT_FOUND';
+  return new MqError(code, `${adapter}: ${missing.map(describe).join('; ')}: ${fix}${hint ? ` (${hint})` : ''}`, {
+    cause,
+    details: { topic: spec.topic, missing: missing.map((m) => ({ ...m })) },
+  });
+}

@@ -1,0 +1,136 @@
+import { memory, memoryBroker, wrapAdapter } from '@mqkit/testing';
+import { uniqueName } from '@mqkit/testing/conformance';
+import { describe, expect, it } from 'vitest';
+import { connect, type ConnectOptions } from './connect.ts';
+import { MqError } from './errors.ts';
+
+async function open(options: ConnectOptions = {}) {
+  const name = uniqueName('topology');
+  const client = await connect(`memory://${name}`, { adapters: [memory()], ...options });
+  return { client, name, broker: memoryBroker(name) };
+}
+
+const noop = async (): Promise<void> => {};
+
+async function rejection(p: Promise<unknown>): Promise<MqError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(MqError);
+  return err as MqError;
+}
+
+describe('client.declare / client.verify', () => {
+  it('verify names each missing topic, group and dead-letter topic and the declare call that creates them', async () => {
+    const { client } = await open({ topology: 'none' });
+    const err = await rejection(client.verify({ topic: 'orders', groups: ['billing', 'shipping'] }));
+    expect(err.code).toBe('NOT_FOUND');
+    expect(err.message).toContain('topic "orders" does not exist');
+    expect(err.message).toContain('consumer group "billing" of topic "orders" does not exist');
+    expect(err.message).toContain('dead-letter topic "orders-dlq" does not exist');
+    expect(err.message).toContain("client.declare({ topic: 'orders', groups: ['billing', 'shipping'] })");
+    expect(err.message).toContain("topology: 'create'");
+    expect(err.details.missing).toHaveLength(4);
+    await client.declare({ topic: 'orders', groups: ['billing', 'shipping'] });
+    await client.verify({ topic: 'orders', groups: ['billing', 'shipping'] });
+    await client.verify({ topic: 'orders', groups: ['billing'], deadLetter: false });
+    expect((await rejection(client.verify({ topic: 'orders', groups: ['audit'] }))).message).toContain('consumer group "audit"');
+    await client.close();
+  });
+
+  it('a declared group keeps what is published before its first subscriber', async () => {
+    const { client, broker } = await open();
+    await client.declare({ topic: 'orders', groups: ['billing'] });
+    await client.publish('orders', { n: 1 });
+    expect(broker.depth('orders', 'billing')).toBe(1);
+    await client.close();
+  });
+
+  it('checks the declaration with one strict schema: CONFIG naming the field, INVALID_MESSAGE for a bad topic', async () => {
+    const { client } = await open();
+    const typo = await rejection(client.declare({ topic: 'orders', group: ['billing'] } as never));
+    expect(typo.code).toBe('CONFIG');
+    expect(typo.message).toContain('group');
+    const partitions = await rejection(client.declare({ topic: 'orders', partitions: 0 }));
+    expect(partitions.code).toBe('CONFIG');
+    expect(partitions.message).toContain('declare.partitions');
+    expect((await rejection(client.declare({ topic: 'no spaces' }))).code).toBe('INVALID_MESSAGE');
+    expect((await rejection(client.declare({ topic: 'orders', deadLetter: 'bad name' }))).code).toBe('CONFIG');
+    await client.close();
+  });
+
+  it('an adapter without a topology step rejects with UNSUPPORTED naming it', async () => {
+    const bare = wrapAdapter(memory(), () => ({}));
+    const client = await connect(`memory://${uniqueName('bare')}`, {
+      adapters: [{ schemes: ['memory'], create: async (url, options, context) => withoutTopology(await bare.create(url, options, context)) }],
+    });
+    const err = await rejection(client.declare({ topic: 'orders' }));
+    expect(err.code).toBe('UNSUPPORTED');
+    expect(err.message).toContain('memory');
+    await client.close();
+  });
+});
+
+function withoutTopology<T extends object>(driver: T): T {
+  const copy = { ...driver } as T & { topology?: unknown };
+  delete copy.topology;
+  // Getters and methods of the wrapper are own properties: the spread kept them.
+  return copy;
+}
+
+describe('the topology connect option', () => {
+  it("defaults to 'create' on memory://: subscribe declares its topic, group and dead-letter topic", async () => {
+    const { client } = await open();
+    expect(client.topology).toBe('create');
+    await client.subscribe('orders', { group: 'billing', handler: noop });
+    await client.verify({ topic: 'orders', groups: ['billing'] });
+    await client.close();
+  });
+
+  it("'verify': subscribe to a missing topic or group fails fast with NOT_FOUND naming it; declared, it works", async () => {
+    const { client } = await open({ topology: 'verify' });
+    const err = await rejection(client.subscribe('orders', { group: 'billing', handler: noop }));
+    expect(err.code).toBe('NOT_FOUND');
+    expect(err.message).toMatch(/topic "orders" does not exist.*consumer group "billing"/);
+    expect(err.message).toContain("client.declare({ topic: 'orders', groups: ['billing'] })");
+    await client.declare({ topic: 'orders', groups: ['billing'] });
+    const sub = await client.subscribe('orders', { group: 'billing', handler: noop });
+    await sub.close();
+    // A custom dead-letter topic is checked too.
+    const dlq = await rejection(client.subscribe('orders', { group: 'billing', deadLetterTopic: 'orders-parked', handler: noop }));
+    expect(dlq.message).toContain('dead-letter topic "orders-parked"');
+    await client.close();
+  });
+
+  it("'none': nothing is declared or checked by mqkit", async () => {
+    const { client, broker, name } = await open({ topology: 'none' });
+    await client.subscribe('orders', { group: 'billing', handler: noop });
+    expect(broker.has('orders-dlq')).toBe(false);
+    expect(name).toBeTruthy();
+    await client.close();
+  });
+
+  it('topics are declared at connect with create, checked with verify (the connect fails naming what is missing)', async () => {
+    const name = uniqueName('topology');
+    const verify = connect(`memory://${name}`, { adapters: [memory()], topology: 'verify', topics: [{ topic: 'orders', groups: ['billing'] }] });
+    const err = await rejection(verify);
+    expect(err.code).toBe('NOT_FOUND');
+    expect(err.message).toContain('topic "orders"');
+    const created = await connect(`memory://${name}`, { adapters: [memory()], topology: 'create', topics: [{ topic: 'orders', groups: ['billing'] }] });
+    await created.close();
+    const verified = await connect(`memory://${name}`, { adapters: [memory()], topology: 'verify', topics: [{ topic: 'orders', groups: ['billing'] }] });
+    await verified.close();
+  });
+
+  it('rejects a bad mode, and topics without a mode that uses them, with CONFIG', async () => {
+    const bad = await rejection(connect('memory://', { adapters: [memory()], topology: 'auto' as never }));
+    expect(bad.code).toBe('CONFIG');
+    expect(bad.message).toContain('connect.topology');
+    const none = await rejection(connect('memory://', { adapters: [memory()], topology: 'none', topics: [{ topic: 'orders' }] }));
+    expect(none.code).toBe('CONFIG');
+    expect(none.message).toContain('connect.topics');
+    const typo = await rejection(connect('memory://', { adapters: [memory()], topology: 'create', topics: [{ topic: 'orders', partition: 3 } as never] }));
+    expect(typo.message).toContain('connect.topics.0');
+  });
+});
