@@ -8,6 +8,7 @@ import {
   type Capabilities,
   type Driver,
   type DriverReceiver,
+  type DriverTopology,
   type Envelope,
   type Logger,
   type SendOutcome,
@@ -18,6 +19,7 @@ import { kafkaCapabilities } from './capabilities.ts';
 import { parseKafkaSubscriptionOptions, type KafkaSettings } from './options.ts';
 import { sendEnvelopes } from './send.ts';
 import { KafkaSubscription } from './subscription.ts';
+import { explainMissingTopic, kafkaTopology } from './topology.ts';
 import { TransactionRunner, type KafkaDriverTransaction } from './transaction.ts';
 
 /**
@@ -62,6 +64,8 @@ export class KafkaDriver implements Driver {
   readonly #subscriptions = new Set<KafkaSubscription>();
   readonly #declared = new Map<string, Promise<void>>();
   readonly native: KafkaNative;
+  /** Topics through the admin client (partitions, replication); see topology.ts for groups. */
+  readonly topology: DriverTopology;
   #closed = false;
 
   constructor(seam: KafkaClientSeam, producer: ProducerSeam, settings: KafkaSettings, logger: Logger) {
@@ -71,6 +75,14 @@ export class KafkaDriver implements Driver {
     this.#logger = logger;
     this.capabilities = kafkaCapabilities(settings.maxMessageBytes, settings.maxBatchSize, settings.createTopics);
     this.#transactions = new TransactionRunner(seam, `${settings.clientId}-tx-${randomUUID()}`);
+    this.topology = kafkaTopology({
+      // Forced: an explicit declare checks the broker again rather than trusting this driver's cache.
+      ensure: (specs) => this.#declare(specs, true),
+      admin: () => seam.admin(),
+      classify: (err, context) => seam.classify(err, context),
+      numPartitions: settings.numPartitions,
+      replicationFactor: settings.replicationFactor,
+    });
     this.native = {
       kafka: seam.native,
       declareTopics: (specs) =>
@@ -108,7 +120,12 @@ export class KafkaDriver implements Driver {
         return envelopes.map(() => ({ ok: false, error }));
       }
     }
-    return sendEnvelopes(this.#seam, this.#producer, envelopes);
+    const outcomes = await sendEnvelopes(this.#seam, this.#producer, envelopes);
+    for (let i = 0; i < outcomes.length; i += 1) {
+      const outcome = outcomes[i]!;
+      if (!outcome.ok && outcome.error.code === 'NOT_FOUND') outcomes[i] = { ok: false, error: explainMissingTopic(outcome.error, envelopes[i]!.topic) };
+    }
+    return outcomes;
   }
 
   /** A consumer-group member for `spec` (see subscription.ts); core's PullSubscription runs it. */
@@ -146,7 +163,7 @@ export class KafkaDriver implements Driver {
       await subscription.start();
     } catch (err) {
       await subscription.close().catch(() => {});
-      throw this.#seam.classify(err, { topic: spec.topic, group: spec.group });
+      throw explainMissingTopic(this.#seam.classify(err, { topic: spec.topic, group: spec.group }), spec.topic, spec.group);
     }
     return subscription;
   }

@@ -140,6 +140,15 @@ export function createKafkajsSeam(settings: KafkaSettings, logger: Logger): Kafk
             if (!isTopicExists(err)) throw err;
           }
         },
+        async topicPartitions(topics: readonly string[]) {
+          const existing = new Set(await admin.listTopics());
+          const present = topics.filter((t) => existing.has(t));
+          const counts = new Map<string, number>();
+          if (present.length === 0) return counts;
+          const { topics: metadata } = await admin.fetchTopicMetadata({ topics: present });
+          for (const t of metadata) counts.set(t.name, t.partitions.length);
+          return counts;
+        },
         disconnect: () => admin.disconnect(),
       };
     },

@@ -146,6 +146,8 @@ export interface TopicSpec {
 export interface AdminSeam {
   /** Creates the topics that do not exist yet; existing ones are left alone. */
   ensureTopics(specs: readonly TopicSpec[]): Promise<void>;
+  /** Partition counts of those of `topics` that exist (a missing topic is absent from the map). */
+  topicPartitions(topics: readonly string[]): Promise<Map<string, number>>;
   disconnect(): Promise<void>;
 }
 

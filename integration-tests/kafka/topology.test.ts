@@ -1,0 +1,93 @@
+/**
+ * Topology on the real Kafka broker (#22): the README quickstart on a new topic with
+ * `topology: 'create'`, `client.declare()` through the admin client (partitions, the -dlq topic),
+ * and the errors of `verify` mode and of the default mode for what does not exist.
+ */
+import { MqError, type Client } from '@mqkit/core';
+import { Kafka, logLevel } from 'kafkajs';
+import { afterAll, describe, expect, it } from 'vitest';
+import { uniqueTopic } from '../src/names.ts';
+import { brokers, closeAll, openKafka } from './harness.ts';
+
+const admin = new Kafka({ clientId: 'mqkit-it-topology', brokers: brokers.split(','), logLevel: logLevel.NOTHING }).admin();
+const adminReady = admin.connect();
+
+afterAll(async () => {
+  await closeAll();
+  await adminReady.then(() => admin.disconnect()).catch(() => {});
+});
+
+async function partitionsOf(topic: string): Promise<number> {
+  await adminReady;
+  const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
+  return topics[0]!.partitions.length;
+}
+
+async function rejection(p: Promise<unknown>): Promise<MqError> {
+  const err = await p.then(() => undefined, (e: unknown) => e);
+  expect(err).toBeInstanceOf(MqError);
+  return err as MqError;
+}
+
+/** The README quickstart: subscribe to a new topic, publish 10, receive 10. */
+async function quickstart(client: Client, topic: string): Promise<void> {
+  const got = new Set<number>();
+  await client.subscribe<{ n: number }>(topic, { group: 'billing', handler: (m) => void got.add(m.payload.n) });
+  await Promise.all(Array.from({ length: 10 }, (_, n) => client.publish(topic, { n }, { key: `k${n % 3}` })));
+  const deadline = Date.now() + 20_000;
+  while (got.size < 10 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  expect(got.size).toBe(10);
+}
+
+describe('kafka topology (#22)', () => {
+  it("the quickstart works on a new topic with topology: 'create' (topic and -dlq created at subscribe)", async () => {
+    const client = await openKafka({ topology: 'create' });
+    const topic = uniqueTopic('quickstart');
+    await quickstart(client, topic);
+    expect(await partitionsOf(topic)).toBe(3); // the adapter's numPartitions
+    expect(await partitionsOf(`${topic}-dlq`)).toBe(3);
+  }, 60_000);
+
+  it('declare creates the topic with its partitions and the -dlq topic; verify passes; fewer partitions than declared is CONFIG', async () => {
+    const client = await openKafka();
+    const topic = uniqueTopic('declared');
+    await client.declare({ topic, partitions: 5, groups: ['billing'] });
+    expect(await partitionsOf(topic)).toBe(5);
+    await client.verify({ topic, groups: ['billing'] });
+    await client.declare({ topic, partitions: 5 }); // idempotent
+    const err = await rejection(client.verify({ topic, partitions: 8 }));
+    expect(err.code).toBe('CONFIG');
+    expect(err.message).toContain(`topic "${topic}" has 5 partitions, fewer than the 8 declared`);
+  }, 60_000);
+
+  it("verify mode: subscribe to a missing topic fails fast with NOT_FOUND naming it and the declare call", async () => {
+    const client = await openKafka({ topology: 'verify' });
+    const topic = uniqueTopic('missing');
+    const started = Date.now();
+    const err = await rejection(client.subscribe(topic, { group: 'billing', handler: () => {} }));
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(err.code).toBe('NOT_FOUND');
+    expect(err.message).toContain(`topic "${topic}" does not exist`);
+    expect(err.message).toContain(`dead-letter topic "${topic}-dlq" does not exist`);
+    expect(err.message).toContain(`client.declare({ topic: '${topic}', groups: ['billing'] })`);
+    expect(err.message).toContain("topology: 'create'");
+  }, 30_000);
+
+  it('verify mode at connect: a missing topic fails the connect, naming it', async () => {
+    const topic = uniqueTopic('missing');
+    const err = await rejection(openKafka({ topology: 'verify', topics: [{ topic, groups: ['billing'] }] }));
+    expect(err.code).toBe('NOT_FOUND');
+    expect(err.message).toContain(`topic "${topic}" does not exist`);
+  }, 30_000);
+
+  it("default mode ('none'): subscribe to a missing topic fails with NOT_FOUND naming it, the declare call and createTopics", async () => {
+    const client = await openKafka({ options: { createTopics: false } });
+    expect(client.topology).toBe('none');
+    const topic = uniqueTopic('missing');
+    const err = await rejection(client.subscribe(topic, { group: 'billing', handler: () => {}, options: { joinTimeoutMs: 10_000 } }));
+    expect(err.code).toBe('NOT_FOUND');
+    expect(err.message).toContain(`topic "${topic}" does not exist`);
+    expect(err.message).toContain(`client.declare({ topic: '${topic}', groups: ['billing'] })`);
+    expect(err.message).toContain('createTopics=true');
+  }, 60_000);
+});
