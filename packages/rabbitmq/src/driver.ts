@@ -7,6 +7,9 @@ import {
   type Capabilities,
   type Driver,
   type DriverContext,
+  type DriverTopology,
+  type MissingTopology,
+  type TopologySpec,
   type Envelope,
   type Logger,
   type SendOutcome,
@@ -58,6 +61,12 @@ export class RabbitmqDriver implements Driver {
   readonly name = 'rabbitmq';
   readonly capabilities: Capabilities;
   readonly native: RabbitmqNative;
+  /**
+   * The topic's exchange, one quorum queue per group bound to it (single active consumer when
+   * ordered) dead-lettering into the dead-letter topic's exchange, and that exchange with its
+   * keep-all queue: the same declarations `subscribe()` makes (topology.ts).
+   */
+  readonly topology: DriverTopology;
   readonly #settings: ConnectionSettings;
   readonly #logger: Logger;
   readonly #manager: ConnectionManager;
@@ -73,6 +82,11 @@ export class RabbitmqDriver implements Driver {
     this.#publisher = new Publisher(this.#manager, context.logger);
     this.#topology = new Topology(this.#manager, settings.options);
     this.capabilities = rabbitmqCapabilities(settings.options);
+    this.topology = {
+      capabilities: { partitions: false, retainsForDeclaredGroups: true },
+      declare: (spec) => this.#declareTopology(spec),
+      verify: (spec) => this.#verifyTopology(spec),
+    };
     const manager = this.#manager;
     const topology = this.#topology;
     this.native = {
@@ -90,6 +104,47 @@ export class RabbitmqDriver implements Driver {
         });
       },
     };
+  }
+
+  #declareTopology(spec: TopologySpec): Promise<void> {
+    return this.#topologyCall(spec, async () => {
+      await this.#topology.exchange(spec.topic);
+      if (spec.deadLetterTopic !== undefined) await this.#topology.deadLetter(spec.deadLetterTopic);
+      for (const group of spec.groups) {
+        await this.#topology.group({
+          topic: spec.topic,
+          group,
+          queue: groupQueueOption(spec),
+          // A group queue always dead-letters somewhere: into `${topic}-dlq` when none was declared.
+          deadLetterTopic: spec.deadLetterTopic ?? `${spec.topic}-dlq`,
+          singleActiveConsumer: spec.ordered,
+        });
+      }
+    });
+  }
+
+  #verifyTopology(spec: TopologySpec): Promise<MissingTopology[]> {
+    return this.#topologyCall(spec, async () => {
+      const missing: MissingTopology[] = [];
+      if (!(await this.#topology.exists('exchange', spec.topic))) missing.push({ kind: 'topic', name: spec.topic });
+      for (const group of spec.groups) {
+        if (!(await this.#topology.exists('queue', groupQueueOption(spec) ?? groupQueueName(spec.topic, group)))) missing.push({ kind: 'group', name: group, topic: spec.topic });
+      }
+      if (spec.deadLetterTopic !== undefined && !(await this.#topology.exists('exchange', spec.deadLetterTopic))) missing.push({ kind: 'dead-letter topic', name: spec.deadLetterTopic });
+      return missing;
+    });
+  }
+
+  async #topologyCall<T>(spec: TopologySpec, run: () => Promise<T>): Promise<T> {
+    if (this.#closed) throw new MqError('CLOSED', 'rabbitmq driver is closed');
+    for (const name of [spec.topic, ...(spec.deadLetterTopic === undefined ? [] : [spec.deadLetterTopic])]) {
+      if (!TOPIC_PATTERN.test(name)) throw new MqError('INVALID_MESSAGE', `topic "${name}" is not a valid rabbitmq topic name`);
+    }
+    try {
+      return await run();
+    } catch (err) {
+      throw classifyError(err, `declaring topic "${spec.topic}"`);
+    }
   }
 
   /** Connects (once; a failure here is thrown, later losses are recovered). */
@@ -201,6 +256,12 @@ function toOutgoing(envelope: Envelope): Outgoing {
   const options = toPublishOptions(envelope, undefined, delayed ? Date.now() + Math.ceil(envelope.delayMs!) : undefined);
   const routingKey = envelope.key !== undefined && fitsName(envelope.key) ? envelope.key : '';
   return { exchange: envelope.topic, routingKey, content: toBuffer(envelope.body), options };
+}
+
+/** The `queue` subscription option when core declares for a subscription that names its own queue. */
+function groupQueueOption(spec: TopologySpec): string | undefined {
+  const queue = spec.options?.queue;
+  return typeof queue === 'string' && queue.length > 0 ? queue : undefined;
 }
 
 /** Shared: a confirmed send's outcome carries nothing per message. */

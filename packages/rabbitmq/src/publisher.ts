@@ -7,7 +7,7 @@
  * message id and exchange, and that publish then fails UNROUTABLE when its ack arrives.
  */
 import type { ConfirmChannel, Message, Options } from 'amqplib';
-import { MqError, settledWithin, type Logger } from '@mqkit/core/driver';
+import { missingTopologyError, MqError, settledWithin, type Logger } from '@mqkit/core/driver';
 import { classifyError, replyCode, REPLY } from './errors.ts';
 import type { ConnectionManager, Link, LinkUser } from './connection.ts';
 
@@ -210,7 +210,7 @@ export class Publisher implements LinkUser {
     } else if (returned) {
       this.#complete(
         entry,
-        new MqError('UNROUTABLE', `no queue is bound to exchange "${item.exchange}" (${returned.code} ${returned.text}); subscribe a group first or declare its queue`, {
+        new MqError('UNROUTABLE', `rabbitmq: no consumer group's queue is bound to topic "${item.exchange}" (${returned.code} ${returned.text}), so nothing would keep the message: declare the topic's groups first with client.declare({ topic: '${item.exchange}', groups: [...] }), or subscribe a group`, {
           details: { exchange: item.exchange, routingKey: item.routingKey, replyCode: returned.code },
         }),
       );
@@ -236,7 +236,7 @@ export class Publisher implements LinkUser {
     // exchange) is this message's fault; anything else is a lost channel: retry.
     const cause = pc.closeError;
     if (cause !== undefined && replyCode(cause) === REPLY.NOT_FOUND && cause instanceof Error && cause.message.includes(`'${exchange}'`)) {
-      return classifyError(cause, `publish to "${exchange}"`);
+      return missingTopologyError('rabbitmq', [{ kind: 'topic', name: exchange }], { topic: exchange, ordered: false, groups: [] }, 'or leave the rabbitmq option declare=true', cause);
     }
     return new MqError('CONNECTION', `channel closed before RabbitMQ confirmed the message to "${exchange}"; outcome unknown`, { cause: cause ?? err });
   }

@@ -206,6 +206,24 @@ export class Topology implements LinkUser {
     return ch;
   }
 
+  /**
+   * Whether an exchange or queue exists (a passive declare, on a channel of its own since a 404
+   * closes it). Rejects, classified, when the broker cannot tell.
+   */
+  async exists(kind: 'exchange' | 'queue', name: string): Promise<boolean> {
+    const ch = await this.#freshChannel();
+    try {
+      if (kind === 'exchange') await ch.checkExchange(name);
+      else await ch.checkQueue(name);
+      return true;
+    } catch (err) {
+      if (replyCode(err) === REPLY.NOT_FOUND) return false;
+      throw classifyError(err, `checking ${kind} "${name}"`);
+    } finally {
+      await ch.close().catch(() => {});
+    }
+  }
+
   /** Effective native delivery limit of a group queue declared on this connection (for tests). */
   deliveryLimitOf(queue: string): number | undefined {
     return this.#limits.get(queue);
