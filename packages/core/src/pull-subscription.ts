@@ -37,6 +37,8 @@ function scopePrefix(scope: string): string {
   return prefix;
 }
 
+const messageOf = <M extends ReceivedMessage>(held: Held<M>): M => held.message;
+
 /** What a {@link Held} settles through: its subscription's private settle paths. */
 interface HeldOps<M extends ReceivedMessage> {
   settle(held: Held<M>, nackDelayMs: number | undefined): Promise<void>;
@@ -68,6 +70,8 @@ class Held<M extends ReceivedMessage> implements DriverDelivery {
   extendAt: number;
   /** A lease extension on its way: a settle waits for it, so each uses the newest handle. */
   extending: Promise<void> | undefined = undefined;
+  /** The delay of the nack it was settled with (undefined: acked). */
+  nackedForMs: number | undefined = undefined;
   readonly #ops: HeldOps<M>;
 
   constructor(ops: HeldOps<M>, message: M, key: string, lane: string | undefined, extendAt: number) {
@@ -110,17 +114,17 @@ export class PullSubscription<M extends ReceivedMessage> implements DriverSubscr
   /** Least room worth a receive call while messages are outstanding (a quarter of the budget, at most a batch). */
   readonly #lowWater: number;
   readonly #extendEveryMs: number;
-  readonly #acks: SettleBatcher<'ack', M>;
+  readonly #acks: SettleBatcher<'ack', Held<M>>;
   /** Keyed by delay. */
-  readonly #nacks: SettleBatcher<number, M>;
+  readonly #nacks: SettleBatcher<number, Held<M>>;
   /** Give-backs of messages no handler saw, keyed by delay (see {@link DriverReceiver.release}). */
-  readonly #releases: SettleBatcher<number, M>;
+  readonly #releases: SettleBatcher<number, Held<M>>;
   /**
    * Give-backs go through nack(), so the broker counts them as deliveries: the ledger discounts
    * them. A driver with release() gives back uncounted (its deliveryCount leaves them out).
    */
   readonly #countsGiveBacks: boolean;
-  readonly #extends: SettleBatcher<number, M>;
+  readonly #extends: SettleBatcher<number, Held<M>>;
   /** Whether acks are recorded in the ledger ({@link DriverReceiver.redeliversAcked}). */
   readonly #remembersAcks: boolean;
   readonly #ops: HeldOps<M>;
@@ -151,11 +155,11 @@ export class PullSubscription<M extends ReceivedMessage> implements DriverSubscr
     this.#lowWater = Math.min(this.#batchSize, Math.max(1, Math.ceil(args.spec.maxInFlight / 4)));
     this.#extendEveryMs = receiver.leaseMs === undefined ? Number.POSITIVE_INFINITY : Math.max(MIN_TICK_MS, Math.floor(receiver.leaseMs / 3));
     const settleMax = receiver.settleBatchSize ?? this.#batchSize;
-    this.#acks = new SettleBatcher((_, messages) => receiver.ack(messages), settleMax);
-    this.#nacks = new SettleBatcher((delayMs, messages) => receiver.nack(messages, delayMs), settleMax);
+    this.#acks = new SettleBatcher((_, helds) => receiver.ack(helds.map(messageOf)), settleMax);
+    this.#nacks = new SettleBatcher((delayMs, helds) => receiver.nack(helds.map(messageOf), delayMs), settleMax);
     this.#countsGiveBacks = receiver.release === undefined;
-    this.#releases = new SettleBatcher((delayMs, messages) => (receiver.release ? receiver.release(messages, delayMs) : receiver.nack(messages, delayMs)), settleMax);
-    this.#extends = new SettleBatcher((leaseMs, messages) => receiver.extend!(messages, leaseMs), settleMax);
+    this.#releases = new SettleBatcher((delayMs, helds) => (receiver.release ? receiver.release(helds.map(messageOf), delayMs) : receiver.nack(helds.map(messageOf), delayMs)), settleMax);
+    this.#extends = new SettleBatcher((leaseMs, helds) => receiver.extend!(helds.map(messageOf), leaseMs), settleMax);
     this.#remembersAcks = receiver.redeliversAcked === true;
     const deadLetter = (held: Held<M>, envelope: Envelope): Promise<void> => this.#deadLetter(held, envelope);
     this.#ops = {
@@ -263,7 +267,7 @@ export class PullSubscription<M extends ReceivedMessage> implements DriverSubscr
     if (this.#remembersAcks && this.#ledger.acked(key)) {
       // Acked here before (e.g. a FIFO queue popped again from an earlier message): its handler
       // already ran to an ack, so this copy is acked too, out of the handler's sight.
-      this.#acks.add('ack', message).catch((err: unknown) => this.#logger.debug({ err, topic: this.#spec.topic, id: message.id }, 'acking a copy of an acked message failed; it comes back'));
+      this.#acks.add('ack', new Held(this.#ops, message, key, undefined, 0)).catch((err: unknown) => this.#logger.debug({ err, topic: this.#spec.topic, id: message.id }, 'acking a copy of an acked message failed; it comes back'));
       return;
     }
     const lane = this.#spec.ordered ? (message.orderingKey ?? message.envelope.key) : undefined;
@@ -281,25 +285,43 @@ export class PullSubscription<M extends ReceivedMessage> implements DriverSubscr
     this.#sink.deliver(held);
   }
 
-  /** Acks (`nackDelayMs` undefined) or nacks one held message. */
-  async #settle(held: Held<M>, nackDelayMs: number | undefined): Promise<void> {
-    this.#claim(held);
-    let acked = false;
+  /**
+   * Acks (`nackDelayMs` undefined) or nacks one held message. Not an async function: this runs
+   * per message, and the bookkeeping after the broker answered is a batcher hook, not a promise
+   * reaction per message.
+   */
+  #settle(held: Held<M>, nackDelayMs: number | undefined): Promise<void> {
     try {
-      if (held.extending) await held.extending;
-      if (nackDelayMs === undefined) {
-        await this.#acks.add('ack', held.message);
-        acked = true;
-        if (this.#remembersAcks) this.#ledger.settled(held.key);
-      } else {
-        await this.#nacks.add(nackDelayMs, held.message);
-      }
-    } finally {
-      if (!acked) this.#ledger.handedBack(held.key, held.attempt);
-      // A failed ack means the message comes back: in an ordered lane its successors wait too.
-      this.#release(held, acked ? undefined : (nackDelayMs ?? 0));
+      this.#claim(held);
+    } catch (err) {
+      return Promise.reject(err);
     }
+    held.nackedForMs = nackDelayMs;
+    // A lease extension on its way: settle after it, with the newest handle.
+    if (held.extending) return held.extending.then(() => this.#send(held));
+    return this.#send(held);
   }
+
+  #send(held: Held<M>): Promise<void> {
+    const delayMs = held.nackedForMs;
+    return delayMs === undefined ? this.#acks.add('ack', held, this.#afterAck) : this.#nacks.add(delayMs, held, this.#afterNack);
+  }
+
+  readonly #afterAck = (held: Held<M>, error: MqError | undefined): void => {
+    if (error === undefined) {
+      if (this.#remembersAcks) this.#ledger.settled(held.key);
+      this.#release(held, undefined);
+    } else {
+      this.#ledger.handedBack(held.key, held.attempt);
+      // A failed ack means the message comes back: in an ordered lane its successors wait too.
+      this.#release(held, 0);
+    }
+  };
+
+  readonly #afterNack = (held: Held<M>): void => {
+    this.#ledger.handedBack(held.key, held.attempt);
+    this.#release(held, held.nackedForMs ?? 0);
+  };
 
   async #deadLetter(held: Held<M>, envelope: Envelope): Promise<void> {
     this.#claim(held);
@@ -338,7 +360,7 @@ export class PullSubscription<M extends ReceivedMessage> implements DriverSubscr
           this.#forget(later);
           if (!later.delivered && this.#countsGiveBacks) this.#ledger.givenBack(later.key);
           // After a lease extension on its way, as a settle waits: the give-back needs the newest handle.
-          const giveBack = (): Promise<void> => this.#releases.add(nackedForMs, later.message);
+          const giveBack = (): Promise<void> => this.#releases.add(nackedForMs, later);
           const done = (later.extending ? later.extending.then(giveBack) : giveBack()).catch((err: unknown) => this.#logger.debug({ err, topic: this.#spec.topic }, 'giving back a held message failed; it returns when its lease ends'));
           this.#givingBack.add(done);
           void done.finally(() => this.#givingBack.delete(done));
@@ -376,7 +398,7 @@ export class PullSubscription<M extends ReceivedMessage> implements DriverSubscr
     for (const held of this.#held) {
       if (held.settled || held.extending || held.extendAt > now) continue;
       held.extending = this.#extends
-        .add(leaseMs, held.message)
+        .add(leaseMs, held)
         .catch((err: unknown) => {
           if (!held.settled) this.#logger.warn({ err, topic: this.#spec.topic, group: this.#spec.group }, 'extending a lease failed; the message may be redelivered');
         })
@@ -405,7 +427,7 @@ export class PullSubscription<M extends ReceivedMessage> implements DriverSubscr
     }
     await Promise.all([...unsettled.map((held) => held.extending), ...this.#givingBack]);
     // A delivery a handler saw and left unsettled counts (as after a crash); the others do not.
-    const givenBack = Promise.allSettled(unsettled.map((held) => (held.delivered ? this.#nacks : this.#releases).add(0, held.message)));
+    const givenBack = Promise.allSettled(unsettled.map((held) => (held.delivered ? this.#nacks : this.#releases).add(0, held)));
     await Promise.all([this.#acks.drain(), this.#nacks.drain(), this.#releases.drain(), this.#extends.drain()]);
     const failed = (await givenBack).filter((r) => r.status === 'rejected').length;
     if (failed > 0) this.#logger.warn({ topic: this.#spec.topic, group: this.#spec.group, failed }, 'could not give back some messages on close; they return when their lease ends');

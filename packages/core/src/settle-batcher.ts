@@ -6,19 +6,27 @@
 import type { SettleResults } from './driver/driver.ts';
 import { MqError, toMqError } from './errors.ts';
 
-interface Waiting<M> {
-  readonly message: M;
-  resolve(): void;
-  reject(error: unknown): void;
-}
+/** Runs one batch call for `items`, all queued under the same `key`. */
+export type BatchRunner<K, M> = (key: K, items: readonly M[]) => Promise<SettleResults>;
 
-/** Runs one batch call for `messages`, all queued under the same `key`. */
-export type BatchRunner<K, M> = (key: K, messages: readonly M[]) => Promise<SettleResults>;
+/**
+ * Called with each item's outcome (`undefined`: done) when its batch call answered, before the
+ * item's promise settles: the caller's bookkeeping without a promise reaction per message.
+ */
+export type AfterSettle<M> = (item: M, error: MqError | undefined) => void;
+
+/** One batch being gathered: parallel arrays, not an object per message (this runs per message). */
+class Batch<M> {
+  readonly items: M[] = [];
+  readonly afters: Array<AfterSettle<M> | undefined> = [];
+  readonly resolves: Array<() => void> = [];
+  readonly rejects: Array<(error: unknown) => void> = [];
+}
 
 export class SettleBatcher<K, M> {
   readonly #run: BatchRunner<K, M>;
   readonly #max: number;
-  #pending = new Map<K, Array<Waiting<M>>>();
+  #pending = new Map<K, Batch<M>>();
   #scheduled = false;
   readonly #inFlight = new Set<Promise<void>>();
 
@@ -28,24 +36,32 @@ export class SettleBatcher<K, M> {
     this.#max = Math.max(1, max);
   }
 
-  /** Queues `message` under `key` (e.g. the nack delay); resolves when its batch call settled it. */
-  add(key: K, message: M): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      let list = this.#pending.get(key);
-      if (!list) {
-        list = [];
-        this.#pending.set(key, list);
-      }
-      list.push({ message, resolve, reject });
-      if (list.length >= this.#max) {
-        this.#pending.delete(key);
-        this.#send(key, list);
-      } else if (!this.#scheduled) {
-        // setImmediate, not a microtask: every handler finishing in this I/O phase joins in.
-        this.#scheduled = true;
-        setImmediate(() => this.flush());
-      }
+  /**
+   * Queues `item` under `key` (e.g. the nack delay); resolves when its batch call settled it, after
+   * `after` ran with the outcome.
+   */
+  add(key: K, item: M, after?: AfterSettle<M>): Promise<void> {
+    let batch = this.#pending.get(key);
+    if (!batch) {
+      batch = new Batch<M>();
+      this.#pending.set(key, batch);
+    }
+    batch.items.push(item);
+    batch.afters.push(after);
+    const { resolves, rejects } = batch;
+    const promise = new Promise<void>((resolve, reject) => {
+      resolves.push(resolve);
+      rejects.push(reject);
     });
+    if (batch.items.length >= this.#max) {
+      this.#pending.delete(key);
+      this.#send(key, batch);
+    } else if (!this.#scheduled) {
+      // setImmediate, not a microtask: every handler finishing in this I/O phase joins in.
+      this.#scheduled = true;
+      setImmediate(() => this.flush());
+    }
+    return promise;
   }
 
   /** Sends everything queued now. */
@@ -53,7 +69,7 @@ export class SettleBatcher<K, M> {
     this.#scheduled = false;
     const pending = this.#pending;
     this.#pending = new Map();
-    for (const [key, list] of pending) this.#send(key, list);
+    for (const [key, batch] of pending) this.#send(key, batch);
   }
 
   /** Sends everything queued and waits until every call made so far has answered. */
@@ -62,39 +78,43 @@ export class SettleBatcher<K, M> {
     while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
   }
 
-  #send(key: K, list: Array<Waiting<M>>): void {
+  #send(key: K, batch: Batch<M>): void {
     let call: Promise<SettleResults>;
     try {
-      call = this.#run(
-        key,
-        list.map((w) => w.message),
-      );
+      call = this.#run(key, batch.items);
     } catch (err) {
       call = Promise.reject(err);
     }
     const done = call.then(
       (results) => {
-        if (!results) {
-          for (const w of list) w.resolve();
-          return;
+        if (results && results.length !== batch.items.length) {
+          SettleBatcher.#settle(batch, () => new MqError('INTERNAL', `settle returned ${results.length} results for ${batch.items.length} messages`));
+        } else {
+          SettleBatcher.#settle(batch, results ? (i) => results[i] : () => undefined);
         }
-        if (results.length !== list.length) {
-          const err = new MqError('INTERNAL', `settle returned ${results.length} results for ${list.length} messages`);
-          for (const w of list) w.reject(err);
-          return;
-        }
-        list.forEach((w, i) => {
-          const error = results[i];
-          if (error === undefined) w.resolve();
-          else w.reject(error);
-        });
       },
       (err: unknown) => {
         const error = toMqError(err);
-        for (const w of list) w.reject(error);
+        SettleBatcher.#settle(batch, () => error);
       },
     );
     this.#inFlight.add(done);
     void done.finally(() => this.#inFlight.delete(done));
+  }
+
+  static #settle<M>(batch: Batch<M>, errorOf: (i: number) => MqError | undefined): void {
+    const { items, afters, resolves, rejects } = batch;
+    for (let i = 0; i < items.length; i++) {
+      const error = errorOf(i);
+      let failure: unknown = error;
+      try {
+        afters[i]?.(items[i]!, error);
+      } catch (err) {
+        // A bookkeeping bug must reach its caller, not leave the rest of the batch waiting.
+        failure ??= err;
+      }
+      if (failure === undefined) resolves[i]!();
+      else rejects[i]!(failure);
+    }
   }
 }

@@ -202,6 +202,13 @@ export class KafkaSubscription implements DriverReceiver<KafkaMessage> {
   readonly #lanes = new Map<string, Held[]>();
   /** Next attempt per `partition:offset`, kept across rebalances inside this member. */
   readonly #attempts = new Map<string, number>();
+  /**
+   * Per partition, what this process acked in an assignment it lost before the commit recording
+   * it landed: a rebalance refetches from the committed offset, and those records are skipped as
+   * done instead of reaching a handler again (the same-process half of kafkajs#1046's duplicates;
+   * another owner learns it from the attempt log in the offset metadata).
+   */
+  readonly #ackedBeforeDrop = new Map<number, { readonly through: number; readonly above: Set<number>; limit: number }>();
   /** Partitions whose position or attempt log changed since their last commit. */
   readonly #dirty = new Set<PartitionState>();
   /** A commit recording taken records is awaited by the hand-over: start it without the interval. */
@@ -277,8 +284,10 @@ export class KafkaSubscription implements DriverReceiver<KafkaMessage> {
 
   #onAssignment(partitions: readonly number[]): void {
     // kafkajs restarts every assigned partition from its committed offset: drop what we hold.
-    // (Acks not committed yet are lost with it: those records come again, as after a crash.)
+    // Records acked here whose commit had not landed come again: they are skipped as done (see
+    // #ackedBeforeDrop); the others are handed over again.
     for (const state of this.#partitions.values()) this.#dropPartition(state);
+    for (const partition of this.#ackedBeforeDrop.keys()) if (!partitions.includes(partition)) this.#ackedBeforeDrop.delete(partition);
     this.#partitions.clear();
     this.#ready = [];
     this.#readyHead = 0;
@@ -335,6 +344,15 @@ export class KafkaSubscription implements DriverReceiver<KafkaMessage> {
   }
 
   #dropPartition(state: PartitionState): void {
+    const through = state.lastDone === undefined ? -1 : Number(state.lastDone);
+    const above = new Set<number>();
+    let limit = through;
+    for (const entry of state.offsets.unsettled()) {
+      if (!entry.done) continue;
+      above.add(entry.at);
+      if (entry.at > limit) limit = entry.at;
+    }
+    if (limit >= 0) this.#ackedBeforeDrop.set(state.partition, { through, above, limit });
     state.live = false;
     state.gated = [];
     state.stash = [];
@@ -407,12 +425,14 @@ export class KafkaSubscription implements DriverReceiver<KafkaMessage> {
     const ordered = this.#spec.ordered;
     const attempts = this.#attempts;
     const now = Date.now();
+    const ackedBefore = this.#ackedBeforeDrop.get(partition);
     let skipped = false;
     for (let i = 0; i < records.length; i += 1) {
       const record = records[i]!;
       const at = Number(record.offset);
       let attempt = attempts.size === 0 ? 1 : (attempts.get(`${partition}:${record.offset}`) ?? 1);
-      let done = false;
+      let done = ackedBefore !== undefined && (at <= ackedBefore.through || ackedBefore.above.has(at));
+      if (ackedBefore !== undefined && at >= ackedBefore.limit) this.#ackedBeforeDrop.delete(partition);
       let suspect = false;
       const recovered = log ? log.recover(at) : undefined;
       if (recovered === 'done') done = true;
@@ -653,10 +673,24 @@ export class KafkaSubscription implements DriverReceiver<KafkaMessage> {
     for (const waiter of waiters) waiter.resolve();
   }
 
-  /** Done: each record joins its partition's settled prefix (a record dropped by a rebalance: nothing to do). */
+  /**
+   * Done: each record joins its partition's settled prefix. A record dropped by a rebalance has
+   * nothing to commit, but its copy, refetched from the committed offset, is skipped as done.
+   */
   async ack(messages: readonly KafkaMessage[]): Promise<SettleResults> {
     this.#checkOpen();
-    for (const { held } of messages) if (!held.done) this.finish(held);
+    for (const { held } of messages) {
+      if (!held.done) this.finish(held);
+      else if (!held.state.live) this.#ackedAfterDrop(held);
+    }
+  }
+
+  #ackedAfterDrop(held: Held): void {
+    const { partition } = held.state;
+    let acked = this.#ackedBeforeDrop.get(partition);
+    if (!acked) this.#ackedBeforeDrop.set(partition, (acked = { through: -1, above: new Set(), limit: -1 }));
+    acked.above.add(held.at);
+    if (held.at > acked.limit) acked.limit = held.at;
   }
 
   /** A handler's nack: the record stays uncommitted and comes again after `delayMs` with attempt + 1. */
