@@ -3,10 +3,11 @@
  * `topology: 'create'`, `client.declare()` through the admin client (partitions, the -dlq topic),
  * and the errors of `verify` mode and of the default mode for what does not exist.
  */
-import { MqError, type Client } from '@mqkit/core';
+import { MqError } from '@mqkit/core';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { uniqueTopic } from '../src/names.ts';
+import { runQuickstart } from '../src/quickstart.ts';
 import { brokers, closeAll, openKafka } from './harness.ts';
 
 const admin = new Kafka({ clientId: 'mqkit-it-topology', brokers: brokers.split(','), logLevel: logLevel.NOTHING }).admin();
@@ -29,21 +30,10 @@ async function rejection(p: Promise<unknown>): Promise<MqError> {
   return err as MqError;
 }
 
-/** The README quickstart: subscribe to a new topic, publish 10, receive 10. */
-async function quickstart(client: Client, topic: string): Promise<void> {
-  const got = new Set<number>();
-  await client.subscribe<{ n: number }>(topic, { group: 'billing', handler: (m) => void got.add(m.payload.n) });
-  await Promise.all(Array.from({ length: 10 }, (_, n) => client.publish(topic, { n }, { key: `k${n % 3}` })));
-  const deadline = Date.now() + 20_000;
-  while (got.size < 10 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  expect(got.size).toBe(10);
-}
-
 describe('kafka topology (#22)', () => {
-  it("the quickstart works on a new topic with topology: 'create' (topic and -dlq created at subscribe)", async () => {
-    const client = await openKafka({ topology: 'create' });
+  it("the README quickstart runs with the URL alone and topology: 'create' (topic and -dlq created at subscribe)", async () => {
     const topic = uniqueTopic('quickstart');
-    await quickstart(client, topic);
+    await runQuickstart(`kafka://${brokers}`, topic, 'billing');
     expect(await partitionsOf(topic)).toBe(3); // the adapter's numPartitions
     expect(await partitionsOf(`${topic}-dlq`)).toBe(3);
   }, 60_000);

@@ -10,6 +10,7 @@ import amqp from 'amqplib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { requireBroker } from '../src/endpoints.ts';
 import { uniqueTopic } from '../src/names.ts';
+import { runQuickstart } from '../src/quickstart.ts';
 import { deleteTopicResources } from './cleanup.ts';
 
 const { url } = requireBroker('rabbitmq');
@@ -55,6 +56,10 @@ async function queueExists(name: string): Promise<boolean> {
 }
 
 describe('rabbitmq topology (#22)', () => {
+  it("the README quickstart runs with the URL alone and topology: 'create'", async () => {
+    await runQuickstart(url, fresh('quickstart'), 'billing');
+  }, 60_000);
+
   it('declare makes the exchange, a quorum queue per group and the dead-letter queue; verify passes; a declared group keeps an early publish', async () => {
     const client = await open({ topology: 'verify' });
     const topic = fresh('declared');
