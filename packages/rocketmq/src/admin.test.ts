@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeFrame, encodeFrame, parseMasterAddresses } from './admin.ts';
+import { decodeFrame, encodeFrame, parseGroupNames, parseMasterAddresses } from './admin.ts';
 
 describe('remoting frames', () => {
   it('round-trips a header and body, and waits for a complete frame', () => {
@@ -22,5 +22,13 @@ describe('parseMasterAddresses', () => {
 
   it('skips brokers without a master', () => {
     expect(parseMasterAddresses('{"brokerAddrTable":{"b":{"brokerAddrs":{1:"h:1"}}}}')).toEqual([]);
+  });
+});
+
+describe('parseGroupNames (issue #22)', () => {
+  it('reads group names from a SubscriptionGroupWrapper as the broker writes it (fastjson)', () => {
+    const body = '{"dataVersion":{"counter":3,"timestamp":1},"subscriptionGroupTable":{"billing":{"groupName":"billing","consumeEnable":true},"CID_ONSAPI_OWNER":{"groupName":"CID_ONSAPI_OWNER"}},"forbiddenTable":{}}';
+    expect([...parseGroupNames(body)].sort()).toEqual(['CID_ONSAPI_OWNER', 'billing']);
+    expect(parseGroupNames('{}').size).toBe(0);
   });
 });

@@ -9,7 +9,9 @@ import { MqError } from '@mqkit/core/driver';
 import type { TopicType } from './topic-types.ts';
 
 /** Request codes of the remoting protocol (org.apache.rocketmq.remoting.protocol.RequestCode). */
-const REQUEST = { updateAndCreateTopic: 17, getBrokerClusterInfo: 106, updateAndCreateSubscriptionGroup: 200 } as const;
+const REQUEST = { updateAndCreateTopic: 17, getBrokerClusterInfo: 106, updateAndCreateSubscriptionGroup: 200, getAllSubscriptionGroupConfig: 201, getRouteInfoByTopic: 105 } as const;
+/** ResponseCode.TOPIC_NOT_EXIST. */
+const TOPIC_NOT_EXIST = 17;
 const RESPONSE_FLAG = 1;
 const SUCCESS = 0;
 
@@ -89,6 +91,35 @@ export class RocketmqAdmin {
       attributes: {},
     });
     await this.#onEveryBroker((broker) => this.#call(broker, REQUEST.updateAndCreateSubscriptionGroup, {}, Buffer.from(body)));
+  }
+
+  /**
+   * Whether the name server routes `topic`. Asked here rather than through the proxy, which
+   * remembers a missing route for a while: a topic created right after a miss there stays
+   * unroutable for ~30 s.
+   */
+  async topicExists(topic: string): Promise<boolean> {
+    const response = await this.#call(this.#namesrv, REQUEST.getRouteInfoByTopic, { topic });
+    if (response.code === SUCCESS) return true;
+    if (response.code === TOPIC_NOT_EXIST) return false;
+    throw new MqError('REJECTED', `rocketmq admin: name server refused the route of "${topic}" (code ${response.code}): ${response.remark}`);
+  }
+
+  /**
+   * Consumer groups that exist on every master broker (a group missing on one of them is missing:
+   * that broker's queues would not be consumed by it).
+   */
+  async groups(): Promise<Set<string>> {
+    const brokers = await this.brokers();
+    const perBroker = await Promise.all(
+      brokers.map(async (broker) => {
+        const response = await this.#call(broker, REQUEST.getAllSubscriptionGroupConfig, {});
+        if (response.code !== SUCCESS) throw new MqError('REJECTED', `rocketmq admin: broker ${broker} refused the group list (code ${response.code}): ${response.remark}`);
+        return parseGroupNames(response.body.toString('utf8'));
+      }),
+    );
+    const [first = new Set<string>(), ...rest] = perBroker;
+    return new Set([...first].filter((g) => rest.every((names) => names.has(g))));
   }
 
   async #onEveryBroker(action: (broker: string) => Promise<Response>): Promise<void> {
@@ -188,6 +219,11 @@ export function parseMasterAddresses(clusterInfo: string): string[] {
     if (master?.[1]) found.add(master[1]);
   }
   return [...found];
+}
+
+/** Group names in a SubscriptionGroupWrapper (fastjson: not always JSON, hence a pattern). */
+export function parseGroupNames(wrapper: string): Set<string> {
+  return new Set([...wrapper.matchAll(/"groupName"\s*:\s*"([^"]+)"/g)].map((m) => m[1]!));
 }
 
 function splitHostPort(address: string): [string, number] {

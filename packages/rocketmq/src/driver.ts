@@ -9,6 +9,7 @@ import {
   type Capabilities,
   type Driver,
   type DriverContext,
+  type DriverTopology,
   type DriverTransaction,
   type Envelope,
   type Logger,
@@ -27,6 +28,7 @@ import { RocketmqReceiver } from './receiver.ts';
 import { DEFAULT_GROUP_RETRIES, groupRetriesFor } from './retry-limit.ts';
 import { TopicTypes, type TopicType } from './topic-types.ts';
 import { nativeChecker } from './transaction-checker.ts';
+import { explainMissingTopic, rocketmqTopology } from './topology.ts';
 
 /** Largest delay: the client refuses delivery timestamps more than a day ahead. */
 const MAX_DELAY_MS = 24 * 3600_000;
@@ -72,6 +74,8 @@ export interface RocketmqNative {
 export class RocketmqDriver implements Driver {
   readonly name = 'rocketmq';
   readonly capabilities = ROCKETMQ_CAPABILITIES;
+  /** Typed topics and groups through the name server (`namesrv`); see topology.ts. */
+  readonly topology: DriverTopology;
   readonly #config: RocketmqConfig;
   readonly #logger: Logger;
   readonly #producer: Producer;
@@ -90,6 +94,7 @@ export class RocketmqDriver implements Driver {
     this.#producer = new Producer({ ...this.#clientOptions(), maxAttempts: 1 });
     this.#types = new TopicTypes(this.#producer);
     this.#admin = config.namesrv ? new RocketmqAdmin({ namesrv: config.namesrv, timeoutMs: config.requestTimeoutMs }) : undefined;
+    this.topology = rocketmqTopology({ admin: this.#admin, topicType: (topic) => this.#types.get(topic), forget: (topic) => this.#types.forget(topic) });
   }
 
   /** Connects: starts the producer (and the transactional one when transaction topics are declared). */
@@ -149,7 +154,7 @@ export class RocketmqDriver implements Driver {
     } catch (err) {
       const error = classify(err, context);
       if (error.code === 'REJECTED' && /type not match/i.test(error.message)) this.#types.forget(envelope.topic);
-      return { ok: false, error };
+      return { ok: false, error: explainMissingTopic(error, envelope.topic, undefined, this.#admin !== undefined) };
     }
   }
 
@@ -166,7 +171,7 @@ export class RocketmqDriver implements Driver {
   async receiver(spec: SubscriptionSpec): Promise<RocketmqReceiver> {
     if (this.#closed) throw new MqError('CLOSED', 'rocketmq driver is closed');
     const type = await this.#types.get(spec.topic).catch((err: unknown) => {
-      throw classify(err, { topic: spec.topic, group: spec.group });
+      throw explainMissingTopic(classify(err, { topic: spec.topic, group: spec.group }), spec.topic, spec.group, this.#admin !== undefined);
     });
     const options = parseSubscribeOptions(spec.options);
     const orderly = spec.ordered && type === 'FIFO';

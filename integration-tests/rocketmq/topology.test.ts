@@ -1,0 +1,105 @@
+/**
+ * Topology on the real RocketMQ 5 (#22): `client.declare()` creates typed topics (FIFO when
+ * ordered) and consumer groups through the name server, the README quickstart runs on a new topic
+ * with `topology: 'create'`, and the errors of `verify` mode, of a missing name server and of the
+ * default mode name the topic, the group and what creates them.
+ */
+import { MqError, type Client, type ConnectOptions } from '@mqkit/core';
+import type { RocketmqOptions } from '@mqkit/rocketmq';
+import { afterAll, describe, expect, it } from 'vitest';
+import { uniqueGroup, uniqueTopic } from '../src/names.ts';
+import { runQuickstart } from '../src/quickstart.ts';
+import { connectRocketmq, rocketmqEndpoint } from './mqkit-support.ts';
+
+const clients: Client[] = [];
+afterAll(() => Promise.allSettled(clients.map((c) => c.close({ timeoutMs: 0 }))));
+
+async function open(options: RocketmqOptions = {}, extra: ConnectOptions = {}): Promise<Client> {
+  const client = await connectRocketmq(options, extra);
+  clients.push(client);
+  return client;
+}
+
+async function rejection(p: Promise<unknown>): Promise<MqError> {
+  const err = await p.then(() => undefined, (e: unknown) => e);
+  expect(err).toBeInstanceOf(MqError);
+  return err as MqError;
+}
+
+async function receive(client: Client, topic: string, group: string, count: number, ordered = false): Promise<Set<number>> {
+  const got = new Set<number>();
+  await client.subscribe<{ n: number }>(topic, { group, ordered, handler: (m) => void got.add(m.payload.n) });
+  const deadline = Date.now() + 30_000;
+  while (got.size < count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  return got;
+}
+
+describe('rocketmq topology (#22)', () => {
+  it("the README quickstart runs with the URL alone (namesrv in it) and topology: 'create' (NORMAL topic, -dlq and group created at subscribe)", async () => {
+    const { endpoints, namesrv } = rocketmqEndpoint();
+    // RocketMQ groups span topics: a group of its own per run, as the README's 'billing' would be in an app.
+    await runQuickstart(`rocketmq://${endpoints.split(';').join(',')}?namesrv=${namesrv}`, uniqueTopic('quickstart'), uniqueGroup('billing'));
+  }, 90_000);
+
+  it('declare creates a FIFO topic and an orderly group when ordered; verify passes; a declared group keeps an early publish', async () => {
+    const client = await open();
+    const topic = uniqueTopic('fifo');
+    const group = uniqueGroup('g');
+    await client.declare({ topic, ordered: true, groups: [group], partitions: 2 });
+    await client.verify({ topic, ordered: true, groups: [group] });
+    await Promise.all([1, 2, 3].map((n) => client.publish(topic, { n }, { key: 'k' })));
+    expect([...(await receive(client, topic, group, 3, true))].sort()).toEqual([1, 2, 3]);
+    await client.declare({ topic, ordered: true, groups: [group] }); // idempotent
+  }, 90_000);
+
+  it('verify names the missing topic, group and dead-letter topic and the declare call; a NORMAL topic declared ordered is CONFIG', async () => {
+    const client = await open();
+    const topic = uniqueTopic('missing');
+    const group = uniqueGroup('g');
+    const err = await rejection(client.verify({ topic, groups: [group] }));
+    expect(err.code).toBe('NOT_FOUND');
+    expect(err.details.missing).toEqual([
+      { kind: 'topic', name: topic },
+      { kind: 'group', name: group, topic },
+      { kind: 'dead-letter topic', name: `${topic}-dlq` },
+    ]);
+    expect(err.message).toContain(`client.declare({ topic: '${topic}', groups: ['${group}'] })`);
+    await client.declare({ topic });
+    const misfit = await rejection(client.verify({ topic, ordered: true }));
+    expect(misfit.code).toBe('CONFIG');
+    expect(misfit.message).toContain(`topic "${topic}" is a NORMAL topic; ordered needs a FIFO topic`);
+    expect((await rejection(client.declare({ topic, ordered: true }))).code).toBe('CONFIG');
+  }, 60_000);
+
+  it('verify mode: subscribe to a missing topic fails fast with NOT_FOUND naming it', async () => {
+    const client = await open({}, { topology: 'verify' });
+    const topic = uniqueTopic('missing');
+    const err = await rejection(client.subscribe(topic, { group: 'billing', handler: () => {} }));
+    expect(err.code).toBe('NOT_FOUND');
+    expect(err.message).toContain(`topic "${topic}" does not exist`);
+    expect(err.message).toContain(`client.declare({ topic: '${topic}', groups: ['billing'] })`);
+  }, 30_000);
+
+  it("default mode: subscribe and publish to a missing topic fail with NOT_FOUND naming it (not 'No topic route info' alone)", async () => {
+    const client = await open({}, { publish: { timeoutMs: 10_000 } });
+    const topic = uniqueTopic('missing');
+    const sub = await rejection(client.subscribe(topic, { group: 'billing', handler: () => {} }));
+    expect(sub.code).toBe('NOT_FOUND');
+    expect(sub.message).toContain(`topic "${topic}" does not exist`);
+    expect(sub.message).toContain(`client.declare({ topic: '${topic}', groups: ['billing'] })`);
+    const pub = await rejection(client.publish(topic, { n: 1 }));
+    expect(pub.code).toBe('NOT_FOUND');
+    expect(pub.message).toContain(`topic "${topic}" does not exist`);
+  }, 60_000);
+
+  it('without the name server, declare is CONFIG naming the namesrv option, and the missing-topic error says how to create it', async () => {
+    const client = await open({ namesrv: undefined, declareGroups: false }, {});
+    const topic = uniqueTopic('nonamesrv');
+    const err = await rejection(client.declare({ topic }));
+    expect(err.code).toBe('CONFIG');
+    expect(err.message).toContain('namesrv=host:9876');
+    const sub = await rejection(client.subscribe(topic, { group: 'billing', handler: () => {} }));
+    expect(sub.message).toContain('namesrv');
+    expect(sub.message).toContain('mqadmin updateTopic');
+  }, 30_000);
+});
