@@ -5,17 +5,21 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { randomBytes } from 'node:crypto';
 import {
+  missingTopologyError,
   MqError,
   type Adapter,
   type Capabilities,
   type Driver,
   type DriverContext,
   type DriverReceiver,
+  type DriverTopology,
   type Envelope,
   type Logger,
+  type MissingTopology,
   type SendOutcome,
   type SubscriptionSpec,
 } from '@mqkit/core/driver';
+import { sqsTopology } from './declare.ts';
 import { groupQueueName, isFifo, nativeTopicName, TOPIC_PATTERN, topicQueueName } from './names.ts';
 import { parseConnection, parseSubscription, redriveReceiveCount, SNS_MAX_BYTES, SQS_MAX_BYTES, type SqsSettings } from './options.ts';
 import { SqsReceiver, type ReceiverParts } from './receiver.ts';
@@ -58,6 +62,8 @@ export function sqsCapabilities(settings: { readonly sns: boolean; readonly maxM
 export class SqsDriver implements Driver {
   readonly name = 'sqs';
   readonly capabilities: Capabilities;
+  /** Queues, SNS topics and subscriptions as `subscribe()` declares them (declare.ts). */
+  readonly topology: DriverTopology;
   readonly #settings: SqsSettings;
   readonly #native: SqsNative;
   readonly #topology: Topology;
@@ -79,6 +85,9 @@ export class SqsDriver implements Driver {
     const sns = settings.sns ? new SNSClient({ ...common, ...(snsEndpoint ? { endpoint: snsEndpoint } : {}) }) : undefined;
     this.#native = { sqs, sns };
     this.#topology = new Topology(sqs, sns, settings);
+    // Explicit declarations create whatever the `declare` option says about declaring on use.
+    const creating = settings.declare ? this.#topology : new Topology(sqs, sns, { ...settings, declare: true });
+    this.topology = sqsTopology({ sqs, sns, topology: creating, requestTimeoutMs: settings.requestTimeoutMs });
     this.#sender = new Sender(sqs, sns, this.#topology, settings);
     this.#logger = logger;
     // Seals attempt counts in re-sent copies (see wire.ts); random unless the consumers share one.
@@ -108,7 +117,12 @@ export class SqsDriver implements Driver {
       throw new MqError('CONFIG', `dead-letter topic "${spec.deadLetterTopic}" must be ${fifo ? '' : 'non-'}FIFO like "${spec.topic}"`);
     }
     if (settings.filterPolicy && !this.#settings.sns) throw new MqError('CONFIG', 'sqs: filterPolicy needs SNS mode (sns=true)');
-    const queueUrl = await this.#declare(spec, settings, fifo);
+    const queueUrl = await this.#declare(spec, settings, fifo).catch((err: unknown) => {
+      if (!MqError.is(err, 'NOT_FOUND')) throw err;
+      // declare=false and a queue is missing: name what and how to create it.
+      const missing: MissingTopology = this.#settings.sns ? { kind: 'group', name: spec.group, topic: spec.topic } : { kind: 'topic', name: spec.topic };
+      throw missingTopologyError('sqs', [missing], { topic: spec.topic, ordered: spec.ordered, groups: [spec.group] }, 'or leave the sqs option declare=true', err);
+    });
     const redeclare = this.#settings.declare
       ? () => {
           this.#topology.forgetAll();

@@ -82,3 +82,18 @@ describe('classifyDeclareError', () => {
     expect(classifyDeclareError(awsError('AccessDenied'), 'op').code).toBe('AUTH');
   });
 });
+
+// Issue #22: an SQS-only endpoint (ElasticMQ) answers SNS calls with InvalidAction; say what to do.
+describe('classifyDeclareError on an endpoint without SNS', () => {
+  it.each(['CreateTopic orders', 'Subscribe', 'ListTopics'])('%s refused with InvalidAction → CONFIG naming sns=false and snsEndpoint', (what) => {
+    const err = classifyDeclareError(awsError('InvalidAction', { $metadata: { httpStatusCode: 400 } }), what);
+    expect(err.code).toBe('CONFIG');
+    expect(err.message).toContain('does not serve SNS');
+    expect(err.message).toContain('sns=false');
+    expect(err.message).toContain('snsEndpoint');
+  });
+
+  it('an SQS call refused with InvalidAction is not blamed on SNS', () => {
+    expect(classifyDeclareError(awsError('InvalidAction'), 'CreateQueue orders').message).not.toContain('SNS');
+  });
+});

@@ -143,9 +143,25 @@ export function classifyAwsError(err: unknown, what: string): MqError {
  */
 export function classifyDeclareError(err: unknown, what: string): MqError {
   const error = classifyAwsError(err, what);
+  if (SNS_CALL.test(what) && NO_SUCH_ACTION.has(String(error.details.awsError))) {
+    // An SQS-only endpoint (ElasticMQ, the usual local stand-in) answers SNS calls like this.
+    return new MqError('CONFIG', `sqs: the endpoint does not serve SNS (${error.message}). Topics are SNS topics by default (sns=true, one queue per group: fan-out); ${SNS_HINT}`, {
+      cause: err,
+      details: error.details,
+    });
+  }
   if (error.code !== 'INVALID_MESSAGE') return error;
   return new MqError('CONFIG', error.message, { cause: err, details: error.details });
 }
+
+/** SNS operations the adapter calls while declaring. */
+const SNS_CALL = /^(CreateTopic|Subscribe|ListSubscriptionsByTopic|SetSubscriptionAttributes|ListTopics|GetTopicAttributes)\b/;
+
+/** How an endpoint says it has no such operation (query and JSON protocols, emulators). */
+const NO_SUCH_ACTION = new Set(['InvalidAction', 'UnknownOperationException', 'UnknownOperation', 'NotImplemented', 'InvalidAction.NotSupported']);
+
+/** What to do on an endpoint without SNS. */
+export const SNS_HINT = 'connect with sns=false (sqs://?…&sns=false: a topic is one queue whose groups compete, no fan-out), or point the snsEndpoint option at an SNS endpoint';
 
 /** One failed entry of a batch call (`Failed[]` of SendMessageBatch, PublishBatch, DeleteMessageBatch, …). */
 export interface BatchFailure {
