@@ -1,10 +1,11 @@
-import { MqError, redactUrl, type Adapter, type Capabilities, type Driver, type DriverReceiver, type DriverTransaction, type Envelope, type SendOutcome, type SubscriptionSpec } from '@mqkit/core/driver';
+import { MqError, redactUrl, type Adapter, type Capabilities, type Driver, type DriverReceiver, type DriverTopology, type DriverTransaction, type Envelope, type SendOutcome, type SubscriptionSpec } from '@mqkit/core/driver';
 import { Redis, type ChainableCommander } from 'ioredis';
 import { encodeFields } from './codec.ts';
 import { execAll, toMqError } from './errors.ts';
 import { DEFAULTS, parseSettings, parseSubscription, type Settings } from './options.ts';
 import { RedisStreamsReceiver, type Connection } from './receiver.ts';
 import { DELAY, EXTEND, RECLAIM, RELEASE } from './scripts.ts';
+import { redisStreamsTopology } from './topology.ts';
 
 /** Longest delay (publish and nack), in ms: 30 days. */
 export const MAX_DELAY_MS = 30 * 24 * 3600_000;
@@ -30,6 +31,8 @@ export class RedisStreamsDriver implements Driver {
   readonly capabilities: Capabilities;
   /** The ioredis client (publishing and settling; each receiver has a blocking duplicate). */
   readonly native: Redis;
+  /** Streams and consumer groups (topology.ts). */
+  readonly topology: DriverTopology;
   readonly #redis: Connection;
   readonly #settings: Settings;
   readonly #receivers = new Set<DriverReceiver>();
@@ -39,6 +42,7 @@ export class RedisStreamsDriver implements Driver {
     this.native = this.#redis = redis as Connection;
     this.#settings = settings;
     this.capabilities = redisStreamsCapabilities(settings);
+    this.topology = redisStreamsTopology(redis);
   }
 
   #open(): void {
