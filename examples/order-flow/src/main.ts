@@ -4,6 +4,7 @@
  *
  *   pnpm demo                                   # in-memory broker
  *   MQ_URL=amqp://guest:guest@127.0.0.1:5672 pnpm demo
+ *   MQ_URL=kafka://127.0.0.1:9092 pnpm demo    # any broker URL of the README's quickstart table
  */
 import { connect, redactUrl } from '@mqkit/core';
 import { PaymentGateway, startBilling } from './billing.ts';
@@ -21,7 +22,8 @@ const orders: OrderCreated[] = [
 
 async function main(): Promise<void> {
   log('demo', `connecting to ${redactUrl(url)}`);
-  const client = await connect(url);
+  // The demo declares what it uses on any broker (production: topology 'verify' with provisioned topics).
+  const client = await connect(url, { topology: 'create' });
   const gateway = new PaymentGateway();
   let charged = 0;
   let deadLettered = 0;
