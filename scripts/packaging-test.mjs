@@ -28,7 +28,7 @@ const onlyArg = args.indexOf('--only');
 const only = onlyArg >= 0 ? new Set(args[onlyArg + 1]?.split(',')) : undefined;
 const step = (name) => !only || only.has(name);
 
-/** The packages users install; the order is the install order of nothing, just the report's. */
+/** The packages users install (the order is only the report's). */
 const PACKAGES = ['core', 'testing', 'kafka', 'rabbitmq', 'rocketmq', 'sqs', 'redis-streams', 'postgres', 'redis'];
 
 const failures = [];
@@ -39,15 +39,26 @@ const fail = (msg) => {
 const secs = (from) => `${((performance.now() - from) / 1000).toFixed(1)} s`;
 const log = (msg) => console.log(`packaging: ${msg}`);
 
-/** Runs a command; resolves with its output, rejects with the output in the message. */
-function run(cmd, argv, options = {}) {
+/**
+ * Runs a command; resolves with its output, rejects with the output in the message. A command
+ * still running after `timeoutMs` (a hung registry download, say) is killed: CI must not wait on it.
+ */
+function run(cmd, argv, { timeoutMs = 300_000, ...options } = {}) {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], ...options, env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0', ...options.env } });
     let out = '';
+    const timer = setTimeout(() => {
+      out += `\n(killed after ${timeoutMs / 1000} s)`;
+      child.kill('SIGKILL');
+    }, timeoutMs);
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
-    child.on('error', reject);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
     child.on('close', (code, signal) => {
+      clearTimeout(timer);
       if (code === 0) resolvePromise(out);
       else reject(new Error(`${cmd} ${argv.join(' ')} exited with ${code ?? signal}\n${out}`));
     });
@@ -151,7 +162,12 @@ try {
     mkdirSync(app);
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'mqkit-packaging-app', private: true, type: 'module' }, null, 2));
     // @types/* as a TypeScript user has them (pg ships no types; @types/pg is an optional peer).
-    await run('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', ...Object.values(packed), '@types/node@^24', '@types/pg@^8.11.0'], { cwd: app });
+    const npmInstall = ['install', '--no-audit', '--no-fund', '--loglevel=error', ...Object.values(packed), '@types/node@^24', '@types/pg@^8.11.0'];
+    // One more try on failure: the registry is the only thing here that can fail transiently.
+    await run('npm', npmInstall, { cwd: app }).catch((err) => {
+      log(`npm install failed, trying once more: ${err.message.split('\n').slice(-3).join(' ')}`);
+      return run('npm', npmInstall, { cwd: app });
+    });
     log(`npm install of the tarballs into ${app}: ${secs(t0)}`);
   };
 
