@@ -50,6 +50,21 @@ describe('kafka topology (#22)', () => {
     expect(err.message).toContain(`topic "${topic}" has 5 partitions, fewer than the 8 declared`);
   }, 60_000);
 
+  it('a declared group keeps what was published before its first subscriber, also with fromBeginning: false; verify names a group never declared', async () => {
+    const client = await openKafka();
+    const topic = uniqueTopic('early');
+    await client.declare({ topic, groups: ['billing'] });
+    const missing = await rejection(client.verify({ topic, groups: ['billing', 'audit'] }));
+    expect(missing.code).toBe('NOT_FOUND');
+    expect(missing.details.missing).toEqual([{ kind: 'group', name: 'audit', topic }]);
+    const receipts = await Promise.all([1, 2, 3].map((n) => client.publish(topic, { n }, { key: `k${n}` })));
+    const got = new Set<string>();
+    await client.subscribe(topic, { group: 'billing', handler: (m) => void got.add(m.id), options: { fromBeginning: false } });
+    const deadline = Date.now() + 20_000;
+    while (got.size < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect([...got].sort()).toEqual(receipts.map((r) => r.id).sort());
+  }, 60_000);
+
   it("verify mode: subscribe to a missing topic fails fast with NOT_FOUND naming it and the declare call", async () => {
     const client = await openKafka({ topology: 'verify' });
     const topic = uniqueTopic('missing');

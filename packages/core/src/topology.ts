@@ -82,7 +82,7 @@ export function withTopology(driver: Driver, mode: TopologyMode): Driver {
   const topology = driver.topology;
   if (mode === 'none' || !topology) return driver;
   const step = async (spec: SubscriptionSpec): Promise<void> => {
-    const topic: TopologySpec = { topic: spec.topic, ordered: spec.ordered, groups: [spec.group], deadLetterTopic: spec.deadLetterTopic, options: spec.options };
+    const topic: TopologySpec = { topic: spec.topic, ordered: spec.ordered, groups: [spec.group], deadLetterTopic: spec.deadLetterTopic, options: spec.options, forSubscribe: true };
     if (mode === 'create') await topology.declare(topic);
     else await verifyTopology(driver, topic);
   };

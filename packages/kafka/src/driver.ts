@@ -82,6 +82,7 @@ export class KafkaDriver implements Driver {
       classify: (err, context) => seam.classify(err, context),
       numPartitions: settings.numPartitions,
       replicationFactor: settings.replicationFactor,
+      groupId: nativeGroupId,
     });
     this.native = {
       kafka: seam.native,

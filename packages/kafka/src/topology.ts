@@ -2,10 +2,11 @@
  * Kafka's side of the portable topology step: topics (with partitions and replication) through
  * the admin client, and the "does not exist" errors that say how to create them.
  *
- * Groups: a Kafka consumer group comes into being when its first member joins, and a subscription
- * starts at the earliest retained offset by default (`fromBeginning`), so a declared group keeps
- * what was published before its first subscriber without anything created for it (within the
- * topic's retention). Declaring a group creates nothing and verifying one checks nothing.
+ * Groups: a Kafka consumer group comes into being when its first member joins or offsets are
+ * committed for it. Declaring one commits the earliest retained offsets of a group that has none,
+ * so its first member starts there whatever its `fromBeginning`: it keeps every message published
+ * before its first subscriber (within the topic's retention). The Kafka group of an mqkit group is
+ * `<group>.<topic>` (see nativeGroupId).
  */
 import { missingTopologyError, MqError, type DriverTopology, type MissingTopology, type TopologySpec } from '@mqkit/core/driver';
 import type { AdminSeam, TopicSpec } from './client/seam.ts';
@@ -18,6 +19,8 @@ export interface KafkaTopologyDeps {
   classify(err: unknown, context: Readonly<Record<string, unknown>>): MqError;
   readonly numPartitions: number;
   readonly replicationFactor: number;
+  /** The Kafka group id of an mqkit group on a topic. */
+  groupId(group: string, topic: string): string;
 }
 
 export function kafkaTopology(deps: KafkaTopologyDeps): DriverTopology {
@@ -36,27 +39,43 @@ export function kafkaTopology(deps: KafkaTopologyDeps): DriverTopology {
       } catch (err) {
         throw deps.classify(err, { topics: wanted.map((w) => w.topic) });
       }
+      // A subscription's own group joins right after and starts where its fromBeginning says.
+      if (spec.forSubscribe || spec.groups.length === 0) return;
+      await withAdmin(deps, { topic: spec.topic }, async (admin) => {
+        for (const group of spec.groups) await admin.declareGroup(deps.groupId(group, spec.topic), spec.topic);
+      });
     },
     async verify(spec) {
-      let counts: Map<string, number>;
-      const admin = await deps.admin();
-      try {
-        counts = await admin.topicPartitions(topics(spec));
-      } catch (err) {
-        throw deps.classify(err, { topic: spec.topic });
-      } finally {
-        await admin.disconnect().catch(() => {});
-      }
+      const groupIds = spec.groups.map((g) => deps.groupId(g, spec.topic));
+      const [counts, groups] = await withAdmin(deps, { topic: spec.topic }, async (admin) => [
+        await admin.topicPartitions(topics(spec)),
+        groupIds.length === 0 ? new Set<string>() : await admin.existingGroups(groupIds),
+      ] as const);
       const missing: MissingTopology[] = [];
       const partitions = counts.get(spec.topic);
       if (partitions === undefined) missing.push({ kind: 'topic', name: spec.topic });
       else if (spec.partitions !== undefined && partitions < spec.partitions) {
         missing.push({ kind: 'topic', name: spec.topic, problem: `has ${partitions} partitions, fewer than the ${spec.partitions} declared (add partitions with kafka-topics --alter)` });
       }
+      spec.groups.forEach((group, i) => {
+        if (!groups.has(groupIds[i]!)) missing.push({ kind: 'group', name: group, topic: spec.topic });
+      });
       if (spec.deadLetterTopic !== undefined && !counts.has(spec.deadLetterTopic)) missing.push({ kind: 'dead-letter topic', name: spec.deadLetterTopic });
       return missing;
     },
   };
+}
+
+async function withAdmin<T>(deps: KafkaTopologyDeps, context: Readonly<Record<string, unknown>>, run: (admin: AdminSeam) => Promise<T>): Promise<T> {
+  let admin: AdminSeam | undefined;
+  try {
+    admin = await deps.admin();
+    return await run(admin);
+  } catch (err) {
+    throw deps.classify(err, context);
+  } finally {
+    await admin?.disconnect().catch(() => {});
+  }
 }
 
 /** How to create a missing topic besides the portable call. */

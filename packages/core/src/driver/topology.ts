@@ -22,6 +22,11 @@ export interface TopologySpec {
    * SQS's `filterPolicy`), so that what is declared is what the subscription will consume.
    */
   readonly options?: Readonly<Record<string, unknown>> | undefined;
+  /**
+   * Declared for a `subscribe()` of `groups[0]`: its consumer is about to start, so a driver may
+   * leave out what the subscription creates by itself (e.g. a Kafka group's first offsets).
+   */
+  readonly forSubscribe?: boolean | undefined;
 }
 
 /** One thing {@link DriverTopology.verify} found missing (or different). */

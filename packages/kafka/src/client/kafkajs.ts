@@ -149,6 +149,23 @@ export function createKafkajsSeam(settings: KafkaSettings, logger: Logger): Kafk
           for (const t of metadata) counts.set(t.name, t.partitions.length);
           return counts;
         },
+        async declareGroup(groupId: string, topic: string) {
+          const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
+          if (committed?.partitions.some((p) => p.offset !== '-1')) return;
+          const offsets = await admin.fetchTopicOffsets(topic);
+          // kafkajs commits them through a short-lived member of the group (a join, ~1-3 s).
+          try {
+            await admin.setOffsets({ groupId, topic, partitions: offsets.map((o) => ({ partition: o.partition, offset: o.low })) });
+          } catch (err) {
+            // A member joined in between: the group exists, and its member decides where to start.
+            if (!/must have no running instances/.test(String((err as Error).message))) throw err;
+          }
+        },
+        async existingGroups(groupIds: readonly string[]) {
+          const { groups } = await admin.listGroups();
+          const known = new Set(groups.map((g) => g.groupId));
+          return new Set(groupIds.filter((g) => known.has(g)));
+        },
         disconnect: () => admin.disconnect(),
       };
     },

@@ -148,6 +148,14 @@ export interface AdminSeam {
   ensureTopics(specs: readonly TopicSpec[]): Promise<void>;
   /** Partition counts of those of `topics` that exist (a missing topic is absent from the map). */
   topicPartitions(topics: readonly string[]): Promise<Map<string, number>>;
+  /**
+   * Makes consumer group `groupId` exist on `topic` before any member joins: when it has no
+   * committed offset there, commits each partition's earliest retained offset, so the group's
+   * first member starts there whatever its `fromBeginning`. A group with offsets is left alone.
+   */
+  declareGroup(groupId: string, topic: string): Promise<void>;
+  /** Those of `groupIds` the cluster knows (joined once, or with committed offsets). */
+  existingGroups(groupIds: readonly string[]): Promise<Set<string>>;
   disconnect(): Promise<void>;
 }
 
