@@ -103,3 +103,27 @@ describe('rocketmq topology (#22)', () => {
     expect(sub.message).toContain('mqadmin updateTopic');
   }, 30_000);
 });
+
+describe('rocketmq topology: delayed topics (#22)', () => {
+  it('declare({ delayed: true }) creates a DELAY topic that takes delayed publishes; ordered and delayed together is CONFIG', async () => {
+    const client = await open();
+    const topic = uniqueTopic('delayed');
+    const group = uniqueGroup('g');
+    await client.declare({ topic, delayed: true, groups: [group] });
+    await client.verify({ topic, delayed: true, groups: [group] });
+    const receipt = await client.publish(topic, { n: 1 }, { delayMs: 1_500 });
+    const got: string[] = [];
+    await client.subscribe(topic, { group, handler: (m) => void got.push(m.id) });
+    const deadline = Date.now() + 30_000;
+    while (got.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(got).toEqual([receipt.id]);
+    const both = await rejection(client.declare({ topic: uniqueTopic('both'), ordered: true, delayed: true }));
+    expect(both.code).toBe('CONFIG');
+    expect(both.message).toContain('FIFO or DELAY');
+    const normal = uniqueTopic('normal');
+    await client.declare({ topic: normal });
+    const misfit = await rejection(client.verify({ topic: normal, delayed: true }));
+    expect(misfit.code).toBe('CONFIG');
+    expect(misfit.message).toContain('delayed needs a DELAY topic');
+  }, 90_000);
+});

@@ -39,6 +39,15 @@ describe('client.declare / client.verify', () => {
     await client.close();
   });
 
+  it('the declare call in the error carries ordered and delayed', async () => {
+    const { client } = await open({ topology: 'none' });
+    const err = await rejection(client.verify({ topic: 'timers', delayed: true, groups: ['g'] }));
+    expect(err.message).toContain("client.declare({ topic: 'timers', delayed: true, groups: ['g'] })");
+    const ordered = await rejection(client.verify({ topic: 'ledger', ordered: true }));
+    expect(ordered.message).toContain("client.declare({ topic: 'ledger', ordered: true })");
+    await client.close();
+  });
+
   it('a declared group keeps what is published before its first subscriber', async () => {
     const { client, broker } = await open();
     await client.declare({ topic: 'orders', groups: ['billing'] });

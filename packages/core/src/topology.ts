@@ -29,6 +29,8 @@ export const topologyModeSchema = z.enum(['create', 'verify', 'none']);
  * - `topic`: the topic name;
  * - `ordered`: keyed messages are consumed in order (RocketMQ: a FIFO topic and orderly groups;
  *   SQS: the name must end in `.fifo`; RabbitMQ: single active consumer). @default false
+ * - `delayed`: messages are published with `delayMs` (RocketMQ: a DELAY topic, which cannot also
+ *   be ordered; nothing to declare elsewhere). @default false
  * - `partitions`: partitions (Kafka) or queues per broker (RocketMQ) when the topic is created.
  *   @default the adapter's (`numPartitions`, 8)
  * - `groups`: consumer groups that keep every message published from now on, before their first
@@ -42,6 +44,7 @@ const declarationSchema = z
   .object({
     topic: z.string().min(1),
     ordered: z.boolean().optional(),
+    delayed: z.boolean().optional(),
     partitions: z.number().int().min(1).max(10_000).optional(),
     groups: z.array(z.string().min(1)).optional(),
     deadLetter: z.union([z.boolean(), z.string().min(1)]).optional(),
@@ -58,7 +61,7 @@ export function toTopologySpec(driver: Driver, declaration: unknown, where = 'de
     throw new MqError('CONFIG', `${where}: dead-letter topic "${deadLetterTopic}" is not a valid ${driver.name} topic name`);
   }
   if (d.ordered && ordering !== 'key') throw new MqError('UNSUPPORTED', `${where}: ${driver.name} does not keep per-key order; declare without ordered: true`);
-  return { topic: d.topic, ordered: d.ordered ?? false, partitions: d.partitions, groups: [...new Set(d.groups ?? [])], deadLetterTopic };
+  return { topic: d.topic, ordered: d.ordered ?? false, delayed: d.delayed ?? false, partitions: d.partitions, groups: [...new Set(d.groups ?? [])], deadLetterTopic };
 }
 
 /** The adapter's topology step, or UNSUPPORTED naming the adapter. */

@@ -1,5 +1,6 @@
 /**
- * RocketMQ's side of the portable topology step: typed topics (FIFO when ordered, else NORMAL)
+ * RocketMQ's side of the portable topology step: typed topics (FIFO when ordered, DELAY when
+ * delayed, else NORMAL)
  * and consumer groups (orderly when ordered) through the remoting admin ({@link RocketmqAdmin},
  * which needs the name server: `namesrv`), and "does not exist" errors that say how to create
  * them. The gRPC proxy has no admin API.
@@ -51,14 +52,24 @@ export function rocketmqTopology(deps: RocketmqTopologyDeps): DriverTopology {
     }
     return deps.admin;
   };
-  const misfit = (spec: TopologySpec, type: TopicType): string | undefined =>
-    spec.ordered && type !== 'FIFO' ? `is a ${type} topic; ordered needs a FIFO topic (RocketMQ topic types cannot change while in use: use a new FIFO topic)` : undefined;
+  const misfit = (spec: TopologySpec, type: TopicType): string | undefined => {
+    const wanted = spec.ordered ? 'FIFO' : spec.delayed ? 'DELAY' : undefined;
+    if (wanted === undefined || type === wanted) return undefined;
+    return `is a ${type} topic; ${spec.ordered ? 'ordered' : 'delayed'} needs a ${wanted} topic (RocketMQ topic types cannot change while in use: use a new ${wanted} topic)`;
+  };
+  const typeFor = (spec: TopologySpec): TopicType => {
+    if (spec.ordered && spec.delayed) {
+      throw new MqError('CONFIG', `rocketmq: topic "${spec.topic}" cannot be both ordered and delayed: a RocketMQ topic is FIFO or DELAY (use two topics)`, { details: { topic: spec.topic } });
+    }
+    return spec.ordered ? 'FIFO' : spec.delayed ? 'DELAY' : 'NORMAL';
+  };
 
   return {
     capabilities: { partitions: true, retainsForDeclaredGroups: true },
     async declare(spec) {
+      const type = typeFor(spec);
       const admin = requireAdmin(spec);
-      const wanted: Array<[string, TopicType, number | undefined]> = [[spec.topic, spec.ordered ? 'FIFO' : 'NORMAL', spec.partitions]];
+      const wanted: Array<[string, TopicType, number | undefined]> = [[spec.topic, type, spec.partitions]];
       if (spec.deadLetterTopic !== undefined) wanted.push([spec.deadLetterTopic, 'NORMAL', undefined]);
       for (const [topic, type, queues] of wanted) {
         const existing = await typeOf(topic);

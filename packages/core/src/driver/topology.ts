@@ -11,6 +11,8 @@ export interface TopologySpec {
   readonly topic: string;
   /** Keyed messages consumed in order (RocketMQ: FIFO topic and orderly groups; SQS: a `.fifo` name; RabbitMQ: single active consumer). */
   readonly ordered: boolean;
+  /** Messages are published with a delay (RocketMQ: a DELAY topic; elsewhere nothing to declare). */
+  readonly delayed?: boolean | undefined;
   /** Partitions (Kafka) or queues per broker (RocketMQ) of a topic created now; the adapter's default when absent. */
   readonly partitions?: number | undefined;
   /** Consumer groups that must keep every message published from now on, subscribed or not. */
@@ -65,9 +67,10 @@ export interface DriverTopology {
 }
 
 /** `client.declare({ … })` as code, for error messages that show the call that fixes things. */
-export function declareCall(spec: Pick<TopologySpec, 'topic' | 'ordered' | 'groups'>): string {
+export function declareCall(spec: Pick<TopologySpec, 'topic' | 'ordered' | 'groups' | 'delayed'>): string {
   const parts = [`topic: '${spec.topic}'`];
   if (spec.ordered) parts.push('ordered: true');
+  if (spec.delayed) parts.push('delayed: true');
   if (spec.groups.length > 0) parts.push(`groups: [${spec.groups.map((g) => `'${g}'`).join(', ')}]`);
   return `client.declare({ ${parts.join(', ')} })`;
 }
@@ -81,11 +84,12 @@ function describe(m: MissingTopology): string {
  * The NOT_FOUND error for missing topology: names each missing topic and group and the call or
  * option that creates them. `hint` adds what the adapter needs for that (e.g. an admin endpoint).
  */
-export function missingTopologyError(adapter: string, missing: readonly MissingTopology[], spec: Pick<TopologySpec, 'topic' | 'ordered' | 'groups'>, hint?: string, cause?: unknown): MqError {
+export function missingTopologyError(adapter: string, missing: readonly MissingTopology[], spec: Pick<TopologySpec, 'topic' | 'ordered' | 'groups' | 'delayed'>, hint?: string, cause?: unknown): MqError {
   const groups = [...new Set([...spec.groups, ...missing.filter((m) => m.kind === 'group' && m.topic === spec.topic).map((m) => m.name)])];
-  const fix = `create ${missing.length > 1 ? 'them' : 'it'} with ${declareCall({ ...spec, groups })}, or connect with topology: 'create'`;
+  // Something that exists but does not fit is not created by declaring it again: the problem says what to do.
   const code = missing.some((m) => m.problem) ? 'CONFIG' : 'NOT_FOUND';
-  return new MqError(code, `${adapter}: ${missing.map(describe).join('; ')}: ${fix}${hint ? ` (${hint})` : ''}`, {
+  const fix = code === 'CONFIG' ? '' : `: create ${missing.length > 1 ? 'them' : 'it'} with ${declareCall({ ...spec, groups })}, or connect with topology: 'create'`;
+  return new MqError(code, `${adapter}: ${missing.map(describe).join('; ')}${fix}${hint ? ` (${hint})` : ''}`, {
     cause,
     details: { topic: spec.topic, missing: missing.map((m) => ({ ...m })) },
   });
