@@ -1,3 +1,5 @@
+import { KeyIndex } from './slots.ts';
+
 /**
  * Per-key order for ordered subscriptions: of the messages received for one lane (FIFO message
  * group), only the oldest is handed to core; the next follows when it is acked. After a nack the
@@ -5,7 +7,8 @@
  * too, which redelivers the group in order.
  */
 export class OrderedLanes<T> {
-  readonly #lanes = new Map<string, T[]>();
+  /** Not a Map: a lane comes and goes with nearly every message (see slots.ts). */
+  readonly #lanes = new KeyIndex<T[]>();
 
   /** Adds a received item; true when it is the lane's head and may be delivered now. */
   add(lane: string, item: T): boolean {

@@ -12,6 +12,7 @@ import { MqError, toMqError } from './errors.ts';
 import type { Logger } from './logger.ts';
 import { OrderedLanes } from './ordered-lanes.ts';
 import { SettleBatcher } from './settle-batcher.ts';
+import { KeyIndex, Slots } from './slots.ts';
 
 /** Backoff between failed receive calls (a broker down, a network cut). */
 const RECEIVE_BACKOFF: BackoffPolicy = { initialDelayMs: 200, maxDelayMs: 5_000, multiplier: 2, jitter: true };
@@ -70,6 +71,8 @@ class Held<M extends ReceivedMessage> implements DriverDelivery {
   extendAt: number;
   /** A lease extension on its way: a settle waits for it, so each uses the newest handle. */
   extending: Promise<void> | undefined = undefined;
+  /** Its index in {@link Slots} (-1: not held). */
+  slot = -1;
   /** The delay of the nack it was settled with (undefined: acked). */
   nackedForMs: number | undefined = undefined;
   readonly #ops: HeldOps<M>;
@@ -128,8 +131,9 @@ export class PullSubscription<M extends ReceivedMessage> implements DriverSubscr
   /** Whether acks are recorded in the ledger ({@link DriverReceiver.redeliversAcked}). */
   readonly #remembersAcks: boolean;
   readonly #ops: HeldOps<M>;
-  readonly #held = new Set<Held<M>>();
-  readonly #byKey = new Map<string, Held<M>>();
+  // Neither a Set nor a Map: see slots.ts.
+  readonly #held = new Slots<Held<M>>();
+  readonly #byKey = new KeyIndex<Held<M>>();
   readonly #lanes = new OrderedLanes<Held<M>>();
   /** Give-backs of an ordered lane's successors, some waiting for a lease extension. */
   readonly #givingBack = new Set<Promise<void>>();
@@ -395,7 +399,7 @@ export class PullSubscription<M extends ReceivedMessage> implements DriverSubscr
     }
     const now = Date.now();
     const leaseMs = this.#receiver.leaseMs!;
-    for (const held of this.#held) {
+    for (const held of this.#held.list()) {
       if (held.settled || held.extending || held.extendAt > now) continue;
       held.extending = this.#extends
         .add(leaseMs, held)
@@ -417,7 +421,7 @@ export class PullSubscription<M extends ReceivedMessage> implements DriverSubscr
     this.#heartbeat = undefined;
     // A receive in flight may still bring messages: wait for it so they are given back too.
     await this.#loops;
-    const unsettled = [...this.#held].filter((held) => !held.settled);
+    const unsettled = this.#held.list().filter((held) => !held.settled);
     for (const held of unsettled) {
       held.settled = true;
       this.#forget(held);

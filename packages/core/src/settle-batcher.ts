@@ -116,5 +116,11 @@ export class SettleBatcher<K, M> {
       if (failure === undefined) resolves[i]!();
       else rejects[i]!(failure);
     }
+    // Drop the references: a batch that lived through a scavenge is in the old generation until
+    // the next full GC, and everything it still points to would be kept and promoted with it.
+    items.length = 0;
+    afters.length = 0;
+    resolves.length = 0;
+    rejects.length = 0;
   }
 }

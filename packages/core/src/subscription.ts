@@ -7,6 +7,7 @@ import { jsonCodec, type Codec } from './codec.ts';
 import type { Delivery, Handler, Middleware, NackOptions, Settlement as SettlementKind } from './delivery.ts';
 import type { DeliverySink, Driver, DriverDelivery, DriverSubscription, SubscriptionSpec } from './driver/driver.ts';
 import { PullSubscription } from './pull-subscription.ts';
+import { KeyIndex, Slots } from './slots.ts';
 import { MqError } from './errors.ts';
 import type { Logger } from './logger.ts';
 import { HEADERS, type Envelope } from './message.ts';
@@ -141,6 +142,8 @@ class Entry<T> implements Delivery<T> {
   /** The settle on its way to the broker (ack, nack or the dead-letter publish), if any. */
   settling: Promise<void> | undefined = undefined;
   abandoned = false;
+  /** Its index in the runtime's running set (-1: not running). */
+  slot = -1;
   readonly id: string;
   readonly topic: string;
   readonly group: string;
@@ -246,8 +249,9 @@ export class SubscriptionRuntime<T> implements Subscription {
   /** Accepted, not started, from `#pendingHead` on (before it: taken; no O(n) shift per message). */
   #pending: Array<Entry<T> | undefined> = [];
   #pendingHead = 0;
-  readonly #running = new Set<Entry<T>>();
-  readonly #busyLanes = new Set<string>();
+  // Neither a Set: see slots.ts.
+  readonly #running = new Slots<Entry<T>>();
+  readonly #busyLanes = new KeyIndex<true>();
   readonly #idleWaiters: Array<() => void> = [];
   #driverSub: DriverSubscription | undefined;
   #paused = false;
@@ -350,7 +354,7 @@ export class SubscriptionRuntime<T> implements Subscription {
 
   #start(entry: Entry<T>): void {
     this.#running.add(entry);
-    if (entry.lane !== undefined) this.#busyLanes.add(entry.lane);
+    if (entry.lane !== undefined) this.#busyLanes.set(entry.lane, true);
     void this.#process(entry).then(() => this.#finished(entry));
   }
 
@@ -567,7 +571,7 @@ export class SubscriptionRuntime<T> implements Subscription {
       if (!(await settledWithin(idle, timeoutMs))) {
         const reason = new MqError('CLOSED', 'subscription closed before the handler finished');
         const settling: Array<Promise<void>> = [];
-        for (const entry of this.#running) {
+        for (const entry of this.#running.list()) {
           entry.abandon(reason);
           if (entry.settling) settling.push(entry.settling);
         }
