@@ -38,6 +38,13 @@ describe('kafka topology (#22)', () => {
     expect(await partitionsOf(`${topic}-dlq`)).toBe(3);
   }, 60_000);
 
+  it("'create' mode declares a topic before the first publish to it (the adapter's partitions, not the broker's auto-create)", async () => {
+    const client = await openKafka({ topology: 'create' });
+    const topic = uniqueTopic('publish-first');
+    await client.publish(topic, { n: 1 });
+    expect(await partitionsOf(topic)).toBe(3);
+  }, 60_000);
+
   it('declare creates the topic with its partitions and the -dlq topic; verify passes; fewer partitions than declared is CONFIG', async () => {
     const client = await openKafka();
     const topic = uniqueTopic('declared');

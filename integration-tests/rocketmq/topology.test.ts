@@ -41,6 +41,15 @@ describe('rocketmq topology (#22)', () => {
     await runQuickstart(`rocketmq://${endpoints.split(';').join(',')}?namesrv=${namesrv}`, uniqueTopic('quickstart'), uniqueGroup('billing'));
   }, 90_000);
 
+  it("'create' mode declares a topic before the first publish to it (NOT_FOUND before), DELAY for a delayed first publish", async () => {
+    const client = await open({}, { topology: 'create' });
+    const topic = uniqueTopic('publish-first');
+    await client.publish(topic, { n: 1 });
+    const timers = uniqueTopic('publish-first-delayed');
+    await client.publish(timers, { n: 1 }, { delayMs: 1_000 });
+    await client.verify({ topic: timers, delayed: true, deadLetter: false });
+  }, 90_000);
+
   it('declare creates a FIFO topic and an orderly group when ordered; verify passes; a declared group keeps an early publish', async () => {
     const client = await open();
     const topic = uniqueTopic('fifo');

@@ -13,6 +13,7 @@ import {
   type PublishReceipt,
 } from './publish.ts';
 import { SubscriptionRuntime, type CloseOptions, type SubscribeOptions, type Subscription } from './subscription.ts';
+import { withDeadline } from './deadline.ts';
 import type { Telemetry } from './telemetry.ts';
 import { requireTopology, toTopologySpec, verifyTopology, withTopology, type TopicDeclaration, type TopologyMode } from './topology.ts';
 
@@ -36,6 +37,12 @@ export class Client {
   readonly #topology: TopologyMode;
   /** The driver subscriptions run on: with the topology step of {@link Client.topology} in `receiver()`. */
   readonly #subscribeDriver: Driver;
+  /**
+   * `create` mode on an adapter whose sends do not create topics: each topic is declared before
+   * this client's first publish to it (true once done, or once it failed: the send then reports).
+   */
+  readonly #declareOnPublish: boolean;
+  readonly #publishTopics = new Map<string, Promise<void> | true>();
   #closing: Promise<void> | undefined;
 
   /** @internal use {@link connect}. */
@@ -43,6 +50,7 @@ export class Client {
     this.#driver = driver;
     this.#topology = topology;
     this.#subscribeDriver = withTopology(driver, topology);
+    this.#declareOnPublish = topology === 'create' && driver.topology !== undefined && driver.topology.capabilities.createsOnPublish !== true;
     this.#telemetry = telemetry;
     this.#logger = logger;
     this.#sender = new ReliableSender(driver, telemetry, publishPolicy);
@@ -96,7 +104,53 @@ export class Client {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.#sender.sendOwned(envelope);
+    const declaring = this.#declareOnPublish ? this.#topicReady(envelope) : undefined;
+    return declaring ? declaring.then(() => this.#sender.sendOwned(envelope)) : this.#sender.sendOwned(envelope);
+  }
+
+  /**
+   * Undefined when `envelope.topic` may be sent to at once, else the declaration to wait for. The
+   * sends of a topic waiting for it are chained on the one promise, so they keep publish order.
+   * A failed declaration is logged and not repeated: the send's own error says what is wrong.
+   */
+  #topicReady(envelope: Envelope): Promise<void> | undefined {
+    const state = this.#publishTopics.get(envelope.topic);
+    if (state === true) return undefined;
+    if (state) return state;
+    const { topic } = envelope;
+    const declared: Promise<void> = withDeadline(
+      requireTopology(this.#driver).declare({ topic, ordered: false, delayed: (envelope.delayMs ?? 0) > 0, groups: [], deadLetterTopic: undefined }),
+      this.#publishTimeoutMs,
+      `declaring topic "${topic}" before its first publish`,
+    )
+      .catch((err: unknown) => this.#logger.warn({ err, topic }, 'declaring the topic before publishing failed; sending anyway'))
+      .then(() => this.#settleTopic(topic, declared));
+    this.#publishTopics.set(topic, declared);
+    return declared;
+  }
+
+  /** Marks `topic` ready unless a later wait (a batch's) took its place. */
+  #settleTopic(topic: string, wait: Promise<void>): void {
+    if (this.#publishTopics.get(topic) === wait) this.#publishTopics.set(topic, true);
+  }
+
+  /** The declarations `envelopes` wait for (create mode), or undefined when none. */
+  #topicsReady(envelopes: readonly Envelope[]): Promise<unknown> | undefined {
+    if (!this.#declareOnPublish) return undefined;
+    const waits = new Set<Promise<void>>();
+    for (const envelope of envelopes) {
+      const wait = this.#topicReady(envelope);
+      if (wait) waits.add(wait);
+    }
+    if (waits.size === 0) return undefined;
+    // Every topic of the batch waits for all of it: a later publish to one of them must not
+    // overtake the batch's messages while another of its topics is still being declared.
+    const topics = new Set(envelopes.map((e) => e.topic));
+    const all: Promise<void> = Promise.all(waits).then(() => {
+      for (const topic of topics) this.#settleTopic(topic, all);
+    });
+    for (const topic of topics) this.#publishTopics.set(topic, all);
+    return all;
   }
 
   /**
@@ -119,6 +173,9 @@ export class Client {
         outcomes[i] = { ok: false, id: message?.id ?? '', topic: message?.topic ?? '', error };
       }
     });
+    // Only when declaring: an await here otherwise would let a later publish() overtake the batch.
+    const declaring = this.#topicsReady(valid);
+    if (declaring) await declaring;
     const sent = await this.#sender.send(valid, true, true);
     sent.forEach((outcome, j) => {
       outcomes[where[j]!] = outcome;
@@ -132,7 +189,8 @@ export class Client {
    */
   sendEnvelopes(envelopes: readonly Envelope[]): Promise<PublishOutcome[]> {
     this.#assertOpen();
-    return this.#sender.send(envelopes, false);
+    const declaring = this.#topicsReady(envelopes);
+    return declaring ? declaring.then(() => this.#sender.send(envelopes, false)) : this.#sender.send(envelopes, false);
   }
 
   /**

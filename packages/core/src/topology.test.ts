@@ -143,3 +143,74 @@ describe('the topology connect option', () => {
     expect(typo.message).toContain('connect.topics.0');
   });
 });
+
+describe("'create' mode on an adapter whose sends do not create topics (Kafka, RocketMQ)", () => {
+  /** memory:// whose topology says sends create nothing, recording and delaying each declare. */
+  function slowDeclaring(declared: string[], fail = false) {
+    return wrapAdapter(memory(), (driver) => ({
+      topology: {
+        capabilities: { partitions: false, retainsForDeclaredGroups: true, createsOnPublish: false },
+        declare: async (spec) => {
+          declared.push(spec.delayed ? `${spec.topic} (delayed)` : spec.topic);
+          await new Promise((r) => setTimeout(r, 30));
+          if (fail) throw new MqError('CONFIG', 'no admin access');
+          await driver.topology!.declare(spec);
+        },
+        verify: (spec) => driver.topology!.verify(spec),
+      },
+    }));
+  }
+
+  it('declares a topic once before the first publish to it, and keeps publish order while waiting', async () => {
+    const declared: string[] = [];
+    const name = uniqueName('declaring');
+    const client = await connect(`memory://${name}`, { adapters: [slowDeclaring(declared)], topology: 'create' });
+    const first = [client.publish('orders', { n: 1 }, { key: 'k' }), client.publish('orders', { n: 2 }, { key: 'k' }), client.publish('timers', { n: 3 }, { delayMs: 10 })];
+    await Promise.all(first);
+    await client.publish('orders', { n: 4 }, { key: 'k' });
+    expect(declared).toEqual(['orders', 'timers (delayed)']);
+    expect(memoryBroker(name).published('orders').map((e) => e.key)).toEqual(['k', 'k', 'k']);
+    expect(memoryBroker(name).published('orders').map((e) => JSON.parse(new TextDecoder().decode(e.body)).n)).toEqual([1, 2, 4]);
+    await client.close();
+  });
+
+  it('a batch with a topic still being declared is not overtaken by a later publish to its other topic', async () => {
+    const declared: string[] = [];
+    const name = uniqueName('declaring');
+    const client = await connect(`memory://${name}`, { adapters: [slowDeclaring(declared)], topology: 'create' });
+    await client.publish('b', { n: 0 });
+    const batch = client.publishBatch([
+      { topic: 'a', payload: { n: 1 } },
+      { topic: 'b', payload: { n: 2 }, key: 'k' },
+    ]);
+    const later = client.publish('b', { n: 3 }, { key: 'k' });
+    await Promise.all([batch, later]);
+    expect(memoryBroker(name).published('b').map((e) => JSON.parse(new TextDecoder().decode(e.body)).n)).toEqual([0, 2, 3]);
+    await client.close();
+  });
+
+  it('a failed declaration is logged once and the message is sent anyway (the send reports what is wrong)', async () => {
+    const declared: string[] = [];
+    const warnings: string[] = [];
+    const logger = { debug() {}, info() {}, error() {}, warn: (_: object, msg?: string) => void warnings.push(msg ?? '') };
+    const name = uniqueName('declaring');
+    const client = await connect(`memory://${name}`, { adapters: [slowDeclaring(declared, true)], topology: 'create', logger });
+    await client.publish('orders', { n: 1 });
+    await client.publish('orders', { n: 2 });
+    expect(declared).toEqual(['orders']);
+    expect(warnings).toEqual(['declaring the topic before publishing failed; sending anyway']);
+    expect(memoryBroker(name).published('orders')).toHaveLength(2);
+    await client.close();
+  });
+
+  it("nothing is declared on publish in 'verify' or 'none' mode", async () => {
+    for (const topology of ['verify', 'none'] as const) {
+      const declared: string[] = [];
+      const client = await connect(`memory://${uniqueName('declaring')}`, { adapters: [slowDeclaring(declared)], topology });
+      await client.publish('orders', { n: 1 });
+      await client.publishBatch([{ topic: 'orders', payload: { n: 2 } }]);
+      expect(declared).toEqual([]);
+      await client.close();
+    }
+  });
+});

@@ -83,6 +83,7 @@ export class KafkaDriver implements Driver {
       numPartitions: settings.numPartitions,
       replicationFactor: settings.replicationFactor,
       groupId: nativeGroupId,
+      createsOnPublish: settings.createTopics,
     });
     this.native = {
       kafka: seam.native,

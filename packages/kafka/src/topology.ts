@@ -19,6 +19,8 @@ export interface KafkaTopologyDeps {
   classify(err: unknown, context: Readonly<Record<string, unknown>>): MqError;
   readonly numPartitions: number;
   readonly replicationFactor: number;
+  /** The `createTopics` option: sends create missing topics. */
+  readonly createsOnPublish: boolean;
   /** The Kafka group id of an mqkit group on a topic. */
   groupId(group: string, topic: string): string;
 }
@@ -26,7 +28,7 @@ export interface KafkaTopologyDeps {
 export function kafkaTopology(deps: KafkaTopologyDeps): DriverTopology {
   const topics = (spec: TopologySpec): string[] => [spec.topic, ...(spec.deadLetterTopic === undefined ? [] : [spec.deadLetterTopic])];
   return {
-    capabilities: { partitions: true, retainsForDeclaredGroups: true },
+    capabilities: { partitions: true, retainsForDeclaredGroups: true, createsOnPublish: deps.createsOnPublish },
     async declare(spec) {
       const wanted = topics(spec).map((topic, i) => ({
         topic,

@@ -83,7 +83,7 @@ export class RabbitmqDriver implements Driver {
     this.#topology = new Topology(this.#manager, settings.options);
     this.capabilities = rabbitmqCapabilities(settings.options);
     this.topology = {
-      capabilities: { partitions: false, retainsForDeclaredGroups: true },
+      capabilities: { partitions: false, retainsForDeclaredGroups: true, createsOnPublish: settings.options.declare },
       declare: (spec) => this.#declareTopology(spec),
       verify: (spec) => this.#verifyTopology(spec),
     };

@@ -35,7 +35,7 @@ export function redisStreamsTopology(redis: Redis): DriverTopology {
     return names;
   };
   return {
-    capabilities: { partitions: false, retainsForDeclaredGroups: true },
+    capabilities: { partitions: false, retainsForDeclaredGroups: true, createsOnPublish: true },
     async declare(spec) {
       if (spec.groups.length === 0) await createStream(spec.topic);
       for (const group of spec.groups) await createGroup(spec.topic, group);

@@ -19,6 +19,8 @@ export interface SqsTopologyDeps {
   /** A {@link Topology} that creates (declare=true), whatever the adapter's `declare` option. */
   readonly topology: Topology;
   readonly requestTimeoutMs: number;
+  /** The adapter's `declare` option: sends create missing topics and queues. */
+  readonly declaresOnUse: boolean;
 }
 
 export function sqsTopology(deps: SqsTopologyDeps): DriverTopology {
@@ -64,7 +66,7 @@ export function sqsTopology(deps: SqsTopologyDeps): DriverTopology {
     }));
 
   return {
-    capabilities: { partitions: false, retainsForDeclaredGroups: true },
+    capabilities: { partitions: false, retainsForDeclaredGroups: true, createsOnPublish: deps.declaresOnUse },
     async declare(spec) {
       const fifo = check(spec);
       const { topology } = deps;

@@ -87,7 +87,7 @@ export class SqsDriver implements Driver {
     this.#topology = new Topology(sqs, sns, settings);
     // Explicit declarations create whatever the `declare` option says about declaring on use.
     const creating = settings.declare ? this.#topology : new Topology(sqs, sns, { ...settings, declare: true });
-    this.topology = sqsTopology({ sqs, sns, topology: creating, requestTimeoutMs: settings.requestTimeoutMs });
+    this.topology = sqsTopology({ sqs, sns, topology: creating, requestTimeoutMs: settings.requestTimeoutMs, declaresOnUse: settings.declare });
     this.#sender = new Sender(sqs, sns, this.#topology, settings);
     this.#logger = logger;
     // Seals attempt counts in re-sent copies (see wire.ts); random unless the consumers share one.

@@ -51,6 +51,12 @@ export interface TopologyCapabilities {
    * cannot (then the conformance scenario is skipped by name).
    */
   readonly retainsForDeclaredGroups: boolean;
+  /**
+   * Publishing to a missing topic creates it (memory, Redis) or the driver declares it on send
+   * (RabbitMQ's and SQS's `declare` option). When false, core in `topology: 'create'` mode
+   * declares a topic before this client's first publish to it. @default false
+   */
+  readonly createsOnPublish?: boolean;
 }
 
 /** Implemented by adapters that can create and check topology ({@link Driver.topology}). */

@@ -63,7 +63,7 @@ export class MemoryDriver implements Driver {
    * published to, a group once declared or subscribed.
    */
   readonly topology: DriverTopology = {
-    capabilities: { partitions: false, retainsForDeclaredGroups: true },
+    capabilities: { partitions: false, retainsForDeclaredGroups: true, createsOnPublish: true },
     declare: async (spec) => {
       this.#broker.declare(spec.topic, spec.groups, spec.ordered);
       if (spec.deadLetterTopic !== undefined) this.#broker.declare(spec.deadLetterTopic, []);
