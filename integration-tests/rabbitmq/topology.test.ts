@@ -77,6 +77,15 @@ describe('rabbitmq topology (#22)', () => {
     expect(got).toEqual([receipt.id]);
   }, 60_000);
 
+  it("a group declared with its subscription's queue option gets that queue", async () => {
+    const client = await open();
+    const topic = fresh('custom');
+    await client.declare({ topic, groups: [{ name: 'ops', options: { queue: `${topic}.ops-queue` } }] });
+    expect(await queueExists(`${topic}.ops-queue`)).toBe(true);
+    expect(await queueExists(`${topic}.ops`)).toBe(false);
+    await client.verify({ topic, groups: [{ name: 'ops', options: { queue: `${topic}.ops-queue` } }] });
+  }, 30_000);
+
   it('verify names the missing exchange, group queues and dead-letter exchange, and the declare call', async () => {
     const client = await open();
     const topic = fresh('missing');

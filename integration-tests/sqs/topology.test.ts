@@ -133,6 +133,23 @@ describe('sqs topology, SNS mode on moto (#22)', () => {
     expect([...shipping].sort()).toEqual([1, 2]);
   }, 90_000);
 
+  it("a group declared with its subscription's filter policy gets only what matches, published before it subscribed", async () => {
+    const client = await open('sns');
+    const topic = uniqueName('filtered');
+    await client.declare({ topic, groups: [{ name: 'eu', options: { filterPolicy: { region: ['eu'] } } }, 'all'] });
+    await client.publish(topic, { n: 1 }, { headers: { region: 'eu' } });
+    await client.publish(topic, { n: 2 }, { headers: { region: 'us' } });
+    const got = new Set<number>();
+    await client.subscribe<{ n: number }>(topic, { group: 'eu', handler: (m) => void got.add(m.payload.n), options: { waitTimeSec: 1, filterPolicy: { region: ['eu'] } } });
+    const all = await receive(client, topic, 'all', 2);
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect([...got]).toEqual([1]);
+    expect([...all].sort()).toEqual([1, 2]);
+    const typo = await rejection(client.declare({ topic, groups: [{ name: 'eu', options: { filterPolcy: {} } }] }));
+    expect(typo.code).toBe('CONFIG');
+    expect(typo.message).toContain('filterPolcy');
+  }, 90_000);
+
   it('verify names the missing SNS topic, group queue and dead-letter topic', async () => {
     const client = await open('sns');
     const topic = uniqueName('missing');

@@ -65,6 +65,10 @@ describe('client.declare / client.verify', () => {
     expect(partitions.code).toBe('CONFIG');
     expect(partitions.message).toContain('declare.partitions');
     expect((await rejection(client.declare({ topic: 'no spaces' }))).code).toBe('INVALID_MESSAGE');
+    expect((await rejection(client.declare({ topic: 'orders', groups: ['billing', { name: 'billing' }] }))).message).toContain('listed twice');
+    expect((await rejection(client.declare({ topic: 'orders', groups: [{ name: 'billing', option: {} } as never] }))).code).toBe('CONFIG');
+    await client.declare({ topic: 'orders', groups: [{ name: 'billing', options: {} }, 'shipping'] });
+    await client.verify({ topic: 'orders', groups: ['billing', 'shipping'] });
     expect((await rejection(client.declare({ topic: 'orders', deadLetter: 'bad name' }))).code).toBe('CONFIG');
     await client.close();
   });

@@ -34,7 +34,9 @@ export const topologyModeSchema = z.enum(['create', 'verify', 'none']);
  * - `partitions`: partitions (Kafka) or queues per broker (RocketMQ) when the topic is created.
  *   @default the adapter's (`numPartitions`, 8)
  * - `groups`: consumer groups that keep every message published from now on, before their first
- *   subscriber too. @default []
+ *   subscriber too: a name, or `{ name, options }` with the adapter subscription options the group
+ *   will be consumed with where they shape what is declared (SQS/SNS `filterPolicy`, RabbitMQ
+ *   `queue`). @default []
  * - `deadLetter`: `true` declares `${topic}-dlq` (what `subscribe()` dead-letters to by default), a
  *   string another name, `false` none. @default true
  */
@@ -46,7 +48,7 @@ const declarationSchema = z
     ordered: z.boolean().optional(),
     delayed: z.boolean().optional(),
     partitions: z.number().int().min(1).max(10_000).optional(),
-    groups: z.array(z.string().min(1)).optional(),
+    groups: z.array(z.union([z.string().min(1), z.object({ name: z.string().min(1), options: z.record(z.string(), z.unknown()).optional() }).strict()])).optional(),
     deadLetter: z.union([z.boolean(), z.string().min(1)]).optional(),
   })
   .strict();
@@ -61,7 +63,15 @@ export function toTopologySpec(driver: Driver, declaration: unknown, where = 'de
     throw new MqError('CONFIG', `${where}: dead-letter topic "${deadLetterTopic}" is not a valid ${driver.name} topic name`);
   }
   if (d.ordered && ordering !== 'key') throw new MqError('UNSUPPORTED', `${where}: ${driver.name} does not keep per-key order; declare without ordered: true`);
-  return { topic: d.topic, ordered: d.ordered ?? false, delayed: d.delayed ?? false, partitions: d.partitions, groups: [...new Set(d.groups ?? [])], deadLetterTopic };
+  const groups: string[] = [];
+  const groupOptions: Record<string, Readonly<Record<string, unknown>>> = {};
+  for (const g of d.groups ?? []) {
+    const name = typeof g === 'string' ? g : g.name;
+    if (groups.includes(name)) throw new MqError('CONFIG', `${where}.groups: group "${name}" is listed twice`);
+    groups.push(name);
+    if (typeof g !== 'string' && g.options) groupOptions[name] = g.options;
+  }
+  return { topic: d.topic, ordered: d.ordered ?? false, delayed: d.delayed ?? false, partitions: d.partitions, groups, deadLetterTopic, groupOptions };
 }
 
 /** The adapter's topology step, or UNSUPPORTED naming the adapter. */
@@ -85,7 +95,7 @@ export function withTopology(driver: Driver, mode: TopologyMode): Driver {
   const topology = driver.topology;
   if (mode === 'none' || !topology) return driver;
   const step = async (spec: SubscriptionSpec): Promise<void> => {
-    const topic: TopologySpec = { topic: spec.topic, ordered: spec.ordered, groups: [spec.group], deadLetterTopic: spec.deadLetterTopic, options: spec.options, forSubscribe: true };
+    const topic: TopologySpec = { topic: spec.topic, ordered: spec.ordered, groups: [spec.group], deadLetterTopic: spec.deadLetterTopic, groupOptions: { [spec.group]: spec.options }, forSubscribe: true };
     if (mode === 'create') await topology.declare(topic);
     else await verifyTopology(driver, topic);
   };

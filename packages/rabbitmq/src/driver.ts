@@ -114,7 +114,7 @@ export class RabbitmqDriver implements Driver {
         await this.#topology.group({
           topic: spec.topic,
           group,
-          queue: groupQueueOption(spec),
+          queue: groupQueueOption(spec, group),
           // A group queue always dead-letters somewhere: into `${topic}-dlq` when none was declared.
           deadLetterTopic: spec.deadLetterTopic ?? `${spec.topic}-dlq`,
           singleActiveConsumer: spec.ordered,
@@ -128,7 +128,7 @@ export class RabbitmqDriver implements Driver {
       const missing: MissingTopology[] = [];
       if (!(await this.#topology.exists('exchange', spec.topic))) missing.push({ kind: 'topic', name: spec.topic });
       for (const group of spec.groups) {
-        if (!(await this.#topology.exists('queue', groupQueueOption(spec) ?? groupQueueName(spec.topic, group)))) missing.push({ kind: 'group', name: group, topic: spec.topic });
+        if (!(await this.#topology.exists('queue', groupQueueOption(spec, group) ?? groupQueueName(spec.topic, group)))) missing.push({ kind: 'group', name: group, topic: spec.topic });
       }
       if (spec.deadLetterTopic !== undefined && !(await this.#topology.exists('exchange', spec.deadLetterTopic))) missing.push({ kind: 'dead-letter topic', name: spec.deadLetterTopic });
       return missing;
@@ -258,10 +258,10 @@ function toOutgoing(envelope: Envelope): Outgoing {
   return { exchange: envelope.topic, routingKey, content: toBuffer(envelope.body), options };
 }
 
-/** The `queue` subscription option when core declares for a subscription that names its own queue. */
-function groupQueueOption(spec: TopologySpec): string | undefined {
-  const queue = spec.options?.queue;
-  return typeof queue === 'string' && queue.length > 0 ? queue : undefined;
+/** The group's own queue (its `queue` subscription option), when it names one. */
+function groupQueueOption(spec: TopologySpec, group: string): string | undefined {
+  const options = spec.groupOptions?.[group];
+  return options === undefined ? undefined : parseSubscribeOptions(options).queue;
 }
 
 /** Shared: a confirmed send's outcome carries nothing per message. */

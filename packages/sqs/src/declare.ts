@@ -75,11 +75,11 @@ export function sqsTopology(deps: SqsTopologyDeps): DriverTopology {
         if (spec.deadLetterTopic !== undefined) await topology.queueUrl(topicQueueName(spec.deadLetterTopic), fifo);
         return;
       }
-      // What the subscription will consume with (its filter policy), when declared for one.
-      const settings = parseSubscription(spec.options ?? {});
       await topology.topicArn(nativeTopicName(spec.topic), fifo);
       if (spec.deadLetterTopic !== undefined) await topology.topicArn(nativeTopicName(spec.deadLetterTopic), fifo);
       for (const group of spec.groups) {
+        // What the group will be consumed with (its filter policy), when given.
+        const settings = parseSubscription(spec.groupOptions?.[group] ?? {});
         await topology.groupQueue({
           topicName: nativeTopicName(spec.topic),
           queueName: groupQueueName(spec.topic, group),

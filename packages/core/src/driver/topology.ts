@@ -20,10 +20,11 @@ export interface TopologySpec {
   /** The dead-letter topic to declare with it, or undefined for none. */
   readonly deadLetterTopic?: string | undefined;
   /**
-   * Adapter subscription options when core declares for a `subscribe()` (e.g. RabbitMQ's `queue`,
-   * SQS's `filterPolicy`), so that what is declared is what the subscription will consume.
+   * Per group: the adapter subscription options it will be consumed with (e.g. SQS's
+   * `filterPolicy`, RabbitMQ's `queue`), so that what is declared is what the subscription
+   * consumes. Validated by the driver as its subscription options are.
    */
-  readonly options?: Readonly<Record<string, unknown>> | undefined;
+  readonly groupOptions?: Readonly<Record<string, Readonly<Record<string, unknown>>>> | undefined;
   /**
    * Declared for a `subscribe()` of `groups[0]`: its consumer is about to start, so a driver may
    * leave out what the subscription creates by itself (e.g. a Kafka group's first offsets).
