@@ -4,7 +4,7 @@
  * and the errors of `verify` mode and of the default mode for what does not exist.
  */
 import { MqError } from '@mqkit/core';
-import { Kafka, logLevel } from 'kafkajs';
+import { ConfigResourceTypes, Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { uniqueTopic } from '../src/names.ts';
 import { runQuickstart } from '../src/quickstart.ts';
@@ -36,6 +36,17 @@ describe('kafka topology (#22)', () => {
     await runQuickstart(`kafka://${brokers}`, topic, 'billing');
     expect(await partitionsOf(topic)).toBe(3); // the adapter's numPartitions
     expect(await partitionsOf(`${topic}-dlq`)).toBe(3);
+  }, 60_000);
+
+  it('topics are created with the minInsyncReplicas option as min.insync.replicas', async () => {
+    const client = await openKafka({ options: { minInsyncReplicas: 1, replicationFactor: 1 } });
+    const topic = uniqueTopic('isr');
+    await client.declare({ topic, deadLetter: false });
+    await adminReady;
+    const { resources } = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: ['min.insync.replicas'] }] });
+    const entry = resources[0]!.configEntries.find((e) => e.configName === 'min.insync.replicas');
+    expect(entry?.configValue).toBe('1');
+    expect(entry?.isDefault).toBe(false); // set on the topic, not inherited from the broker
   }, 60_000);
 
   it("'create' mode declares a topic before the first publish to it (the adapter's partitions, not the broker's auto-create)", async () => {

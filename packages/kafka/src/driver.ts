@@ -82,6 +82,7 @@ export class KafkaDriver implements Driver {
       classify: (err, context) => seam.classify(err, context),
       numPartitions: settings.numPartitions,
       replicationFactor: settings.replicationFactor,
+      minInsyncReplicas: settings.minInsyncReplicas,
       groupId: nativeGroupId,
       createsOnPublish: settings.createTopics,
     });
@@ -93,6 +94,7 @@ export class KafkaDriver implements Driver {
             topic: s.topic,
             numPartitions: s.numPartitions ?? settings.numPartitions,
             replicationFactor: s.replicationFactor ?? settings.replicationFactor,
+            minInsyncReplicas: settings.minInsyncReplicas,
           })),
           true,
         ),
@@ -176,7 +178,7 @@ export class KafkaDriver implements Driver {
   }
 
   #topicSpec(topic: string): TopicSpec {
-    return { topic, numPartitions: this.#settings.numPartitions, replicationFactor: this.#settings.replicationFactor };
+    return { topic, numPartitions: this.#settings.numPartitions, replicationFactor: this.#settings.replicationFactor, minInsyncReplicas: this.#settings.minInsyncReplicas };
   }
 
   /** Creates missing topics once per driver (cached), or every time when `force`. */

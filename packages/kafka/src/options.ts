@@ -76,6 +76,11 @@ export const kafkaOptionsSchema = z
     numPartitions: z.coerce.number().int().positive().default(3),
     /** Replication factor of created topics; -1 takes the broker's default. @default -1 */
     replicationFactor: z.coerce.number().int().min(-1).default(-1),
+    /**
+     * `min.insync.replicas` of topics mqkit creates: with acks=all a write needs that many in-sync
+     * replicas (production: replicationFactor 3, minInsyncReplicas 2). @default the broker's
+     */
+    minInsyncReplicas: z.coerce.number().int().positive().optional(),
     /** Broker-side timeout of transactions, in ms. @default 60000 */
     transactionTimeout: z.coerce.number().int().positive().default(60_000),
   })

@@ -1,5 +1,6 @@
 /**
- * Kafka's side of the portable topology step: topics (with partitions and replication) through
+ * Kafka's side of the portable topology step: topics (with partitions, replication and
+ * min.insync.replicas) through
  * the admin client, and the "does not exist" errors that say how to create them.
  *
  * Groups: a Kafka consumer group comes into being when its first member joins or offsets are
@@ -19,6 +20,7 @@ export interface KafkaTopologyDeps {
   classify(err: unknown, context: Readonly<Record<string, unknown>>): MqError;
   readonly numPartitions: number;
   readonly replicationFactor: number;
+  readonly minInsyncReplicas: number | undefined;
   /** The `createTopics` option: sends create missing topics. */
   readonly createsOnPublish: boolean;
   /** The Kafka group id of an mqkit group on a topic. */
@@ -35,6 +37,7 @@ export function kafkaTopology(deps: KafkaTopologyDeps): DriverTopology {
         // The dead-letter topic takes the adapter's default: it carries no per-key order to scale.
         numPartitions: i === 0 ? (spec.partitions ?? deps.numPartitions) : deps.numPartitions,
         replicationFactor: deps.replicationFactor,
+        minInsyncReplicas: deps.minInsyncReplicas,
       }));
       try {
         await deps.ensure(wanted);

@@ -133,7 +133,12 @@ export function createKafkajsSeam(settings: KafkaSettings, logger: Logger): Kafk
           try {
             await admin.createTopics({
               waitForLeaders: true,
-              topics: missing.map((s) => ({ topic: s.topic, numPartitions: s.numPartitions, replicationFactor: s.replicationFactor })),
+              topics: missing.map((s) => ({
+                topic: s.topic,
+                numPartitions: s.numPartitions,
+                replicationFactor: s.replicationFactor,
+                ...(s.minInsyncReplicas === undefined ? {} : { configEntries: [{ name: 'min.insync.replicas', value: String(s.minInsyncReplicas) }] }),
+              })),
             });
           } catch (err) {
             // Another process created it in between: idempotent by design.

@@ -141,6 +141,8 @@ export interface TopicSpec {
   readonly numPartitions: number;
   /** -1 = the broker's default. */
   readonly replicationFactor: number;
+  /** `min.insync.replicas` of the topic; the broker's default when absent. */
+  readonly minInsyncReplicas?: number | undefined;
 }
 
 export interface AdminSeam {
