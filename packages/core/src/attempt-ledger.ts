@@ -133,6 +133,14 @@ export class AttemptLedger {
     }
   }
 
+  /**
+   * The message is acked and its copies need not be recognised: its entry goes (a ledger that
+   * empties again costs the hand-over nothing, see `PullSubscription`).
+   */
+  forget(key: string): void {
+    if (!this.#young.delete(key)) this.#old.delete(key);
+  }
+
   /** Whether this process acked `key` (a copy arriving now is the broker's re-pop, not a retry). */
   acked(key: string): boolean {
     return this.lookup(key)?.acked === true;

@@ -42,6 +42,8 @@ const messageOf = <M extends ReceivedMessage>(held: Held<M>): M => held.message;
 
 /** What a {@link Held} settles through: its subscription's private settle paths. */
 interface HeldOps<M extends ReceivedMessage> {
+  /** The ledger-key prefix of the receiver's scope. */
+  readonly scope: string;
   settle(held: Held<M>, nackDelayMs: number | undefined): Promise<void>;
   /** Called as a method of the held message; undefined when the receiver has no native dead-lettering. */
   readonly deadLetter: ((this: Held<M>, envelope: Envelope) => Promise<void>) | undefined;
@@ -55,8 +57,8 @@ class Held<M extends ReceivedMessage> implements DriverDelivery {
   /** The newest copy: a redelivery while handled brings a fresh receipt handle. */
   message: M;
   readonly envelope: Envelope;
-  /** Its key in the attempt ledger: the receiver's scope and the message id. */
-  readonly key: string;
+  /** The message id (the first copy's: a redelivery has the same). */
+  readonly id: string;
   /** Its ordered lane (undefined: unordered subscription). */
   readonly orderingKey: string | undefined;
   readonly meta: Readonly<Record<string, string>> | undefined;
@@ -81,11 +83,16 @@ class Held<M extends ReceivedMessage> implements DriverDelivery {
     this.#ops = ops;
     this.message = message;
     this.envelope = message.envelope;
-    this.key = key;
+    this.id = key;
     this.orderingKey = lane;
     this.meta = message.meta;
     this.extendAt = extendAt;
     this.deadLetter = ops.deadLetter;
+  }
+
+  /** Its key in the attempt ledger: the receiver's scope and the message id (made when needed). */
+  get key(): string {
+    return this.#ops.scope + this.id;
   }
 
   ack(): Promise<void> {
@@ -117,6 +124,8 @@ export class PullSubscription<M extends ReceivedMessage> implements DriverSubscr
   /** Least room worth a receive call while messages are outstanding (a quarter of the budget, at most a batch). */
   readonly #lowWater: number;
   readonly #extendEveryMs: number;
+  /** The receiver has leases to extend. */
+  readonly #leased: boolean;
   readonly #acks: SettleBatcher<'ack', Held<M>>;
   /** Keyed by delay. */
   readonly #nacks: SettleBatcher<number, Held<M>>;
@@ -157,6 +166,7 @@ export class PullSubscription<M extends ReceivedMessage> implements DriverSubscr
     this.#scope = scopePrefix(receiver.scope);
     this.#batchSize = Math.max(1, receiver.batchSize);
     this.#lowWater = Math.min(this.#batchSize, Math.max(1, Math.ceil(args.spec.maxInFlight / 4)));
+    this.#leased = receiver.leaseMs !== undefined && receiver.extend !== undefined;
     this.#extendEveryMs = receiver.leaseMs === undefined ? Number.POSITIVE_INFINITY : Math.max(MIN_TICK_MS, Math.floor(receiver.leaseMs / 3));
     const settleMax = receiver.settleBatchSize ?? this.#batchSize;
     this.#acks = new SettleBatcher((_, helds) => receiver.ack(helds.map(messageOf)), settleMax);
@@ -167,6 +177,7 @@ export class PullSubscription<M extends ReceivedMessage> implements DriverSubscr
     this.#remembersAcks = receiver.redeliversAcked === true;
     const deadLetter = (held: Held<M>, envelope: Envelope): Promise<void> => this.#deadLetter(held, envelope);
     this.#ops = {
+      scope: this.#scope,
       settle: (held, nackDelayMs) => this.#settle(held, nackDelayMs),
       deadLetter: receiver.deadLetter
         ? function (this: Held<M>, envelope: Envelope) {
@@ -259,8 +270,8 @@ export class PullSubscription<M extends ReceivedMessage> implements DriverSubscr
   }
 
   #accept(message: M): void {
-    const key = this.#scope + message.id;
-    const current = this.#byKey.get(key);
+    const id = message.id;
+    const current = this.#byKey.get(id);
     if (current && !current.settled && !this.#closed) {
       // Redelivered while still held (a lease extension failed, say during a broker restart):
       // the new copy's handle is the valid one, so the running handler settles with it.
@@ -268,16 +279,16 @@ export class PullSubscription<M extends ReceivedMessage> implements DriverSubscr
       this.#logger.debug({ topic: this.#spec.topic, id: message.id }, 'redelivered while being handled; keeping the newest copy');
       return;
     }
-    if (this.#remembersAcks && this.#ledger.acked(key)) {
+    if (this.#remembersAcks && this.#ledger.acked(this.#scope + id)) {
       // Acked here before (e.g. a FIFO queue popped again from an earlier message): its handler
       // already ran to an ack, so this copy is acked too, out of the handler's sight.
-      this.#acks.add('ack', new Held(this.#ops, message, key, undefined, 0)).catch((err: unknown) => this.#logger.debug({ err, topic: this.#spec.topic, id: message.id }, 'acking a copy of an acked message failed; it comes back'));
+      this.#acks.add('ack', new Held(this.#ops, message, id, undefined, 0)).catch((err: unknown) => this.#logger.debug({ err, topic: this.#spec.topic, id: message.id }, 'acking a copy of an acked message failed; it comes back'));
       return;
     }
     const lane = this.#spec.ordered ? (message.orderingKey ?? message.envelope.key) : undefined;
-    const held = new Held(this.#ops, message, key, lane, Date.now() + this.#extendEveryMs);
+    const held = new Held(this.#ops, message, id, lane, this.#leased ? Date.now() + this.#extendEveryMs : 0);
     this.#held.add(held);
-    this.#byKey.set(key, held);
+    this.#byKey.set(id, held);
     this.#startHeartbeat();
     if (this.#closed) return; // given back by close()
     if (lane === undefined || this.#lanes.add(lane, held)) this.#deliver(held);
@@ -285,7 +296,8 @@ export class PullSubscription<M extends ReceivedMessage> implements DriverSubscr
 
   #deliver(held: Held<M>): void {
     held.delivered = true;
-    held.attempt = this.#ledger.attempt(held.key, held.message.deliveryCount);
+    // The ledger is empty unless messages went back: then no key is made and nothing looked up.
+    held.attempt = this.#ledger.size === 0 ? Math.max(1, held.message.deliveryCount) : this.#ledger.attempt(held.key, held.message.deliveryCount);
     this.#sink.deliver(held);
   }
 
@@ -313,7 +325,7 @@ export class PullSubscription<M extends ReceivedMessage> implements DriverSubscr
 
   readonly #afterAck = (held: Held<M>, error: MqError | undefined): void => {
     if (error === undefined) {
-      if (this.#remembersAcks) this.#ledger.settled(held.key);
+      this.#ledgerAcked(held);
       this.#release(held, undefined);
     } else {
       this.#ledger.handedBack(held.key, held.attempt);
@@ -321,6 +333,12 @@ export class PullSubscription<M extends ReceivedMessage> implements DriverSubscr
       this.#release(held, 0);
     }
   };
+
+  /** An acked message: remembered as acked where copies may come back, else forgotten. */
+  #ledgerAcked(held: Held<M>): void {
+    if (this.#remembersAcks) this.#ledger.settled(held.key);
+    else if (this.#ledger.size > 0) this.#ledger.forget(held.key);
+  }
 
   readonly #afterNack = (held: Held<M>): void => {
     this.#ledger.handedBack(held.key, held.attempt);
@@ -337,7 +355,7 @@ export class PullSubscription<M extends ReceivedMessage> implements DriverSubscr
       held.settled = false;
       throw err;
     }
-    if (this.#remembersAcks) this.#ledger.settled(held.key);
+    this.#ledgerAcked(held);
     this.#release(held, undefined);
   }
 
@@ -376,7 +394,7 @@ export class PullSubscription<M extends ReceivedMessage> implements DriverSubscr
 
   #forget(held: Held<M>): void {
     this.#held.delete(held);
-    if (this.#byKey.get(held.key) === held) this.#byKey.delete(held.key);
+    if (this.#byKey.get(held.id) === held) this.#byKey.delete(held.id);
   }
 
   /**
