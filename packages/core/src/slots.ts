@@ -1,11 +1,11 @@
 /**
- * Per-message bookkeeping without a Set or a Map. A Set or Map that gains and loses an entry per
- * message reallocates its hash table again and again, and V8 links each replaced table to its
- * successor (for live iterators) without clearing it: once one replaced table has reached the
- * old generation, it keeps every entry added since alive through the scavenges, and they are
+ * Per-message bookkeeping without a long-lived Set or Map. A Set or Map that gains and loses an
+ * entry per message reallocates its hash table again and again, and V8 links each replaced table
+ * to its successor (for live iterators) without clearing it: once one replaced table has reached
+ * the old generation, it keeps every entry added since alive through the scavenges, and they are
  * promoted. Measured on the consume path (issue #17): 40 % of the bytes allocated per message
  * survived scavenges and the young generation grew to 64 MB, most of the backlog-drain RSS
- * growth; without the per-message Map and Set, 1 %.
+ * growth; with Slots and KeyIndex, 1 %.
  */
 
 /** A set of items that carry their own slot index; slots are reused through a free list. */
@@ -42,30 +42,41 @@ export class Slots<T extends { slot: number }> {
   }
 }
 
+/** How many insertions a {@link KeyIndex} takes before it moves its entries to a fresh Map. */
+const RENEW_EVERY = 1024;
+
 /**
- * Items by string key, in a null-prototype dictionary object: growing it replaces its backing
- * store without linking the old one to the new (unlike a Map's table, see above).
+ * Items by string key: a Map (a dictionary object would have to internalize every new key, a
+ * string-table insertion per message) that moves its live entries to a fresh Map every
+ * {@link RENEW_EVERY} insertions, so that a chain of replaced tables (see above) holds at most
+ * that many entries' worth of garbage, at the cost of copying the live entries (a subscription's
+ * in-flight messages) once per that many.
  */
 export class KeyIndex<T> {
-  #items: Record<string, T> = Object.create(null) as Record<string, T>;
+  #items = new Map<string, T>();
+  #inserts = 0;
 
   get(key: string): T | undefined {
-    return this.#items[key];
+    return this.#items.get(key);
   }
 
   has(key: string): boolean {
-    return this.#items[key] !== undefined;
+    return this.#items.has(key);
   }
 
   set(key: string, item: T): void {
-    this.#items[key] = item;
+    this.#items.set(key, item);
+    if (++this.#inserts >= RENEW_EVERY) {
+      this.#inserts = 0;
+      this.#items = new Map(this.#items);
+    }
   }
 
   delete(key: string): void {
-    delete this.#items[key];
+    this.#items.delete(key);
   }
 
   values(): T[] {
-    return Object.values(this.#items);
+    return [...this.#items.values()];
   }
 }
