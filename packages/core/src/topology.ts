@@ -99,24 +99,17 @@ export function withTopology(driver: Driver, mode: TopologyMode): Driver {
     if (mode === 'create') await topology.declare(topic);
     else await verifyTopology(driver, topic);
   };
-  const wrapped: Driver = {
-    get name() {
-      return driver.name;
-    },
-    get capabilities() {
-      return driver.capabilities;
-    },
-    get native() {
-      return driver.native;
-    },
-    topology,
-    send: (envelopes) => driver.send(envelopes),
-    receiver: async (spec) => {
-      await step(spec);
-      return driver.receiver(spec);
-    },
-    close: () => driver.close(),
+  const receiver = async (spec: SubscriptionSpec): ReturnType<Driver['receiver']> => {
+    await step(spec);
+    return driver.receiver(spec);
   };
-  if (driver.beginTransaction) wrapped.beginTransaction = () => driver.beginTransaction!();
-  return wrapped;
+  // Everything else is the driver's own (members added to Driver later included), bound to it so
+  // that its private fields work.
+  return new Proxy(driver, {
+    get(target, property) {
+      if (property === 'receiver') return receiver;
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
 }
