@@ -5,7 +5,7 @@
  * default mode name the topic, the group and what creates them.
  */
 import { MqError, type Client, type ConnectOptions } from '@mqkit/core';
-import type { RocketmqOptions } from '@mqkit/rocketmq';
+import { RocketmqAdmin, type RocketmqOptions } from '@mqkit/rocketmq';
 import { afterAll, describe, expect, it } from 'vitest';
 import { uniqueGroup, uniqueTopic } from '../src/names.ts';
 import { runQuickstart } from '../src/quickstart.ts';
@@ -134,5 +134,24 @@ describe('rocketmq topology: delayed topics (#22)', () => {
     const misfit = await rejection(client.verify({ topic: normal, delayed: true }));
     expect(misfit.code).toBe('CONFIG');
     expect(misfit.message).toContain('delayed needs a DELAY topic');
+  }, 90_000);
+});
+
+describe('rocketmq topology: where a declared group starts (#22)', () => {
+  it('a group declared on a topic with messages starts at its end: it gets what comes after the declare, not before (the committed offset, not the page cache, decides)', async () => {
+    const client = await open();
+    const topic = uniqueTopic('start');
+    const group = uniqueGroup('g');
+    await client.declare({ topic, partitions: 1, deadLetter: false });
+    await Promise.all([1, 2].map((n) => client.publish(topic, { n })));
+    // The broker moves a stored message into its queue's index a moment later (asynchronously).
+    await new Promise((r) => setTimeout(r, 1_000));
+    await client.declare({ topic, partitions: 1, groups: [group], deadLetter: false });
+    const admin = new RocketmqAdmin({ namesrv: rocketmqEndpoint().namesrv! });
+    expect(await admin.consumerOffset(group, topic, 0)).toBe(2n);
+    await Promise.all([3, 4].map((n) => client.publish(topic, { n })));
+    const got = await receive(client, topic, group, 2);
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect([...got].sort()).toEqual([3, 4]);
   }, 90_000);
 });

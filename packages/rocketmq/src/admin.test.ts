@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeFrame, encodeFrame, parseGroupNames, parseMasterAddresses } from './admin.ts';
+import { decodeFrame, encodeFrame, parseGroupNames, parseMasterAddresses, parseQueues } from './admin.ts';
 
 describe('remoting frames', () => {
   it('round-trips a header and body, and waits for a complete frame', () => {
@@ -30,5 +30,20 @@ describe('parseGroupNames (issue #22)', () => {
     const body = '{"dataVersion":{"counter":3,"timestamp":1},"subscriptionGroupTable":{"billing":{"groupName":"billing","consumeEnable":true},"CID_ONSAPI_OWNER":{"groupName":"CID_ONSAPI_OWNER"}},"forbiddenTable":{}}';
     expect([...parseGroupNames(body)].sort()).toEqual(['CID_ONSAPI_OWNER', 'billing']);
     expect(parseGroupNames('{}').size).toBe(0);
+  });
+});
+
+describe('parseQueues (issue #22)', () => {
+  it('lists each readable queue with its master broker, from TopicRouteData as fastjson writes it (bare integer keys)', () => {
+    const route =
+      '{"brokerDatas":[{"brokerAddrs":{0:"10.0.0.1:10911",1:"10.0.0.2:10911"},"brokerName":"broker-a","cluster":"c","enableActingMaster":false},' +
+      '{"brokerAddrs":{0:"10.0.0.3:10911"},"brokerName":"broker-b","cluster":"c"}],' +
+      '"queueDatas":[{"brokerName":"broker-a","perm":6,"readQueueNums":2,"topicSysFlag":0,"writeQueueNums":2},{"brokerName":"broker-b","perm":6,"readQueueNums":1,"topicSysFlag":0,"writeQueueNums":1}],' +
+      '"topicQueueMappingByBroker":{}}';
+    expect(parseQueues(route)).toEqual([
+      { broker: '10.0.0.1:10911', queueId: 0 },
+      { broker: '10.0.0.1:10911', queueId: 1 },
+      { broker: '10.0.0.3:10911', queueId: 0 },
+    ]);
   });
 });

@@ -9,7 +9,9 @@ import { MqError } from '@mqkit/core/driver';
 import type { TopicType } from './topic-types.ts';
 
 /** Request codes of the remoting protocol (org.apache.rocketmq.remoting.protocol.RequestCode). */
-const REQUEST = { updateAndCreateTopic: 17, getBrokerClusterInfo: 106, updateAndCreateSubscriptionGroup: 200, getAllSubscriptionGroupConfig: 201, getRouteInfoByTopic: 105 } as const;
+const REQUEST = { updateAndCreateTopic: 17, getBrokerClusterInfo: 106, updateAndCreateSubscriptionGroup: 200, getAllSubscriptionGroupConfig: 201, getRouteInfoByTopic: 105, queryConsumerOffset: 14, updateConsumerOffset: 15, getMaxOffset: 30 } as const;
+/** ResponseCode.QUERY_NOT_FOUND: the group has no offset on that queue. */
+const QUERY_NOT_FOUND = 22;
 /** ResponseCode.TOPIC_NOT_EXIST. */
 const TOPIC_NOT_EXIST = 17;
 const RESPONSE_FLAG = 1;
@@ -41,6 +43,7 @@ interface Response {
   readonly code: number;
   readonly remark: string;
   readonly body: Buffer;
+  readonly extFields: Readonly<Record<string, string>>;
 }
 
 /** Creates typed topics and consumer groups; idempotent (creating twice updates in place). */
@@ -103,6 +106,41 @@ export class RocketmqAdmin {
     if (response.code === SUCCESS) return true;
     if (response.code === TOPIC_NOT_EXIST) return false;
     throw new MqError('REJECTED', `rocketmq admin: name server refused the route of "${topic}" (code ${response.code}): ${response.remark}`);
+  }
+
+  /**
+   * Makes `group` start on `topic` where the topic ends now, on every queue where it has no
+   * consumer offset yet (queues where it has one are left alone). Without an offset, the broker
+   * starts a new group's first pop at the queue's end (offset max - 1) unless the queue's first
+   * entry is still in the page cache: messages published between declaring the group and its first
+   * subscriber would be skipped after a broker restart or on a long-lived topic.
+   */
+  async startGroupAtEnd(group: string, topic: string): Promise<void> {
+    const response = await this.#call(this.#namesrv, REQUEST.getRouteInfoByTopic, { topic });
+    if (response.code !== SUCCESS) throw new MqError('NOT_FOUND', `rocketmq admin: no route for topic "${topic}" (code ${response.code}): ${response.remark}`);
+    const queues = parseQueues(response.body.toString('utf8'));
+    await Promise.all(
+      queues.map(async ({ broker, queueId }) => {
+        const ext = { consumerGroup: group, topic, queueId: String(queueId) };
+        // setZeroIfNotFound=false: otherwise a group without an offset reads as 0 on a hot queue.
+        const current = await this.#call(broker, REQUEST.queryConsumerOffset, { ...ext, setZeroIfNotFound: 'false' });
+        if (current.code === SUCCESS) return;
+        if (current.code !== QUERY_NOT_FOUND) throw new MqError('REJECTED', `rocketmq admin: broker ${broker} refused the offset of "${group}" (code ${current.code}): ${current.remark}`);
+        const max = await this.#call(broker, REQUEST.getMaxOffset, { topic, queueId: String(queueId) });
+        if (max.code !== SUCCESS || max.extFields.offset === undefined) throw new MqError('REJECTED', `rocketmq admin: broker ${broker} refused the end of "${topic}" (code ${max.code}): ${max.remark}`);
+        const commit = await this.#call(broker, REQUEST.updateConsumerOffset, { ...ext, commitOffset: max.extFields.offset });
+        if (commit.code !== SUCCESS) throw new MqError('REJECTED', `rocketmq admin: broker ${broker} refused to set the offset of "${group}" (code ${commit.code}): ${commit.remark}`);
+      }),
+    );
+  }
+
+  /** The consumer offset of `group` on one queue, or undefined when it has none (for tests). */
+  async consumerOffset(group: string, topic: string, queueId: number): Promise<bigint | undefined> {
+    const route = await this.#call(this.#namesrv, REQUEST.getRouteInfoByTopic, { topic });
+    const queue = parseQueues(route.body.toString('utf8')).find((q) => q.queueId === queueId);
+    if (!queue) return undefined;
+    const response = await this.#call(queue.broker, REQUEST.queryConsumerOffset, { consumerGroup: group, topic, queueId: String(queueId), setZeroIfNotFound: 'false' });
+    return response.code === SUCCESS && response.extFields.offset !== undefined ? BigInt(response.extFields.offset) : undefined;
   }
 
   /**
@@ -169,7 +207,8 @@ export class RocketmqAdmin {
           buffered = decoded.rest;
           if ((decoded.header.flag & RESPONSE_FLAG) !== 0 && decoded.header.opaque === opaque) {
             socket.end();
-            resolve({ code: decoded.header.code, remark: decoded.header.remark ?? '', body: decoded.body });
+            const extFields = (decoded.header.extFields ?? {}) as Record<string, string>;
+            resolve({ code: decoded.header.code, remark: decoded.header.remark ?? '', body: decoded.body, extFields });
             return;
           }
         }
@@ -219,6 +258,30 @@ export function parseMasterAddresses(clusterInfo: string): string[] {
     if (master?.[1]) found.add(master[1]);
   }
   return [...found];
+}
+
+/**
+ * The readable queues of a topic from its TopicRouteData: the master broker address and queue id
+ * of each. fastjson writes the broker address map with bare integer keys (`{0:"host:port"}`),
+ * quoted here before JSON.parse.
+ */
+export function parseQueues(routeData: string): Array<{ broker: string; queueId: number }> {
+  const route = JSON.parse(routeData.replace(/([{,])\s*(-?\d+)\s*:/g, '$1"$2":')) as {
+    brokerDatas?: Array<{ brokerName?: string; brokerAddrs?: Record<string, string> }>;
+    queueDatas?: Array<{ brokerName?: string; readQueueNums?: number }>;
+  };
+  const masters = new Map<string, string>();
+  for (const b of route.brokerDatas ?? []) {
+    const master = b.brokerAddrs?.['0'];
+    if (b.brokerName && master) masters.set(b.brokerName, master);
+  }
+  const queues: Array<{ broker: string; queueId: number }> = [];
+  for (const q of route.queueDatas ?? []) {
+    const broker = q.brokerName === undefined ? undefined : masters.get(q.brokerName);
+    if (!broker) continue;
+    for (let queueId = 0; queueId < (q.readQueueNums ?? 0); queueId += 1) queues.push({ broker, queueId });
+  }
+  return queues;
 }
 
 /** Group names in a SubscriptionGroupWrapper (fastjson: not always JSON, hence a pattern). */

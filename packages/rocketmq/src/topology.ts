@@ -97,6 +97,15 @@ export function rocketmqTopology(deps: RocketmqTopologyDeps): DriverTopology {
             throw classify(err, { topic: spec.topic, group });
           });
         }
+        // The group keeps what is published from now on: its offsets on this topic start at the
+        // end now (see startGroupAtEnd). A subscriber about to start needs none of it.
+        if (!spec.forSubscribe) {
+          for (const group of spec.groups) {
+            await admin.startGroupAtEnd(group, spec.topic).catch((err: unknown) => {
+              throw classify(err, { topic: spec.topic, group });
+            });
+          }
+        }
       }
     },
     async verify(spec) {
