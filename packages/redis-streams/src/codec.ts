@@ -15,22 +15,51 @@ export function encodeFields(envelope: Envelope): Array<string | Buffer> {
   return out;
 }
 
-/** An entry's envelope, read leniently so that no foreign entry blocks a group (no id: the entry id, and so on). */
+/**
+ * An entry's envelope, read leniently so that no foreign entry blocks a group (no id: the entry
+ * id, and so on). Runs once per consumed message: one pass over the fields, no map or closure.
+ */
 export function decodeFields(topic: string, entryId: string, fields: readonly Buffer[]): Envelope {
-  const map = new Map<string, Buffer>();
-  for (let i = 0; i + 1 < fields.length; i += 2) map.set(fields[i]!.toString(), fields[i + 1]!);
-  const text = (name: string): string | undefined => map.get(name)?.toString('utf8');
-  let headers: Record<string, string> = {};
-  try {
-    const parsed: unknown = JSON.parse(text('headers') ?? '{}');
-    if (parsed && typeof parsed === 'object') headers = Object.fromEntries(Object.entries(parsed).filter((e): e is [string, string] => typeof e[1] === 'string'));
-  } catch {
-    // unreadable headers: none
+  let id: string | undefined;
+  let key: string | undefined;
+  let timestampText: string | undefined;
+  let headersText: string | undefined;
+  let contentType: string | undefined;
+  let body: Buffer | undefined;
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const value = fields[i + 1]!;
+    switch (fields[i]!.toString()) {
+      case 'id':
+        id = value.toString('utf8');
+        break;
+      case 'key':
+        key = value.toString('utf8');
+        break;
+      case 'timestamp':
+        timestampText = value.toString('utf8');
+        break;
+      case 'headers':
+        headersText = value.toString('utf8');
+        break;
+      case HEADERS.contentType:
+        contentType = value.toString('utf8');
+        break;
+      case 'body':
+        body = value;
+        break;
+    }
   }
-  const contentType = text(HEADERS.contentType);
+  const headers: Record<string, string> = {};
+  if (headersText !== undefined) {
+    try {
+      const parsed: unknown = JSON.parse(headersText);
+      if (parsed && typeof parsed === 'object') for (const [name, v] of Object.entries(parsed)) if (typeof v === 'string') headers[name] = v;
+    } catch {
+      // unreadable headers: none
+    }
+  }
   if (contentType !== undefined) headers[HEADERS.contentType] = contentType;
-  const body = map.get('body');
-  const timestamp = Number(text('timestamp') ?? Number.NaN);
+  const timestamp = Number(timestampText ?? Number.NaN);
   const bytes = body ? new Uint8Array(body.buffer, body.byteOffset, body.byteLength) : new Uint8Array(0);
-  return { id: text('id') || entryId, topic, key: text('key'), headers, body: bytes, timestamp: Number.isFinite(timestamp) ? timestamp : Number(entryId.split('-')[0]) };
+  return { id: id || entryId, topic, key, headers, body: bytes, timestamp: Number.isFinite(timestamp) ? timestamp : Number(entryId.split('-')[0]) };
 }
