@@ -128,7 +128,7 @@ describe('rocketmq topology: delayed topics (#22)', () => {
     expect(got).toEqual([receipt.id]);
     const both = await rejection(client.declare({ topic: uniqueTopic('both'), ordered: true, delayed: true }));
     expect(both.code).toBe('CONFIG');
-    expect(both.message).toContain('FIFO or DELAY');
+    expect(both.message).toContain('a RocketMQ topic is FIFO, DELAY or TRANSACTION');
     const normal = uniqueTopic('normal');
     await client.declare({ topic: normal });
     const misfit = await rejection(client.verify({ topic: normal, delayed: true }));
@@ -153,5 +153,26 @@ describe('rocketmq topology: where a declared group starts (#22)', () => {
     const got = await receive(client, topic, group, 2);
     await new Promise((r) => setTimeout(r, 1_500));
     expect([...got].sort()).toEqual([3, 4]);
+  }, 90_000);
+});
+
+describe('rocketmq topology: transactional topics (#22)', () => {
+  it('declare({ transactional: true }) creates a TRANSACTION topic that client.transaction() publishes to; verify names a plain topic as a misfit', async () => {
+    const client = await open();
+    const topic = uniqueTopic('tx');
+    const group = uniqueGroup('g');
+    await client.declare({ topic, transactional: true, groups: [group] });
+    await client.verify({ topic, transactional: true, groups: [group] });
+    await client.transaction(async (tx) => {
+      await tx.publish(topic, { n: 1 });
+      await tx.publish(topic, { n: 2 });
+    });
+    expect([...(await receive(client, topic, group, 2))].sort()).toEqual([1, 2]);
+    const plain = uniqueTopic('plain');
+    await client.declare({ topic: plain, deadLetter: false });
+    const misfit = await rejection(client.verify({ topic: plain, transactional: true, deadLetter: false }));
+    expect(misfit.code).toBe('CONFIG');
+    expect(misfit.message).toContain('transactional needs a TRANSACTION topic');
+    expect((await rejection(client.declare({ topic: uniqueTopic('both'), ordered: true, transactional: true }))).code).toBe('CONFIG');
   }, 90_000);
 });

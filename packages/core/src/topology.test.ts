@@ -43,6 +43,7 @@ describe('client.declare / client.verify', () => {
     const { client } = await open({ topology: 'none' });
     const err = await rejection(client.verify({ topic: 'timers', delayed: true, groups: ['g'] }));
     expect(err.message).toContain("client.declare({ topic: 'timers', delayed: true, groups: ['g'] })");
+    expect((await rejection(client.verify({ topic: 'payments', transactional: true }))).message).toContain("client.declare({ topic: 'payments', transactional: true })");
     const ordered = await rejection(client.verify({ topic: 'ledger', ordered: true }));
     expect(ordered.message).toContain("client.declare({ topic: 'ledger', ordered: true })");
     await client.close();

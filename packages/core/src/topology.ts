@@ -31,6 +31,8 @@ export const topologyModeSchema = z.enum(['create', 'verify', 'none']);
  *   SQS: the name must end in `.fifo`; RabbitMQ: single active consumer). @default false
  * - `delayed`: messages are published with `delayMs` (RocketMQ: a DELAY topic, which cannot also
  *   be ordered; nothing to declare elsewhere). @default false
+ * - `transactional`: messages are published inside `client.transaction()` (RocketMQ: a
+ *   TRANSACTION topic, which cannot also be ordered or delayed). @default false
  * - `partitions`: partitions (Kafka) or queues per broker (RocketMQ) when the topic is created.
  *   @default the adapter's (`numPartitions`, 8)
  * - `groups`: consumer groups that keep every message published from now on, before their first
@@ -47,6 +49,7 @@ const declarationSchema = z
     topic: z.string().min(1),
     ordered: z.boolean().optional(),
     delayed: z.boolean().optional(),
+    transactional: z.boolean().optional(),
     partitions: z.number().int().min(1).max(10_000).optional(),
     groups: z.array(z.union([z.string().min(1), z.object({ name: z.string().min(1), options: z.record(z.string(), z.unknown()).optional() }).strict()])).optional(),
     deadLetter: z.union([z.boolean(), z.string().min(1)]).optional(),
@@ -71,7 +74,7 @@ export function toTopologySpec(driver: Driver, declaration: unknown, where = 'de
     groups.push(name);
     if (typeof g !== 'string' && g.options) groupOptions[name] = g.options;
   }
-  return { topic: d.topic, ordered: d.ordered ?? false, delayed: d.delayed ?? false, partitions: d.partitions, groups, deadLetterTopic, groupOptions };
+  return { topic: d.topic, ordered: d.ordered ?? false, delayed: d.delayed ?? false, transactional: d.transactional ?? false, partitions: d.partitions, groups, deadLetterTopic, groupOptions };
 }
 
 /** The adapter's topology step, or UNSUPPORTED naming the adapter. */

@@ -1,6 +1,6 @@
 /**
  * RocketMQ's side of the portable topology step: typed topics (FIFO when ordered, DELAY when
- * delayed, else NORMAL)
+ * delayed, TRANSACTION when transactional, else NORMAL)
  * and consumer groups (orderly when ordered) through the remoting admin ({@link RocketmqAdmin},
  * which needs the name server: `namesrv`), and "does not exist" errors that say how to create
  * them. The gRPC proxy has no admin API.
@@ -22,6 +22,9 @@ export interface RocketmqTopologyDeps {
 /** What to do when the name server is not configured. */
 export const NAMESRV_HINT = 'mqkit creates RocketMQ topics and groups through the name server: add namesrv=host:9876 to the URL or options';
 const MQADMIN_HINT = `${NAMESRV_HINT}, or create the topic with mqadmin updateTopic -t NAME -c CLUSTER -a +message.type=NORMAL (FIFO for ordered)`;
+
+/** What a declaration calls each topic type. */
+const TYPE_WORD: Readonly<Record<TopicType, string>> = { NORMAL: 'plain', FIFO: 'ordered', DELAY: 'delayed', TRANSACTION: 'transactional' };
 
 /** How long a created topic may take to get a route the proxy serves. */
 const ROUTE_WAIT_MS = 30_000;
@@ -52,17 +55,22 @@ export function rocketmqTopology(deps: RocketmqTopologyDeps): DriverTopology {
     }
     return deps.admin;
   };
-  const misfit = (spec: TopologySpec, type: TopicType): string | undefined => {
-    const wanted = spec.ordered ? 'FIFO' : spec.delayed ? 'DELAY' : undefined;
-    if (wanted === undefined || type === wanted) return undefined;
-    return `is a ${type} topic; ${spec.ordered ? 'ordered' : 'delayed'} needs a ${wanted} topic (RocketMQ topic types cannot change while in use: use a new ${wanted} topic)`;
-  };
-  const typeFor = (spec: TopologySpec): TopicType => {
-    if (spec.ordered && spec.delayed) {
-      throw new MqError('CONFIG', `rocketmq: topic "${spec.topic}" cannot be both ordered and delayed: a RocketMQ topic is FIFO or DELAY (use two topics)`, { details: { topic: spec.topic } });
+  /** The topic type a declaration asks for, or undefined when any serves (a plain topic). */
+  const wantedType = (spec: TopologySpec): TopicType | undefined => {
+    const asked = [spec.ordered && 'FIFO', spec.delayed && 'DELAY', spec.transactional && 'TRANSACTION'].filter((t): t is TopicType => typeof t === 'string');
+    if (asked.length > 1) {
+      throw new MqError('CONFIG', `rocketmq: topic "${spec.topic}" cannot be ${asked.map((t) => TYPE_WORD[t]).join(' and ')} at once: a RocketMQ topic is FIFO, DELAY or TRANSACTION (use one topic for each)`, {
+        details: { topic: spec.topic },
+      });
     }
-    return spec.ordered ? 'FIFO' : spec.delayed ? 'DELAY' : 'NORMAL';
+    return asked[0];
   };
+  const misfit = (spec: TopologySpec, type: TopicType): string | undefined => {
+    const wanted = wantedType(spec);
+    if (wanted === undefined || type === wanted) return undefined;
+    return `is a ${type} topic; ${TYPE_WORD[wanted]} needs a ${wanted} topic (RocketMQ topic types cannot change while in use: use a new ${wanted} topic)`;
+  };
+  const typeFor = (spec: TopologySpec): TopicType => wantedType(spec) ?? 'NORMAL';
 
   return {
     capabilities: { partitions: true, retainsForDeclaredGroups: true },

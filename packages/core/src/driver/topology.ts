@@ -13,6 +13,8 @@ export interface TopologySpec {
   readonly ordered: boolean;
   /** Messages are published with a delay (RocketMQ: a DELAY topic; elsewhere nothing to declare). */
   readonly delayed?: boolean | undefined;
+  /** Messages are published inside `client.transaction()` (RocketMQ: a TRANSACTION topic). */
+  readonly transactional?: boolean | undefined;
   /** Partitions (Kafka) or queues per broker (RocketMQ) of a topic created now; the adapter's default when absent. */
   readonly partitions?: number | undefined;
   /** Consumer groups that must keep every message published from now on, subscribed or not. */
@@ -74,10 +76,11 @@ export interface DriverTopology {
 }
 
 /** `client.declare({ … })` as code, for error messages that show the call that fixes things. */
-export function declareCall(spec: Pick<TopologySpec, 'topic' | 'ordered' | 'groups' | 'delayed'>): string {
+export function declareCall(spec: Pick<TopologySpec, 'topic' | 'ordered' | 'groups' | 'delayed' | 'transactional'>): string {
   const parts = [`topic: '${spec.topic}'`];
   if (spec.ordered) parts.push('ordered: true');
   if (spec.delayed) parts.push('delayed: true');
+  if (spec.transactional) parts.push('transactional: true');
   if (spec.groups.length > 0) parts.push(`groups: [${spec.groups.map((g) => `'${g}'`).join(', ')}]`);
   return `client.declare({ ${parts.join(', ')} })`;
 }
@@ -91,7 +94,7 @@ function describe(m: MissingTopology): string {
  * The NOT_FOUND error for missing topology: names each missing topic and group and the call or
  * option that creates them. `hint` adds what the adapter needs for that (e.g. an admin endpoint).
  */
-export function missingTopologyError(adapter: string, missing: readonly MissingTopology[], spec: Pick<TopologySpec, 'topic' | 'ordered' | 'groups' | 'delayed'>, hint?: string, cause?: unknown): MqError {
+export function missingTopologyError(adapter: string, missing: readonly MissingTopology[], spec: Pick<TopologySpec, 'topic' | 'ordered' | 'groups' | 'delayed' | 'transactional'>, hint?: string, cause?: unknown): MqError {
   const groups = [...new Set([...spec.groups, ...missing.filter((m) => m.kind === 'group' && m.topic === spec.topic).map((m) => m.name)])];
   // Something that exists but does not fit is not created by declaring it again: the problem says what to do.
   const code = missing.some((m) => m.problem) ? 'CONFIG' : 'NOT_FOUND';
