@@ -15,51 +15,28 @@ export function encodeFields(envelope: Envelope): Array<string | Buffer> {
   return out;
 }
 
-/**
- * An entry's envelope, read leniently so that no foreign entry blocks a group (no id: the entry
- * id, and so on). Runs once per consumed message: one pass over the fields, no map or closure.
- */
+/** An entry's envelope, in one pass; read leniently so that no foreign entry blocks a group (no id: the entry id, …). */
 export function decodeFields(topic: string, entryId: string, fields: readonly Buffer[]): Envelope {
-  let id: string | undefined;
-  let key: string | undefined;
-  let timestampText: string | undefined;
-  let headersText: string | undefined;
-  let contentType: string | undefined;
-  let body: Buffer | undefined;
+  let id: string | undefined, key: string | undefined, headersJson: string | undefined, contentType: string | undefined;
+  let timestamp: number | undefined, body: Buffer | undefined;
   for (let i = 0; i + 1 < fields.length; i += 2) {
+    const name = fields[i]!.toString();
     const value = fields[i + 1]!;
-    switch (fields[i]!.toString()) {
-      case 'id':
-        id = value.toString('utf8');
-        break;
-      case 'key':
-        key = value.toString('utf8');
-        break;
-      case 'timestamp':
-        timestampText = value.toString('utf8');
-        break;
-      case 'headers':
-        headersText = value.toString('utf8');
-        break;
-      case HEADERS.contentType:
-        contentType = value.toString('utf8');
-        break;
-      case 'body':
-        body = value;
-        break;
-    }
+    if (name === 'body') body = value;
+    else if (name === 'id') id = value.toString();
+    else if (name === 'key') key = value.toString();
+    else if (name === 'timestamp') timestamp = Number(value.toString());
+    else if (name === 'headers') headersJson = value.toString();
+    else if (name === HEADERS.contentType) contentType = value.toString();
   }
   const headers: Record<string, string> = {};
-  if (headersText !== undefined) {
-    try {
-      const parsed: unknown = JSON.parse(headersText);
-      if (parsed && typeof parsed === 'object') for (const [name, v] of Object.entries(parsed)) if (typeof v === 'string') headers[name] = v;
-    } catch {
-      // unreadable headers: none
-    }
+  try {
+    const parsed: unknown = headersJson === undefined ? undefined : JSON.parse(headersJson);
+    if (parsed && typeof parsed === 'object') for (const [name, v] of Object.entries(parsed)) if (typeof v === 'string') headers[name] = v;
+  } catch {
+    // unreadable headers: none
   }
   if (contentType !== undefined) headers[HEADERS.contentType] = contentType;
-  const timestamp = Number(timestampText ?? Number.NaN);
   const bytes = body ? new Uint8Array(body.buffer, body.byteOffset, body.byteLength) : new Uint8Array(0);
-  return { id: id || entryId, topic, key, headers, body: bytes, timestamp: Number.isFinite(timestamp) ? timestamp : Number(entryId.split('-')[0]) };
+  return { id: id || entryId, topic, key, headers, body: bytes, timestamp: Number.isFinite(timestamp) ? timestamp! : Number(entryId.split('-')[0]) };
 }

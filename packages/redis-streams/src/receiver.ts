@@ -150,7 +150,7 @@ export class RedisStreamsReceiver implements DriverReceiver {
 }
 
 /** XGROUP CREATE … 0 MKSTREAM; an existing group is fine. */
-async function createGroup(redis: Redis, topic: string, group: string): Promise<void> {
+export async function createGroup(redis: Redis, topic: string, group: string): Promise<void> {
   await redis.xgroup('CREATE', topic, group, '0', 'MKSTREAM').catch((err: unknown) => {
     if (!/^BUSYGROUP/.test((err as Error).message ?? '')) throw toMqError(err, `creating consumer group ${group} on ${topic}`);
   });

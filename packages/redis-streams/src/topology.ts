@@ -6,16 +6,12 @@
 import type { DriverTopology, MissingTopology } from '@mqkit/core/driver';
 import type { Redis } from 'ioredis';
 import { execAll, toMqError } from './errors.ts';
+import { createGroup } from './receiver.ts';
 
 /** Placeholder group that makes MKSTREAM create an empty stream; destroyed in the same MULTI. */
 const MAKER = 'mqkit-declare';
 
 export function redisStreamsTopology(redis: Redis): DriverTopology {
-  const createGroup = async (topic: string, group: string): Promise<void> => {
-    await redis.xgroup('CREATE', topic, group, '0', 'MKSTREAM').catch((err: unknown) => {
-      if (!/^BUSYGROUP/.test((err as Error).message ?? '')) throw toMqError(err, `creating consumer group ${group} on ${topic}`);
-    });
-  };
   const createStream = async (topic: string): Promise<void> => {
     if ((await redis.exists(topic).catch((err: unknown) => Promise.reject(toMqError(err, `checking stream ${topic}`)))) === 1) return;
     // Redis has no "create an empty stream" command: MKSTREAM through a throwaway group.
@@ -38,7 +34,7 @@ export function redisStreamsTopology(redis: Redis): DriverTopology {
     capabilities: { partitions: false, retainsForDeclaredGroups: true, createsOnPublish: true },
     async declare(spec) {
       if (spec.groups.length === 0) await createStream(spec.topic);
-      for (const group of spec.groups) await createGroup(spec.topic, group);
+      for (const group of spec.groups) await createGroup(redis, spec.topic, group);
       if (spec.deadLetterTopic !== undefined) await createStream(spec.deadLetterTopic);
     },
     async verify(spec) {
