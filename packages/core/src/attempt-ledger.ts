@@ -4,9 +4,6 @@ interface Entry {
   acked: boolean;
 }
 
-/** What the ledger knows of one message (read-only outside the ledger). */
-export type LedgerEntry = Readonly<Entry>;
-
 /**
  * What this process knows about a message's attempts beyond the broker's `deliveryAttempt`, per
  * consumer group and broker message id:
@@ -82,29 +79,20 @@ export class AttemptLedger {
     this.#entry(key).givenBack += 1;
   }
 
-  /**
-   * What the ledger holds of `key`, if anything: one read at hand-over serves both
-   * {@link AttemptLedger.attemptOf} and the acked check. A message this process never gave back,
-   * saw come back, nor (where asked to) acked has no entry: the usual case costs two lookups in
-   * small maps and no allocation.
-   */
-  lookup(key: string): LedgerEntry | undefined {
+  #lookup(key: string): Entry | undefined {
     return this.#young.get(key) ?? this.#old.get(key);
   }
 
   /**
-   * The attempt of a delivery the broker counts as `brokerAttempt`, now handed to core, given
-   * its {@link AttemptLedger.lookup}. {@link AttemptLedger.handedBack} records the attempt a
-   * delivery ended with when it goes back, which is what a repeated count is checked against.
+   * The attempt of a delivery the broker counts as `brokerAttempt`, now handed to core. Reads
+   * only: a message this process never gave back nor saw come back has no entry (two lookups,
+   * no allocation). {@link AttemptLedger.handedBack} records the attempt a delivery ended with
+   * when it goes back, which is what a repeated count is checked against.
    */
-  static attemptOf(entry: LedgerEntry | undefined, brokerAttempt: number): number {
+  attempt(key: string, brokerAttempt: number): number {
+    const entry = this.#lookup(key);
     if (entry === undefined) return Math.max(1, brokerAttempt);
     return Math.max(1, brokerAttempt - entry.givenBack, entry.last + 1);
-  }
-
-  /** {@link AttemptLedger.attemptOf} of `key`'s entry. */
-  attempt(key: string, brokerAttempt: number): number {
-    return AttemptLedger.attemptOf(this.lookup(key), brokerAttempt);
   }
 
   /**
@@ -143,7 +131,7 @@ export class AttemptLedger {
 
   /** Whether this process acked `key` (a copy arriving now is the broker's re-pop, not a retry). */
   acked(key: string): boolean {
-    return this.lookup(key)?.acked === true;
+    return this.#lookup(key)?.acked === true;
   }
 }
 

@@ -75,8 +75,6 @@ class Held<M extends ReceivedMessage> implements DriverDelivery {
   extending: Promise<void> | undefined = undefined;
   /** Its index in {@link Slots} (-1: not held). */
   slot = -1;
-  /** The delay of the nack it was settled with (undefined: acked). */
-  nackedForMs: number | undefined = undefined;
   readonly #ops: HeldOps<M>;
 
   constructor(ops: HeldOps<M>, message: M, key: string, lane: string | undefined, extendAt: number) {
@@ -175,13 +173,13 @@ export class PullSubscription<M extends ReceivedMessage> implements DriverSubscr
     this.#releases = new SettleBatcher((delayMs, helds) => (receiver.release ? receiver.release(helds.map(messageOf), delayMs) : receiver.nack(helds.map(messageOf), delayMs)), settleMax);
     this.#extends = new SettleBatcher((leaseMs, helds) => receiver.extend!(helds.map(messageOf), leaseMs), settleMax);
     this.#remembersAcks = receiver.redeliversAcked === true;
-    const deadLetter = (held: Held<M>, envelope: Envelope): Promise<void> => this.#deadLetter(held, envelope);
+    const self = this;
     this.#ops = {
       scope: this.#scope,
       settle: (held, nackDelayMs) => this.#settle(held, nackDelayMs),
       deadLetter: receiver.deadLetter
         ? function (this: Held<M>, envelope: Envelope) {
-            return deadLetter(this, envelope);
+            return self.#deadLetter(this, envelope);
           }
         : undefined,
     };
@@ -312,15 +310,13 @@ export class PullSubscription<M extends ReceivedMessage> implements DriverSubscr
     } catch (err) {
       return Promise.reject(err);
     }
-    held.nackedForMs = nackDelayMs;
     // A lease extension on its way: settle after it, with the newest handle.
-    if (held.extending) return held.extending.then(() => this.#send(held));
-    return this.#send(held);
+    if (held.extending) return held.extending.then(() => this.#send(held, nackDelayMs));
+    return this.#send(held, nackDelayMs);
   }
 
-  #send(held: Held<M>): Promise<void> {
-    const delayMs = held.nackedForMs;
-    return delayMs === undefined ? this.#acks.add('ack', held, this.#afterAck) : this.#nacks.add(delayMs, held, this.#afterNack);
+  #send(held: Held<M>, nackDelayMs: number | undefined): Promise<void> {
+    return nackDelayMs === undefined ? this.#acks.add('ack', held, this.#afterAck) : this.#nacks.add(nackDelayMs, held, this.#afterNack);
   }
 
   readonly #afterAck = (held: Held<M>, error: MqError | undefined): void => {
@@ -340,9 +336,9 @@ export class PullSubscription<M extends ReceivedMessage> implements DriverSubscr
     else if (this.#ledger.size > 0) this.#ledger.forget(held.key);
   }
 
-  readonly #afterNack = (held: Held<M>): void => {
+  readonly #afterNack = (held: Held<M>, _error: MqError | undefined, delayMs: number): void => {
     this.#ledger.handedBack(held.key, held.attempt);
-    this.#release(held, held.nackedForMs ?? 0);
+    this.#release(held, delayMs);
   };
 
   async #deadLetter(held: Held<M>, envelope: Envelope): Promise<void> {

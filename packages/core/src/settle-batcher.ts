@@ -10,15 +10,16 @@ import { MqError, toMqError } from './errors.ts';
 export type BatchRunner<K, M> = (key: K, items: readonly M[]) => Promise<SettleResults>;
 
 /**
- * Called with each item's outcome (`undefined`: done) when its batch call answered, before the
- * item's promise settles: the caller's bookkeeping without a promise reaction per message.
+ * Called with each item's outcome (`undefined`: done) and the key it was queued under when its
+ * batch call answered, before the item's promise settles: the caller's bookkeeping without a
+ * promise reaction per message.
  */
-export type AfterSettle<M> = (item: M, error: MqError | undefined) => void;
+export type AfterSettle<K, M> = (item: M, error: MqError | undefined, key: K) => void;
 
 /** One batch being gathered: parallel arrays, not an object per message (this runs per message). */
-class Batch<M> {
+class Batch<K, M> {
   readonly items: M[] = [];
-  readonly afters: Array<AfterSettle<M> | undefined> = [];
+  readonly afters: Array<AfterSettle<K, M> | undefined> = [];
   readonly resolves: Array<() => void> = [];
   readonly rejects: Array<(error: unknown) => void> = [];
 }
@@ -26,7 +27,7 @@ class Batch<M> {
 export class SettleBatcher<K, M> {
   readonly #run: BatchRunner<K, M>;
   readonly #max: number;
-  #pending = new Map<K, Batch<M>>();
+  #pending = new Map<K, Batch<K, M>>();
   #scheduled = false;
   readonly #inFlight = new Set<Promise<void>>();
 
@@ -40,10 +41,10 @@ export class SettleBatcher<K, M> {
    * Queues `item` under `key` (e.g. the nack delay); resolves when its batch call settled it, after
    * `after` ran with the outcome.
    */
-  add(key: K, item: M, after?: AfterSettle<M>): Promise<void> {
+  add(key: K, item: M, after?: AfterSettle<K, M>): Promise<void> {
     let batch = this.#pending.get(key);
     if (!batch) {
-      batch = new Batch<M>();
+      batch = new Batch<K, M>();
       this.#pending.set(key, batch);
     }
     batch.items.push(item);
@@ -78,7 +79,7 @@ export class SettleBatcher<K, M> {
     while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
   }
 
-  #send(key: K, batch: Batch<M>): void {
+  #send(key: K, batch: Batch<K, M>): void {
     let call: Promise<SettleResults>;
     try {
       call = this.#run(key, batch.items);
@@ -88,27 +89,27 @@ export class SettleBatcher<K, M> {
     const done = call.then(
       (results) => {
         if (results && results.length !== batch.items.length) {
-          SettleBatcher.#settle(batch, () => new MqError('INTERNAL', `settle returned ${results.length} results for ${batch.items.length} messages`));
+          SettleBatcher.#settle(key, batch, () => new MqError('INTERNAL', `settle returned ${results.length} results for ${batch.items.length} messages`));
         } else {
-          SettleBatcher.#settle(batch, results ? (i) => results[i] : () => undefined);
+          SettleBatcher.#settle(key, batch, results ? (i) => results[i] : () => undefined);
         }
       },
       (err: unknown) => {
         const error = toMqError(err);
-        SettleBatcher.#settle(batch, () => error);
+        SettleBatcher.#settle(key, batch, () => error);
       },
     );
     this.#inFlight.add(done);
     void done.finally(() => this.#inFlight.delete(done));
   }
 
-  static #settle<M>(batch: Batch<M>, errorOf: (i: number) => MqError | undefined): void {
+  static #settle<K, M>(key: K, batch: Batch<K, M>, errorOf: (i: number) => MqError | undefined): void {
     const { items, afters, resolves, rejects } = batch;
     for (let i = 0; i < items.length; i++) {
       const error = errorOf(i);
       let failure: unknown = error;
       try {
-        afters[i]?.(items[i]!, error);
+        afters[i]?.(items[i]!, error, key);
       } catch (err) {
         // A bookkeeping bug must reach its caller, not leave the rest of the batch waiting.
         failure ??= err;

@@ -249,7 +249,7 @@ export class SubscriptionRuntime<T> implements Subscription {
   /** Accepted, not started, from `#pendingHead` on (before it: taken; no O(n) shift per message). */
   #pending: Array<Entry<T> | undefined> = [];
   #pendingHead = 0;
-  // Neither a Set: see slots.ts.
+  // Not Sets: each gains and loses an entry per message (see slots.ts).
   readonly #running = new Slots<Entry<T>>();
   readonly #busyLanes = new KeyIndex<true>();
   readonly #idleWaiters: Array<() => void> = [];
