@@ -6,6 +6,7 @@
 import { MqError } from '@mqkit/core';
 import { ConfigResourceTypes, Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, it } from 'vitest';
+import { rejectedMqError } from '@mqkit/testing/conformance';
 import { uniqueTopic } from '../src/names.ts';
 import { runQuickstart } from '../src/quickstart.ts';
 import { brokers, closeAll, openKafka } from './harness.ts';
@@ -22,12 +23,6 @@ async function partitionsOf(topic: string): Promise<number> {
   await adminReady;
   const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
   return topics[0]!.partitions.length;
-}
-
-async function rejection(p: Promise<unknown>): Promise<MqError> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
-  expect(err).toBeInstanceOf(MqError);
-  return err as MqError;
 }
 
 describe('kafka topology (#22)', () => {
@@ -63,7 +58,7 @@ describe('kafka topology (#22)', () => {
     expect(await partitionsOf(topic)).toBe(5);
     await client.verify({ topic, groups: ['billing'] });
     await client.declare({ topic, partitions: 5 }); // idempotent
-    const err = await rejection(client.verify({ topic, partitions: 8 }));
+    const err = await rejectedMqError(client.verify({ topic, partitions: 8 }));
     expect(err.code).toBe('CONFIG');
     expect(err.message).toContain(`topic "${topic}" has 5 partitions, fewer than the 8 declared`);
   }, 60_000);
@@ -72,7 +67,7 @@ describe('kafka topology (#22)', () => {
     const client = await openKafka();
     const topic = uniqueTopic('early');
     await client.declare({ topic, groups: ['billing'] });
-    const missing = await rejection(client.verify({ topic, groups: ['billing', 'audit'] }));
+    const missing = await rejectedMqError(client.verify({ topic, groups: ['billing', 'audit'] }));
     expect(missing.code).toBe('NOT_FOUND');
     expect(missing.details.missing).toEqual([{ kind: 'group', name: 'audit', topic }]);
     const receipts = await Promise.all([1, 2, 3].map((n) => client.publish(topic, { n }, { key: `k${n}` })));
@@ -87,7 +82,7 @@ describe('kafka topology (#22)', () => {
     const client = await openKafka({ topology: 'verify' });
     const topic = uniqueTopic('missing');
     const started = Date.now();
-    const err = await rejection(client.subscribe(topic, { group: 'billing', handler: () => {} }));
+    const err = await rejectedMqError(client.subscribe(topic, { group: 'billing', handler: () => {} }));
     expect(Date.now() - started).toBeLessThan(10_000);
     expect(err.code).toBe('NOT_FOUND');
     expect(err.message).toContain(`topic "${topic}" does not exist`);
@@ -98,7 +93,7 @@ describe('kafka topology (#22)', () => {
 
   it('verify mode at connect: a missing topic fails the connect, naming it', async () => {
     const topic = uniqueTopic('missing');
-    const err = await rejection(openKafka({ topology: 'verify', topics: [{ topic, groups: ['billing'] }] }));
+    const err = await rejectedMqError(openKafka({ topology: 'verify', topics: [{ topic, groups: ['billing'] }] }));
     expect(err.code).toBe('NOT_FOUND');
     expect(err.message).toContain(`topic "${topic}" does not exist`);
   }, 30_000);
@@ -107,7 +102,7 @@ describe('kafka topology (#22)', () => {
     const client = await openKafka({ options: { createTopics: false } });
     expect(client.topology).toBe('none');
     const topic = uniqueTopic('missing');
-    const err = await rejection(client.subscribe(topic, { group: 'billing', handler: () => {}, options: { joinTimeoutMs: 10_000 } }));
+    const err = await rejectedMqError(client.subscribe(topic, { group: 'billing', handler: () => {}, options: { joinTimeoutMs: 10_000 } }));
     expect(err.code).toBe('NOT_FOUND');
     expect(err.message).toContain(`topic "${topic}" does not exist`);
     expect(err.message).toContain(`client.declare({ topic: '${topic}', groups: ['billing'] })`);

@@ -11,6 +11,7 @@ import amqp, { type ChannelModel, type GetMessage } from 'amqplib';
 import { bytesCodec, connect, idempotent, MemoryDedupStore, MqError, type Client } from '@mqkit/core';
 import { rabbitmq, type RabbitmqDriver } from '@mqkit/rabbitmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rejectedMqError } from '@mqkit/testing/conformance';
 import { requireBroker } from '../src/endpoints.ts';
 import { REPO_ROOT } from '../src/resolve.ts';
 import { uniqueTopic } from '../src/names.ts';
@@ -52,16 +53,6 @@ async function driver(options: Record<string, unknown> = {}): Promise<RabbitmqDr
   const d = (await rabbitmq().create(url, options, { logger })) as RabbitmqDriver;
   drivers.push(d);
   return d;
-}
-
-async function rejection(p: Promise<unknown>): Promise<MqError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(MqError);
-    return err as MqError;
-  }
-  throw new Error('expected a rejection');
 }
 
 /** Publishes like a foreign AMQP client would (no mqkit headers unless given). */
@@ -166,7 +157,7 @@ describe('defect 4: retry.maxAttempts is honoured whatever the native delivery l
   it('a finite deliveryLimit option below retry.maxAttempts is CONFIG at subscribe (no silent cap); at or above it works', async () => {
     const topic = track(uniqueTopic('limitopt'));
     const c = await client({ deliveryLimit: 10 });
-    const err = await rejection(c.subscribe(topic, { group: 'g', retry: { maxAttempts: 11 }, handler: () => {} }));
+    const err = await rejectedMqError(c.subscribe(topic, { group: 'g', retry: { maxAttempts: 11 }, handler: () => {} }));
     expect(err.code).toBe('CONFIG');
     expect(err.message).toContain('deliveryLimit');
     const got: number[] = [];
@@ -187,7 +178,7 @@ describe('defect 4: retry.maxAttempts is honoured whatever the native delivery l
     await ch.close();
 
     const c = await client();
-    const err = await rejection(c.subscribe(topic, { group: 'g', retry: { maxAttempts: 30 }, handler: () => {} }));
+    const err = await rejectedMqError(c.subscribe(topic, { group: 'g', retry: { maxAttempts: 30 }, handler: () => {} }));
     expect(err.code).toBe('CONFIG');
     expect(err.message).toContain('x-delivery-limit');
     expect(err.message).toContain('20');
@@ -202,7 +193,7 @@ describe('defect 4: retry.maxAttempts is honoured whatever the native delivery l
 describe('defect 6: delayed publish and delayed retry cannot be dropped', () => {
   it('a delayed publish to a topic with no group queue rejects UNROUTABLE, as an undelayed one does', async () => {
     const c = await client();
-    const err = await rejection(c.publish(track(uniqueTopic('nodelaygroup')), { n: 1 }, { delayMs: 500 }));
+    const err = await rejectedMqError(c.publish(track(uniqueTopic('nodelaygroup')), { n: 1 }, { delayMs: 500 }));
     expect(err.code).toBe('UNROUTABLE');
   });
 

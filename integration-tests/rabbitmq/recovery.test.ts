@@ -7,6 +7,7 @@ import amqp from 'amqplib';
 import { connect, MqError, type Client } from '@mqkit/core';
 import { rabbitmq, type RabbitmqNative } from '@mqkit/rabbitmq';
 import { afterAll, describe, expect, it } from 'vitest';
+import { rejectedMqError } from '@mqkit/testing/conformance';
 import { requireBroker } from '../src/endpoints.ts';
 import { uniqueGroup, uniqueTopic } from '../src/names.ts';
 import { waitFor } from '../src/wait.ts';
@@ -41,27 +42,17 @@ function dropSocket(c: Client): void {
   model.connection.stream.destroy();
 }
 
-async function rejection(p: Promise<unknown>): Promise<MqError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(MqError);
-    return err as MqError;
-  }
-  throw new Error('expected a rejection');
-}
-
 describe('rabbitmq adapter: typed publish failures', () => {
   it('a publish to a topic no group is bound to rejects UNROUTABLE (never a silent drop)', async () => {
     const c = await client();
-    const err = await rejection(c.publish(track(uniqueTopic('nobody')), { n: 1 }));
+    const err = await rejectedMqError(c.publish(track(uniqueTopic('nobody')), { n: 1 }));
     expect(err.code).toBe('UNROUTABLE');
     expect(err.retryable).toBe(false);
   });
 
   it('with declare=false, a publish to a missing exchange rejects NOT_FOUND and the channel recovers', async () => {
     const managed = await client({ declare: false });
-    const err = await rejection(managed.publish(track(uniqueTopic('missing')), { n: 1 }));
+    const err = await rejectedMqError(managed.publish(track(uniqueTopic('missing')), { n: 1 }));
     expect(err.code).toBe('NOT_FOUND');
     // The 404 closed the publish channel; the next publish opens a new one.
     const topic = track(uniqueTopic('managed'));

@@ -8,6 +8,7 @@ import { connect, MqError, type ConnectOptions } from '@mqkit/core';
 import { rabbitmq } from '@mqkit/rabbitmq';
 import amqp from 'amqplib';
 import { afterAll, describe, expect, it } from 'vitest';
+import { rejectedMqError } from '@mqkit/testing/conformance';
 import { requireBroker } from '../src/endpoints.ts';
 import { uniqueTopic } from '../src/names.ts';
 import { runQuickstart } from '../src/quickstart.ts';
@@ -32,12 +33,6 @@ function fresh(prefix: string): string {
   const topic = uniqueTopic(prefix);
   topics.add(topic);
   return topic;
-}
-
-async function rejection(p: Promise<unknown>): Promise<MqError> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
-  expect(err).toBeInstanceOf(MqError);
-  return err as MqError;
 }
 
 /** Whether the queue exists (a passive declare on a connection of its own). */
@@ -89,7 +84,7 @@ describe('rabbitmq topology (#22)', () => {
   it('verify names the missing exchange, group queues and dead-letter exchange, and the declare call', async () => {
     const client = await open();
     const topic = fresh('missing');
-    const err = await rejection(client.verify({ topic, groups: ['billing'] }));
+    const err = await rejectedMqError(client.verify({ topic, groups: ['billing'] }));
     expect(err.code).toBe('NOT_FOUND');
     expect(err.message).toContain(`topic "${topic}" does not exist`);
     expect(err.message).toContain(`consumer group "billing" of topic "${topic}" does not exist`);
@@ -97,7 +92,7 @@ describe('rabbitmq topology (#22)', () => {
     expect(err.message).toContain(`client.declare({ topic: '${topic}', groups: ['billing'] })`);
     // Only the group missing: named alone.
     await client.declare({ topic, groups: [] });
-    const group = await rejection(client.verify({ topic, groups: ['billing'] }));
+    const group = await rejectedMqError(client.verify({ topic, groups: ['billing'] }));
     expect(group.details.missing).toEqual([{ kind: 'group', name: 'billing', topic }]);
     expect(group.message).toContain(`consumer group "billing" of topic "${topic}" does not exist`);
   }, 30_000);
@@ -105,7 +100,7 @@ describe('rabbitmq topology (#22)', () => {
   it("verify mode: subscribe to a missing group fails fast with NOT_FOUND and declares nothing", async () => {
     const client = await open({ topology: 'verify' });
     const topic = fresh('verify');
-    const err = await rejection(client.subscribe(topic, { group: 'billing', handler: () => {} }));
+    const err = await rejectedMqError(client.subscribe(topic, { group: 'billing', handler: () => {} }));
     expect(err.code).toBe('NOT_FOUND');
     expect(err.message).toContain(`client.declare({ topic: '${topic}', groups: ['billing'] })`);
     expect(await queueExists(`${topic}.billing`)).toBe(false);
@@ -114,7 +109,7 @@ describe('rabbitmq topology (#22)', () => {
   it('publishing where no group is declared fails UNROUTABLE naming the topic and the declare call', async () => {
     const client = await open();
     const topic = fresh('unroutable');
-    const err = await rejection(client.publish(topic, { n: 1 }));
+    const err = await rejectedMqError(client.publish(topic, { n: 1 }));
     expect(err.code).toBe('UNROUTABLE');
     expect(err.message).toContain(`topic "${topic}"`);
     expect(err.message).toContain(`client.declare({ topic: '${topic}', groups: [...] })`);
@@ -123,7 +118,7 @@ describe('rabbitmq topology (#22)', () => {
   it('with the adapter option declare=false, publishing to a missing exchange names it and how to create it', async () => {
     const client = await open({ options: { declare: false }, publish: { timeoutMs: 5_000 } });
     const topic = fresh('nodeclare');
-    const err = await rejection(client.publish(topic, { n: 1 }));
+    const err = await rejectedMqError(client.publish(topic, { n: 1 }));
     expect(err.code).toBe('NOT_FOUND');
     expect(err.message).toContain(`topic "${topic}" does not exist`);
     expect(err.message).toContain('declare=true');

@@ -6,6 +6,7 @@
 import { MqError, type Client, type ConnectOptions } from '@mqkit/core';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
+import { rejectedMqError } from '@mqkit/testing/conformance';
 import { uniqueName } from '../src/names.ts';
 import { runQuickstart } from '../src/quickstart.ts';
 import { connectStreams, deleteTopics, redisUrl } from './harness.ts';
@@ -27,12 +28,6 @@ function fresh(prefix: string): string {
   const topic = uniqueName(prefix);
   topics.push(topic);
   return topic;
-}
-
-async function rejection(p: Promise<unknown>): Promise<MqError> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
-  expect(err).toBeInstanceOf(MqError);
-  return err as MqError;
 }
 
 describe('redis-streams topology (#22)', () => {
@@ -66,7 +61,7 @@ describe('redis-streams topology (#22)', () => {
   it('verify mode: subscribe to a missing stream and group fails fast with NOT_FOUND naming them and the declare call', async () => {
     const client = await open({ topology: 'verify' });
     const topic = fresh('missing');
-    const err = await rejection(client.subscribe(topic, { group: 'billing', handler: () => {} }));
+    const err = await rejectedMqError(client.subscribe(topic, { group: 'billing', handler: () => {} }));
     expect(err.code).toBe('NOT_FOUND');
     expect(err.details.missing).toEqual([
       { kind: 'topic', name: topic },
@@ -75,7 +70,7 @@ describe('redis-streams topology (#22)', () => {
     ]);
     expect(err.message).toContain(`client.declare({ topic: '${topic}', groups: ['billing'] })`);
     await client.publish(topic, { n: 1 }); // the stream exists now, its group does not
-    const group = await rejection(client.verify({ topic, groups: ['billing'], deadLetter: false }));
+    const group = await rejectedMqError(client.verify({ topic, groups: ['billing'], deadLetter: false }));
     expect(group.details.missing).toEqual([{ kind: 'group', name: 'billing', topic }]);
   }, 30_000);
 });

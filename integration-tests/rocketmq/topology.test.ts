@@ -7,6 +7,7 @@
 import { MqError, type Client, type ConnectOptions } from '@mqkit/core';
 import { RocketmqAdmin, type RocketmqOptions } from '@mqkit/rocketmq';
 import { afterAll, describe, expect, it } from 'vitest';
+import { rejectedMqError } from '@mqkit/testing/conformance';
 import { uniqueGroup, uniqueTopic } from '../src/names.ts';
 import { runQuickstart } from '../src/quickstart.ts';
 import { connectRocketmq, rocketmqEndpoint } from './mqkit-support.ts';
@@ -18,12 +19,6 @@ async function open(options: RocketmqOptions = {}, extra: ConnectOptions = {}): 
   const client = await connectRocketmq(options, extra);
   clients.push(client);
   return client;
-}
-
-async function rejection(p: Promise<unknown>): Promise<MqError> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
-  expect(err).toBeInstanceOf(MqError);
-  return err as MqError;
 }
 
 async function receive(client: Client, topic: string, group: string, count: number, ordered = false): Promise<Set<number>> {
@@ -65,7 +60,7 @@ describe('rocketmq topology (#22)', () => {
     const client = await open();
     const topic = uniqueTopic('missing');
     const group = uniqueGroup('g');
-    const err = await rejection(client.verify({ topic, groups: [group] }));
+    const err = await rejectedMqError(client.verify({ topic, groups: [group] }));
     expect(err.code).toBe('NOT_FOUND');
     expect(err.details.missing).toEqual([
       { kind: 'topic', name: topic },
@@ -74,16 +69,16 @@ describe('rocketmq topology (#22)', () => {
     ]);
     expect(err.message).toContain(`client.declare({ topic: '${topic}', groups: ['${group}'] })`);
     await client.declare({ topic });
-    const misfit = await rejection(client.verify({ topic, ordered: true }));
+    const misfit = await rejectedMqError(client.verify({ topic, ordered: true }));
     expect(misfit.code).toBe('CONFIG');
     expect(misfit.message).toContain(`topic "${topic}" is a NORMAL topic; ordered needs a FIFO topic`);
-    expect((await rejection(client.declare({ topic, ordered: true }))).code).toBe('CONFIG');
+    expect((await rejectedMqError(client.declare({ topic, ordered: true }))).code).toBe('CONFIG');
   }, 60_000);
 
   it('verify mode: subscribe to a missing topic fails fast with NOT_FOUND naming it', async () => {
     const client = await open({}, { topology: 'verify' });
     const topic = uniqueTopic('missing');
-    const err = await rejection(client.subscribe(topic, { group: 'billing', handler: () => {} }));
+    const err = await rejectedMqError(client.subscribe(topic, { group: 'billing', handler: () => {} }));
     expect(err.code).toBe('NOT_FOUND');
     expect(err.message).toContain(`topic "${topic}" does not exist`);
     expect(err.message).toContain(`client.declare({ topic: '${topic}', groups: ['billing'] })`);
@@ -92,11 +87,11 @@ describe('rocketmq topology (#22)', () => {
   it("default mode: subscribe and publish to a missing topic fail with NOT_FOUND naming it (not 'No topic route info' alone)", async () => {
     const client = await open({}, { publish: { timeoutMs: 10_000 } });
     const topic = uniqueTopic('missing');
-    const sub = await rejection(client.subscribe(topic, { group: 'billing', handler: () => {} }));
+    const sub = await rejectedMqError(client.subscribe(topic, { group: 'billing', handler: () => {} }));
     expect(sub.code).toBe('NOT_FOUND');
     expect(sub.message).toContain(`topic "${topic}" does not exist`);
     expect(sub.message).toContain(`client.declare({ topic: '${topic}', groups: ['billing'] })`);
-    const pub = await rejection(client.publish(topic, { n: 1 }));
+    const pub = await rejectedMqError(client.publish(topic, { n: 1 }));
     expect(pub.code).toBe('NOT_FOUND');
     expect(pub.message).toContain(`topic "${topic}" does not exist`);
   }, 60_000);
@@ -104,10 +99,10 @@ describe('rocketmq topology (#22)', () => {
   it('without the name server, declare is CONFIG naming the namesrv option, and the missing-topic error says how to create it', async () => {
     const client = await open({ namesrv: undefined, declareGroups: false }, {});
     const topic = uniqueTopic('nonamesrv');
-    const err = await rejection(client.declare({ topic }));
+    const err = await rejectedMqError(client.declare({ topic }));
     expect(err.code).toBe('CONFIG');
     expect(err.message).toContain('namesrv=host:9876');
-    const sub = await rejection(client.subscribe(topic, { group: 'billing', handler: () => {} }));
+    const sub = await rejectedMqError(client.subscribe(topic, { group: 'billing', handler: () => {} }));
     expect(sub.message).toContain('namesrv');
     expect(sub.message).toContain('mqadmin updateTopic');
   }, 30_000);
@@ -126,12 +121,12 @@ describe('rocketmq topology: delayed topics (#22)', () => {
     const deadline = Date.now() + 30_000;
     while (got.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     expect(got).toEqual([receipt.id]);
-    const both = await rejection(client.declare({ topic: uniqueTopic('both'), ordered: true, delayed: true }));
+    const both = await rejectedMqError(client.declare({ topic: uniqueTopic('both'), ordered: true, delayed: true }));
     expect(both.code).toBe('CONFIG');
     expect(both.message).toContain('a RocketMQ topic is FIFO, DELAY or TRANSACTION');
     const normal = uniqueTopic('normal');
     await client.declare({ topic: normal });
-    const misfit = await rejection(client.verify({ topic: normal, delayed: true }));
+    const misfit = await rejectedMqError(client.verify({ topic: normal, delayed: true }));
     expect(misfit.code).toBe('CONFIG');
     expect(misfit.message).toContain('delayed needs a DELAY topic');
   }, 90_000);
@@ -170,9 +165,9 @@ describe('rocketmq topology: transactional topics (#22)', () => {
     expect([...(await receive(client, topic, group, 2))].sort()).toEqual([1, 2]);
     const plain = uniqueTopic('plain');
     await client.declare({ topic: plain, deadLetter: false });
-    const misfit = await rejection(client.verify({ topic: plain, transactional: true, deadLetter: false }));
+    const misfit = await rejectedMqError(client.verify({ topic: plain, transactional: true, deadLetter: false }));
     expect(misfit.code).toBe('CONFIG');
     expect(misfit.message).toContain('transactional needs a TRANSACTION topic');
-    expect((await rejection(client.declare({ topic: uniqueTopic('both'), ordered: true, transactional: true }))).code).toBe('CONFIG');
+    expect((await rejectedMqError(client.declare({ topic: uniqueTopic('both'), ordered: true, transactional: true }))).code).toBe('CONFIG');
   }, 90_000);
 });

@@ -6,6 +6,7 @@
  */
 import { MqError, type Client, type ConnectOptions } from '@mqkit/core';
 import { afterAll, describe, expect, it } from 'vitest';
+import { rejectedMqError } from '@mqkit/testing/conformance';
 import { uniqueName } from '../src/names.ts';
 import { runQuickstart } from '../src/quickstart.ts';
 import { connectSqs, deleteTopicQueues, EMULATOR_CREDENTIALS, sqsEndpoints } from './harness.ts';
@@ -23,12 +24,6 @@ async function open(mode: 'queue' | 'sns', options: ConnectOptions = {}, extra: 
   const client = await connectSqs(mode, options, extra);
   clients.push(client);
   return client;
-}
-
-async function rejection(p: Promise<unknown>): Promise<MqError> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
-  expect(err).toBeInstanceOf(MqError);
-  return err as MqError;
 }
 
 async function receive(client: Client, topic: string, group: string, count: number): Promise<Set<number>> {
@@ -69,7 +64,7 @@ describe('sqs topology, queue mode on ElasticMQ (#22)', () => {
 
   it('ordered needs a .fifo name: CONFIG naming it', async () => {
     const client = await open('queue');
-    const err = await rejection(client.declare({ topic: 'orders', ordered: true }));
+    const err = await rejectedMqError(client.declare({ topic: 'orders', ordered: true }));
     expect(err.code).toBe('CONFIG');
     expect(err.message).toContain('"orders.fifo"');
   });
@@ -77,7 +72,7 @@ describe('sqs topology, queue mode on ElasticMQ (#22)', () => {
   it('verify mode: subscribe to a missing topic fails fast with NOT_FOUND naming it and the declare call', async () => {
     const client = await open('queue', { topology: 'verify' });
     const topic = uniqueName('missing');
-    const err = await rejection(client.subscribe(topic, { group: 'billing', handler: () => {} }));
+    const err = await rejectedMqError(client.subscribe(topic, { group: 'billing', handler: () => {} }));
     expect(err.code).toBe('NOT_FOUND');
     expect(err.details.missing).toEqual([
       { kind: 'topic', name: topic },
@@ -89,7 +84,7 @@ describe('sqs topology, queue mode on ElasticMQ (#22)', () => {
   it('with the adapter option declare=false, subscribe to a missing queue names it and how to create it', async () => {
     const client = await open('queue', {}, { declare: 'false' });
     const topic = uniqueName('nodeclare');
-    const err = await rejection(client.subscribe(topic, { group: 'billing', handler: () => {} }));
+    const err = await rejectedMqError(client.subscribe(topic, { group: 'billing', handler: () => {} }));
     expect(err.code).toBe('NOT_FOUND');
     expect(err.message).toContain(`topic "${topic}" does not exist`);
     expect(err.message).toContain('declare=true');
@@ -106,7 +101,7 @@ describe('sqs topology, queue mode on ElasticMQ (#22)', () => {
     clients.push(client);
     const topic = uniqueName('nosns');
     for (const attempt of [client.declare({ topic, groups: ['billing'] }), client.subscribe(topic, { group: 'billing', handler: () => {} }), client.publish(topic, { n: 1 })]) {
-      const err = await rejection(attempt);
+      const err = await rejectedMqError(attempt);
       expect(err.code).toBe('CONFIG');
       expect(err.message).toContain('does not serve SNS');
       expect(err.message).toContain('sns=false');
@@ -145,7 +140,7 @@ describe('sqs topology, SNS mode on moto (#22)', () => {
     await new Promise((r) => setTimeout(r, 1_500));
     expect([...got]).toEqual([1]);
     expect([...all].sort()).toEqual([1, 2]);
-    const typo = await rejection(client.declare({ topic, groups: [{ name: 'eu', options: { filterPolcy: {} } }] }));
+    const typo = await rejectedMqError(client.declare({ topic, groups: [{ name: 'eu', options: { filterPolcy: {} } }] }));
     expect(typo.code).toBe('CONFIG');
     expect(typo.message).toContain('filterPolcy');
   }, 90_000);
@@ -153,7 +148,7 @@ describe('sqs topology, SNS mode on moto (#22)', () => {
   it('verify names the missing SNS topic, group queue and dead-letter topic', async () => {
     const client = await open('sns');
     const topic = uniqueName('missing');
-    const err = await rejection(client.verify({ topic, groups: ['billing'] }));
+    const err = await rejectedMqError(client.verify({ topic, groups: ['billing'] }));
     expect(err.code).toBe('NOT_FOUND');
     expect(err.details.missing).toEqual([
       { kind: 'topic', name: topic },

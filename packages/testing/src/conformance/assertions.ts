@@ -27,3 +27,10 @@ export async function rejection(promise: Promise<unknown>): Promise<unknown> {
   }
   throw new Error('expected the promise to reject, but it resolved');
 }
+
+/** Resolves with the {@link MqError} `promise` rejects with; fails if it resolves or rejects with anything else. */
+export async function rejectedMqError(promise: Promise<unknown>): Promise<MqError> {
+  const err = await rejection(promise);
+  expect(err).toBeInstanceOf(MqError);
+  return err as MqError;
+}

@@ -15,7 +15,7 @@ import { ScenarioContext } from './support.ts';
 export { scenarios, type Scenario } from './scenarios.ts';
 export { DEFAULT_TIMING, uniqueName, type ConformanceHarness, type ConformanceTiming, type TopicNeeds } from './harness.ts';
 export { eventually, pause, Recorder, ScenarioContext } from './support.ts';
-export { expectMqError, rejection, thrownMqError } from './assertions.ts';
+export { expectMqError, rejectedMqError, rejection, thrownMqError } from './assertions.ts';
 export { TickProbe } from './adversarial-scenarios.ts';
 export {
   checkModel,
