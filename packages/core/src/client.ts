@@ -14,7 +14,7 @@ import {
 } from './publish.ts';
 import { SubscriptionRuntime, type CloseOptions, type SubscribeOptions, type Subscription } from './subscription.ts';
 import { withDeadline } from './deadline.ts';
-import type { Telemetry } from './telemetry.ts';
+import { Telemetry, untraced } from './telemetry.ts';
 import { requireTopology, toTopologySpec, verifyTopology, withTopology, type TopicDeclaration, type TopologyMode } from './topology.ts';
 
 /** A native transaction scope (see {@link Client.transaction}). */
@@ -176,7 +176,11 @@ export class Client {
     // Only when declaring: an await here otherwise would let a later publish() overtake the batch.
     const declaring = this.#topicsReady(valid);
     if (declaring) await declaring;
-    const sent = await this.#sender.send(valid, true, true);
+    // One send span for the batch, linked to a create span per message (undefined when nothing
+    // records: each message then gets its own send span, as with publish()).
+    const span = this.#telemetry.startBatch(valid, true);
+    const sent = await this.#sender.send(valid, span === undefined, true);
+    if (span) Telemetry.endBatch(span, sent);
     sent.forEach((outcome, j) => {
       outcomes[where[j]!] = outcome;
     });
@@ -190,7 +194,18 @@ export class Client {
   sendEnvelopes(envelopes: readonly Envelope[]): Promise<PublishOutcome[]> {
     this.#assertOpen();
     const declaring = this.#topicsReady(envelopes);
-    return declaring ? declaring.then(() => this.#sender.send(envelopes, false)) : this.#sender.send(envelopes, false);
+    return declaring ? declaring.then(() => this.#sendPrepared(envelopes)) : this.#sendPrepared(envelopes);
+  }
+
+  /** Envelopes with their creation context (from {@link Client.prepare}) under one send span linked to them. */
+  #sendPrepared(envelopes: readonly Envelope[]): Promise<PublishOutcome[]> {
+    const span = this.#telemetry.startBatch(envelopes, false);
+    const sent = this.#sender.send(envelopes, false);
+    if (!span) return sent;
+    return sent.then((outcomes) => {
+      Telemetry.endBatch(span, outcomes);
+      return outcomes;
+    });
   }
 
   /**
@@ -200,7 +215,7 @@ export class Client {
   prepare<T>(topic: string, payload: T, options: PublishOptions<T> = {}): Envelope {
     const envelope = envelopeOf(this.#driver, topic, payload, options);
     const headers = { ...envelope.headers };
-    this.#telemetry.startPublish(topic, headers).end();
+    this.#telemetry.createOne(topic, envelope.id, headers);
     return { ...envelope, headers };
   }
 
@@ -270,19 +285,19 @@ export class Client {
     if (!this.#driver.capabilities.transactions || !this.#driver.beginTransaction) {
       throw new MqError('UNSUPPORTED', `${this.#driver.name} has no native transactions; use the transactional outbox`);
     }
-    const tx = await this.#driver.beginTransaction();
+    const tx = await untraced(this.#driver.beginTransaction, this.#driver);
     let result: R;
     try {
       result = await fn({
         publish: async (topic, payload, options) => {
-          await tx.send([this.prepare(topic, payload, options)]);
+          await untraced(tx.send, tx, [this.prepare(topic, payload, options)]);
         },
       });
     } catch (err) {
       await tx.abort().catch((abortErr: unknown) => this.#logger.warn({ err: abortErr }, 'transaction abort failed'));
       throw err;
     }
-    await tx.commit();
+    await untraced(tx.commit, tx);
     return result;
   }
 

@@ -8,7 +8,7 @@ import { describeIssues } from './config.ts';
 import { MqError, toMqError } from './errors.ts';
 import { envelopeSize, envelopeSizeBound, HEADERS, RESERVED_HEADER_PREFIX, type Envelope } from './message.ts';
 import { KeyGate } from './key-gate.ts';
-import { Telemetry } from './telemetry.ts';
+import { Telemetry, untraced } from './telemetry.ts';
 
 /** Per-message publish options. */
 export interface PublishOptions<T = unknown> {
@@ -271,6 +271,8 @@ interface Pending {
   bucket: DeadlineBucket | undefined;
   slot: number;
   span: Span | undefined;
+  /** When it was accepted (`performance.now()`, 0 without a metrics SDK): the send duration. */
+  readonly started: number;
   /** With `reject`: resolves with a {@link PublishReceipt}; without: with a {@link PublishOutcome}. */
   resolve(value: PublishOutcome | PublishReceipt): void;
   /** Set for single publishes, whose failure rejects. */
@@ -386,15 +388,14 @@ export class ReliableSender {
     if (traced) {
       // The trace context goes into the headers; never into a caller's object.
       const headers = owned ? (original.headers as Record<string, string>) : { ...original.headers };
-      const started = this.#telemetry.startPublish(original.topic, headers);
+      const started = this.#telemetry.startSend(original.topic, original.id, headers);
       // A span no SDK records needs no end: do not keep one alive per pending message.
       if (started.isRecording()) span = started;
       if (!owned) envelope = { ...original, headers };
     }
-    this.#telemetry.published.add(1, this.#telemetry.attributes(envelope.topic));
     const lane = KeyGate.laneOf(envelope.topic, envelope.key);
     const { items } = bucket;
-    const pending: Pending = { seq: 0, lane, envelope, flags: WAITING, bucket, slot: items.length, span, resolve, reject, failure: undefined };
+    const pending: Pending = { seq: 0, lane, envelope, flags: WAITING, bucket, slot: items.length, span, started: this.#telemetry.now(), resolve, reject, failure: undefined };
     items.push(pending);
     this.#open += 1;
     // Behind messages already waiting for room, a publish waits too: room goes in publish order.
@@ -558,7 +559,8 @@ export class ReliableSender {
   async #sendBatch(batch: Pending[]): Promise<void> {
     let outcomes: SendOutcome[];
     try {
-      outcomes = await this.#driver.send(batch.map((p) => p.envelope));
+      // Untraced: the broker client's instrumentation adds no span of its own under mqkit's.
+      outcomes = await untraced(this.#driver.send, this.#driver, batch.map((p) => p.envelope));
       if (outcomes.length !== batch.length) {
         throw new MqError('INTERNAL', `${this.#driver.name} driver returned ${outcomes.length} outcomes for ${batch.length} messages`);
       }
@@ -613,7 +615,6 @@ export class ReliableSender {
   /** Books the outcome; true when the caller is to be answered (false: it will be retried). */
   #settle(pending: Pending, outcome: SendOutcome): boolean {
     const { envelope } = pending;
-    const attrs = this.#telemetry.attributes(envelope.topic);
     const delay = outcome.ok ? 0 : backoffDelay(this.#policy.backoff, (pending.flags >>> 3) + 1);
     const retry = !outcome.ok && outcome.error.retryable && !this.#closed && Date.now() + delay < pending.bucket!.deadline;
     if (pending.lane !== undefined) this.#gate.settled(pending.lane, pending.seq, retry);
@@ -631,13 +632,9 @@ export class ReliableSender {
     this.#untrack(pending);
     setState(pending, BOOKED);
     this.#free(pending);
-    if (outcome.ok) {
-      this.#telemetry.confirmed.add(1, attrs);
-      if (pending.span) Telemetry.endSpan(pending.span);
-    } else {
-      this.#telemetry.failed.add(1, { ...attrs, 'error.type': outcome.error.code });
-      if (pending.span) Telemetry.endSpan(pending.span, outcome.error);
-    }
+    const error = outcome.ok ? undefined : outcome.error;
+    this.#telemetry.sentOne(envelope.topic, pending.started, error);
+    if (pending.span) Telemetry.endSpan(pending.span, error);
     return true;
   }
 
@@ -754,7 +751,7 @@ export class ReliableSender {
         : new MqError('TIMEOUT', `publish not confirmed within ${this.#policy.timeoutMs} ms`, {
             details: { topic: envelope.topic, id: envelope.id, timeoutMs: this.#policy.timeoutMs, ...(pending.seq === 0 ? { reason: 'no room: maxPending / maxPendingBytes reached' } : {}) },
           });
-    this.#telemetry.failed.add(1, { ...this.#telemetry.attributes(envelope.topic), 'error.type': error.code });
+    this.#telemetry.sentOne(envelope.topic, pending.started, error);
     if (pending.span) Telemetry.endSpan(pending.span, error);
     ReliableSender.#fail(pending, error);
     this.#answered();

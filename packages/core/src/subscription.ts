@@ -1,4 +1,4 @@
-import { context as otelContext, type Attributes, type Span } from '@opentelemetry/api';
+import { context as otelContext, trace, type Context, type Span } from '@opentelemetry/api';
 import { z } from 'zod';
 import { backoffDelay, DEFAULT_BACKOFF, sleep, type BackoffPolicy } from './backoff.ts';
 import { parseOptions, unlimitedInt } from './config.ts';
@@ -12,7 +12,7 @@ import { MqError } from './errors.ts';
 import type { Logger } from './logger.ts';
 import { HEADERS, type Envelope } from './message.ts';
 import type { ReliableSender } from './publish.ts';
-import { Telemetry } from './telemetry.ts';
+import { Telemetry, untraced, type ConsumerOperations } from './telemetry.ts';
 
 /** Retry policy for failing handlers. */
 export interface RetryPolicy extends BackoffPolicy {
@@ -142,6 +142,8 @@ class Entry<T> implements Delivery<T> {
   /** The settle on its way to the broker (ack, nack or the dead-letter publish), if any. */
   settling: Promise<void> | undefined = undefined;
   abandoned = false;
+  /** The context of its recording process span: settle spans go under it (undefined: not traced). */
+  trace: Context | undefined = undefined;
   /** Its index in the runtime's running set (-1: not running). */
   slot = -1;
   readonly id: string;
@@ -243,8 +245,8 @@ export class SubscriptionRuntime<T> implements Subscription {
   readonly #maxBuffered: number;
   readonly #ordered: boolean;
   readonly #deadLetterTopic: string;
-  readonly #attributes: Attributes;
-  readonly #spanName: string;
+  /** Span names and metric attributes of this subscription's operations, made once. */
+  readonly #ops: ConsumerOperations;
   readonly #settler: Settler<T>;
   /** Accepted, not started, from `#pendingHead` on (before it: taken; no O(n) shift per message). */
   #pending: Array<Entry<T> | undefined> = [];
@@ -267,8 +269,7 @@ export class SubscriptionRuntime<T> implements Subscription {
     this.#maxBuffered = this.#concurrency + (options.prefetch ?? this.#concurrency);
     this.#ordered = options.ordered ?? false;
     this.#deadLetterTopic = options.deadLetterTopic ?? `${topic}-dlq`;
-    this.#attributes = deps.telemetry.attributes(topic, options.group);
-    this.#spanName = `process ${topic}`;
+    this.#ops = deps.telemetry.consumer(topic, options.group);
     this.#settler = {
       settle: (entry, settlement) => this.#settle(entry, settlement),
       checkNackDelay: (delayMs) => this.#checkNackDelay(delayMs),
@@ -304,8 +305,10 @@ export class SubscriptionRuntime<T> implements Subscription {
       deliver: (d) => runtime.#accept(d),
       error: (e) => deps.logger.error({ err: e, topic, group: options.group }, 'subscription error'),
     };
-    const receiver = await deps.driver.receiver(spec);
-    runtime.#driverSub = new PullSubscription(receiver, { spec, sink, logger: deps.logger }).start();
+    // Untraced: the receive loops (and the broker client's callbacks they start) make no spans of
+    // their own; each delivery's process span has its explicit parent.
+    const receiver = await untraced(deps.driver.receiver, deps.driver, spec);
+    runtime.#driverSub = untraced(() => new PullSubscription(receiver, { spec, sink, logger: deps.logger }).start(), undefined);
     return runtime;
   }
 
@@ -397,10 +400,15 @@ export class SubscriptionRuntime<T> implements Subscription {
     }
     const { telemetry } = this.#deps;
     const parent = telemetry.extract(envelope.headers);
-    const run = new HandlerRun(entry, telemetry.startProcess(this.#spanName, this.#attributes, parent));
+    const span = telemetry.startProcess(this.#ops.process, parent, entry.id);
+    // The handler runs in its process span (its own spans are children); a context is made only
+    // for a span that records.
+    const active = span.isRecording() ? (entry.trace = trace.setSpan(parent, span)) : parent;
+    telemetry.consumed.add(1, this.#ops.process.attributes);
+    const run = new HandlerRun(entry, span);
     let result: Promise<void> | void;
     try {
-      result = otelContext.with(parent, this.#handler, undefined, entry);
+      result = otelContext.with(active, this.#handler, undefined, entry);
     } catch (err) {
       return this.#handled(run, true, err);
     }
@@ -415,7 +423,7 @@ export class SubscriptionRuntime<T> implements Subscription {
   #handled(run: HandlerRun<T>, failed: boolean, error: unknown): Promise<void> {
     const { entry } = run;
     const failure: unknown = failed ? (error ?? new Error('handler threw a nullish value')) : undefined;
-    this.#deps.telemetry.handlerDuration.record(performance.now() - run.started, this.#attributes);
+    this.#deps.telemetry.processed(this.#ops.process, run.started, failure);
     Telemetry.endSpan(run.span, failure);
     if (entry.settled || entry.abandoned) {
       if (failed) this.#deps.logger.warn({ err: failure, id: entry.id }, 'handler failed after settling its delivery');
@@ -453,13 +461,20 @@ export class SubscriptionRuntime<T> implements Subscription {
       settlement = { kind: 'dead', reason: 'max-attempts' };
     }
     entry.settlement = settlement.kind === 'dead' ? 'dead-letter' : settlement.kind;
+    const { telemetry } = this.#deps;
+    // Timed and traced only when something records: no closure per message otherwise.
+    if (entry.trace === undefined && !telemetry.metered) return (entry.settling = this.#runSettle(entry, settlement));
+    return (entry.settling = telemetry.settle(this.#ops[settlement.kind], entry.trace, entry.id, this.#runSettle, this, entry, settlement));
+  }
+
+  #runSettle(entry: Entry<T>, settlement: Settlement): Promise<void> {
     switch (settlement.kind) {
       case 'ack':
-        return (entry.settling = this.#ack(entry));
+        return entry.driverDelivery.ack();
       case 'nack':
-        return (entry.settling = this.#nack(entry, settlement.delayMs));
+        return this.#nack(entry, settlement.delayMs);
       case 'dead':
-        return (entry.settling = this.#deadLetter(entry, settlement.reason, settlement.error));
+        return this.#deadLetter(entry, settlement.reason, settlement.error);
     }
   }
 
@@ -473,18 +488,11 @@ export class SubscriptionRuntime<T> implements Subscription {
     });
   }
 
-  #ack(entry: Entry<T>): Promise<void> {
-    return entry.driverDelivery.ack().then(this.#countAck);
-  }
-
-  readonly #countAck = (): void => this.#deps.telemetry.acked.add(1, this.#attributes);
-
   async #nack(entry: Entry<T>, delayMs: number): Promise<void> {
     // A handler that hands back every delivery at once must not starve timers, heartbeats and
     // close(): each immediate redelivery waits one turn of the event loop.
     if (delayMs === 0) await new Promise<void>((resolve) => setImmediate(resolve));
     await entry.driverDelivery.nack(delayMs);
-    this.#deps.telemetry.retried.add(1, this.#attributes);
   }
 
   /**
@@ -501,7 +509,6 @@ export class SubscriptionRuntime<T> implements Subscription {
     for (let tries = 1; tries <= DEAD_LETTER_TRIES; tries++) {
       try {
         await this.#sendDead(driverDelivery, dead);
-        this.#deps.telemetry.deadLettered.add(1, this.#attributes);
         return;
       } catch (err) {
         failure = err;
@@ -509,7 +516,6 @@ export class SubscriptionRuntime<T> implements Subscription {
         await sleep(backoffDelay(DEAD_LETTER_RETRY, tries));
       }
     }
-    this.#deps.telemetry.deadLetterFailed.add(1, this.#attributes);
     const delayMs = this.#clampDelay(backoffDelay(this.#retry, Math.min(driverDelivery.attempt, 64)));
     this.#deps.logger.error(
       { err: failure, id: entry.id, topic: this.topic, group: this.group, deadLetterTopic: this.#deadLetterTopic, retryInMs: delayMs },
