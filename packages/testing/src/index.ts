@@ -6,3 +6,4 @@ export { memory, adapter, memoryCapabilities, MemoryDriver, type MemoryOptions }
 export { MemoryBroker, memoryBroker } from './memory/broker.ts';
 export { MemoryOutboxStore, type MemoryTx } from './memory/outbox-store.ts';
 export { wrapAdapter, wrapReceiver } from './wrap.ts';
+export { ops } from './memory/ops.ts';

@@ -268,6 +268,38 @@ export class MemoryBroker {
   published(topicName: string): Envelope[] {
     return (this.#topics.get(topicName)?.log ?? []).map((m) => m.envelope);
   }
+
+  /** @internal for the ops of `memory://` (ops.ts): topic names. */
+  topicNames(): string[] {
+    return [...this.#topics.keys()];
+  }
+
+  /** @internal for ops.ts: the retained log with sequence numbers, oldest first; undefined when no such topic. */
+  retained(topicName: string): ReadonlyArray<{ readonly seq: number; readonly envelope: Envelope }> | undefined {
+    return this.#topics.get(topicName)?.log;
+  }
+
+  /** @internal for ops.ts: removes these messages from the log and from every group's queue (unless held); how many left the log. */
+  removeRetained(topicName: string, seqs: ReadonlySet<number>): number {
+    const topic = this.#topics.get(topicName);
+    if (!topic) return 0;
+    const before = topic.log.length;
+    topic.log.splice(0, before, ...topic.log.filter((m) => !seqs.has(m.seq)));
+    for (const group of topic.groups.values()) {
+      group.messages.splice(0, group.messages.length, ...group.messages.filter((m) => m.holder !== undefined || !seqs.has(m.seq)));
+    }
+    return before - topic.log.length;
+  }
+
+  /** @internal for ops.ts: per group of `topic`, messages waiting, held by a consumer, and consumers. */
+  groupStats(topicName: string): Array<{ group: string; ready: number; inFlight: number; consumers: number }> | undefined {
+    const topic = this.#topics.get(topicName);
+    if (!topic) return undefined;
+    return [...topic.groups].map(([group, q]) => {
+      const inFlight = q.messages.filter((m) => m.holder !== undefined).length;
+      return { group, ready: q.messages.length - inFlight, inFlight, consumers: q.consumers.length };
+    });
+  }
 }
 
 /** What a consumer can do with its group. */
