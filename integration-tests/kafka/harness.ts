@@ -9,7 +9,23 @@ import { requireBroker } from '../src/endpoints.ts';
 import { uniqueTopic } from '../src/names.ts';
 
 export const brokers = requireBroker('kafka').brokers;
-export const kafkaUrl = `kafka://${brokers}?clientId=mqkit-it`;
+
+/**
+ * The client library every suite runs on: MQKIT_KAFKA_CLIENT=platformatic|kafkajs (unset = the
+ * adapter's default), and MQKIT_KAFKA_GROUP_PROTOCOL=classic|consumer. scripts/test-integration.mjs
+ * runs the Kafka suites once per client (see integration-tests/README.md).
+ */
+export const kafkaClient = parseChoice('MQKIT_KAFKA_CLIENT', ['platformatic', 'kafkajs']);
+export const kafkaGroupProtocol = parseChoice('MQKIT_KAFKA_GROUP_PROTOCOL', ['classic', 'consumer']);
+
+function parseChoice(name: string, allowed: readonly string[]): string | undefined {
+  const value = process.env[name];
+  if (value === undefined || value === '') return undefined;
+  if (!allowed.includes(value)) throw new Error(`${name}=${value}: expected one of ${allowed.join(', ')}`);
+  return value;
+}
+
+export const kafkaUrl = `kafka://${brokers}?clientId=mqkit-it${kafkaClient ? `&client=${kafkaClient}` : ''}${kafkaGroupProtocol ? `&groupProtocol=${kafkaGroupProtocol}` : ''}`;
 export const capabilities = kafkaCapabilities(1024 * 1024, 500);
 
 /** MQKIT_KAFKA_DEBUG=1 prints the adapter's warnings and group assignments (not kafkajs' own chatter). */

@@ -8,6 +8,16 @@ import { parseKafkaUrl, safeUrlForErrors } from './options.ts';
 const configErrorOf = (fn: () => unknown) => thrownMqError(fn, 'CONFIG');
 
 describe('parseKafkaUrl', () => {
+  it('picks the client library and group protocol from the URL or the typed options', () => {
+    const d = parseKafkaUrl('kafka://h1:9092', {});
+    expect(d.client).toBe('kafkajs');
+    expect(d.groupProtocol).toBe('classic');
+    expect(parseKafkaUrl('kafka://h1:9092?client=platformatic&groupProtocol=consumer', {})).toMatchObject({ client: 'platformatic', groupProtocol: 'consumer' });
+    expect(parseKafkaUrl('kafka://h1:9092?client=platformatic', { client: 'kafkajs' }).client).toBe('kafkajs');
+    expect(configErrorOf(() => parseKafkaUrl('kafka://h1:9092?client=rdkafka', {})).message).toMatch(/client/);
+    expect(configErrorOf(() => parseKafkaUrl('kafka://h1:9092', { groupProtocol: 'eager' })).message).toMatch(/groupProtocol/);
+  });
+
   it('takes several brokers and applies the defaults', () => {
     const s = parseKafkaUrl('kafka://h1:9092,h2:9093', {});
     expect(s.brokers).toEqual(['h1:9092', 'h2:9093']);

@@ -83,6 +83,17 @@ export const kafkaOptionsSchema = z
     minInsyncReplicas: z.coerce.number().int().positive().optional(),
     /** Broker-side timeout of transactions, in ms. @default 60000 */
     transactionTimeout: z.coerce.number().int().positive().default(60_000),
+    /**
+     * The Kafka client library under the adapter (`?client=kafkajs`): `platformatic` is
+     * @platformatic/kafka, `kafkajs` is kafkajs 2.2.4. Both give the same guarantees (see README).
+     * @default 'kafkajs'
+     */
+    client: z.enum(['platformatic', 'kafkajs']).default('kafkajs'),
+    /**
+     * Consumer group rebalance protocol: `classic` (JoinGroup/SyncGroup, every broker) or
+     * `consumer` (KIP-848, brokers ≥ 4.0; `client: 'platformatic'` only). @default 'classic'
+     */
+    groupProtocol: z.enum(['classic', 'consumer']).default('classic'),
   })
   .strict();
 
