@@ -8,7 +8,8 @@
  *
  *   node --conditions=mqkit-source --expose-gc bench/src/mqkit/rss-child.ts '<DrainSpec JSON>'
  */
-import { bytesCodec, connect, type Client } from '@mqkit/core';
+import { bytesCodec, connect, type Client, type Subscription } from '@mqkit/core';
+import { type RawDrain, type RawDrainTarget, rawDrains } from '../raw/drain.ts';
 import type { BenchBroker, BenchEndpoints } from '../types.ts';
 
 export interface DrainSpec {
@@ -20,6 +21,14 @@ export interface DrainSpec {
   n: number;
   timeoutMs: number;
   clientId: string;
+  /**
+   * Messages drained before the second ("warmed") baseline: after this many, a forced GC and a
+   * fresh RSS reading start the warmed figures, so V8's one-off heap expansion of a new process is
+   * told apart from growth that keeps coming (buffering). 0 or absent: no warmed figures.
+   */
+  warm?: number;
+  /** Who drains: mqkit (default) or the careful raw client of src/raw/drain.ts. */
+  client?: 'mqkit' | 'raw';
 }
 
 export interface DrainResult {
@@ -37,6 +46,9 @@ export interface DrainResult {
   /** RSS and heapUsed right after the drain and a forced GC (subscription still open): what stays */
   rssAfterGcMB: number;
   heapAfterGcMB: number;
+  /** The warmed baseline (RSS after `warm` messages and a forced GC) and the peak RSS after it; absent without `warm`. */
+  rssWarmBaseMB?: number;
+  rssWarmPeakMB?: number;
   samples: number;
   gc: boolean;
 }
@@ -83,8 +95,40 @@ async function settle(): Promise<void> {
   }
 }
 
-export async function drain(spec: DrainSpec): Promise<DrainResult> {
+/** One consumer under measurement: `start` resolves once it consumes (calling `onMessage` per handled message). */
+interface Drainer {
+  start(onMessage: () => void, fail: (e: unknown) => void): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function mqkitDrainer(spec: DrainSpec): Promise<Drainer> {
   const client = await openClient(spec);
+  let subscription: Subscription | undefined;
+  return {
+    async start(onMessage) {
+      subscription = await client.subscribe(spec.topic, { group: spec.group, codec: bytesCodec, handler: onMessage });
+    },
+    async stop() {
+      await subscription?.close({ timeoutMs: 5_000 }).catch(() => {});
+      await client.close({ timeoutMs: 2_000 }).catch(() => {});
+    },
+  };
+}
+
+async function rawDrainer(spec: DrainSpec): Promise<Drainer> {
+  const open = rawDrains[spec.broker] as ((e: unknown, t: RawDrainTarget) => Promise<RawDrain>) | undefined;
+  if (!open) throw new Error(`no raw backlog drain for ${spec.broker}`);
+  const raw = await open(spec.endpoint, { topic: spec.topic, group: spec.group, n: spec.n });
+  return {
+    async start(onMessage, fail) {
+      raw.run(onMessage).catch(fail);
+    },
+    stop: () => raw.close().catch(() => {}),
+  };
+}
+
+export async function drain(spec: DrainSpec): Promise<DrainResult> {
+  const drainer = spec.client === 'raw' ? await rawDrainer(spec) : await mqkitDrainer(spec);
   try {
     await settle();
     const rssBase = process.memoryUsage.rss();
@@ -93,41 +137,54 @@ export async function drain(spec: DrainSpec): Promise<DrainResult> {
     let heapPeak = heapBase;
     let externalPeak = externalBase;
     let samples = 0;
+    const warm = spec.warm ?? 0;
+    let rssWarmBase: number | undefined;
+    let rssWarmPeak = 0;
     const sample = () => {
       samples += 1;
       const m = process.memoryUsage();
       if (m.rss > rssPeak) rssPeak = m.rss;
+      if (rssWarmBase !== undefined && m.rss > rssWarmPeak) rssWarmPeak = m.rss;
       if (m.heapUsed > heapPeak) heapPeak = m.heapUsed;
       if (m.external > externalPeak) externalPeak = m.external;
     };
     const sampler = setInterval(sample, SAMPLE_MS);
     let got = 0;
     let t1 = 0;
+    let failure: unknown;
     let done!: () => void;
     const finished = new Promise<void>((r) => (done = r));
     const timer = setTimeout(done, spec.timeoutMs);
     const t0 = performance.now();
-    const subscription = await client.subscribe(spec.topic, {
-      group: spec.group,
-      codec: bytesCodec,
-      handler: () => {
+    await drainer.start(
+      () => {
         got += 1;
+        if (got === warm) {
+          // synchronous: the drain pauses for the GC, as it would for any major GC
+          gc?.();
+          rssWarmBase = process.memoryUsage.rss();
+          rssWarmPeak = rssWarmBase;
+        }
         if (got % 1_000 === 0) sample();
         if (got === spec.n) {
           t1 = performance.now();
           done();
         }
       },
-    });
+      (e) => {
+        failure = e;
+        done();
+      },
+    );
     const tSubscribed = performance.now();
     const start = got === 0 ? tSubscribed : t0;
     await finished;
     clearTimeout(timer);
     sample();
     clearInterval(sampler);
+    if (failure !== undefined) throw failure;
     await settle();
     const after = process.memoryUsage();
-    await subscription.close({ timeoutMs: 5_000 }).catch(() => {});
     if (got < spec.n) throw new Error(`drained only ${got}/${spec.n} in ${spec.timeoutMs / 1000} s`);
     return {
       count: got,
@@ -143,9 +200,10 @@ export async function drain(spec: DrainSpec): Promise<DrainResult> {
       heapAfterGcMB: after.heapUsed / MB,
       samples,
       gc: gc !== undefined,
+      ...(rssWarmBase === undefined ? {} : { rssWarmBaseMB: rssWarmBase / MB, rssWarmPeakMB: rssWarmPeak / MB }),
     };
   } finally {
-    await client.close({ timeoutMs: 2_000 }).catch(() => {});
+    await drainer.stop();
   }
 }
 
