@@ -28,3 +28,4 @@ export function rabbitmq(): Adapter {
 
 /** Alias of {@link rabbitmq}: the name `connect()` looks for when it loads this package by scheme. */
 export const adapter = rabbitmq;
+export { ops } from './ops.ts';

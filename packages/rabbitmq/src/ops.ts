@@ -1,0 +1,136 @@
+/**
+ * Operations (`mqkit dlq`, `mqkit lag`) over AMQP 0-9-1, on a connection of their own.
+ *
+ * A dead-letter topic `D` is the exchange `D` and the quorum queue `D` that keeps every dead
+ * letter (names.ts; the `deadLetterQueue` option, on by default). Reading takes messages with
+ * basic.get without acking and gives them back by closing the channel: AMQP has no browse, so
+ * a read `hold`s (each read counts a delivery in `x-delivery-count`; the queue has no delivery
+ * limit, so nothing is lost). Removing acks a message taken by that read.
+ *
+ * AMQP cannot list queues or a topic's bindings (that needs the management plugin's HTTP API),
+ * so `listTopics` and a backlog without a group are UNSUPPORTED, and the backlog of a group's
+ * queue `T.G` is its ready count: unacked messages are not reported over AMQP.
+ */
+import type { Channel, ChannelModel, GetMessage } from 'amqplib';
+import { MqError, opsUnsupported, type BacklogRow, type DriverOps, type MessageBatch, type OpsAdapter, type StoredMessage } from '@mqkit/core/driver';
+import { openConnection } from './connection.ts';
+import { classifyError } from './errors.ts';
+import { groupQueueName } from './names.ts';
+import { parseConnection } from './options.ts';
+import { fromDelivery } from './wire.ts';
+
+/** The RabbitMQ adapter's operations, for the same URLs as {@link rabbitmq}. */
+export function ops(): OpsAdapter {
+  return {
+    schemes: ['amqp', 'amqps'],
+    async create(url, options) {
+      const settings = parseConnection(url, options);
+      const connection = await openConnection(settings);
+      connection.on('error', () => {}); // surfaces as the next call's failure
+      return new RabbitmqOps(connection);
+    },
+  };
+}
+
+class RabbitmqOps implements DriverOps {
+  readonly name = 'rabbitmq';
+  readonly capabilities = { read: 'hold', remove: 'any', listTopics: false, listGroups: false } as const;
+  readonly #connection: ChannelModel;
+
+  constructor(connection: ChannelModel) {
+    this.#connection = connection;
+  }
+
+  /** A channel per call: a 404 (no such queue) closes the channel it happens on. */
+  async #channel<T>(what: string, use: (ch: Channel) => Promise<T>): Promise<T> {
+    let ch: Channel;
+    try {
+      ch = await this.#connection.createChannel();
+    } catch (err) {
+      throw classifyError(err, what);
+    }
+    ch.on('error', () => {});
+    try {
+      return await use(ch);
+    } catch (err) {
+      throw classifyError(err, what);
+    } finally {
+      await ch.close().catch(() => {});
+    }
+  }
+
+  async listTopics(): Promise<readonly string[]> {
+    throw opsUnsupported(this.name, 'list topics', 'AMQP has no way to list queues; name the topic');
+  }
+
+  async depth(topic: string): Promise<number> {
+    return this.#channel(`queue "${topic}"`, async (ch) => (await ch.checkQueue(topic)).messageCount);
+  }
+
+  async read(topic: string, limit: number): Promise<MessageBatch> {
+    const what = `reading queue "${topic}"`;
+    let ch: Channel;
+    try {
+      ch = await this.#connection.createChannel();
+    } catch (err) {
+      throw classifyError(err, what);
+    }
+    ch.on('error', () => {});
+    const held = new Map<StoredMessage, GetMessage>();
+    try {
+      for (let i = 0; i < limit; i++) {
+        const got = await ch.get(topic, { noAck: false });
+        if (got === false) break;
+        const { envelope } = fromDelivery(topic, got.content, got.properties, got.fields.redelivered, topic, got.fields.routingKey);
+        held.set({ envelope }, got);
+      }
+    } catch (err) {
+      await ch.close().catch(() => {});
+      throw classifyError(err, what);
+    }
+    let released = false;
+    return {
+      messages: [...held.keys()],
+      remove: async (some) => {
+        for (const m of some) {
+          const got = held.get(m);
+          if (!got) throw new MqError('INVALID_MESSAGE', 'remove: a message not read in this batch');
+          ch.ack(got);
+          held.delete(m);
+        }
+        // Acks have no reply: a round trip on the channel makes sure they were written and taken.
+        try {
+          await ch.checkQueue(topic);
+        } catch (err) {
+          throw classifyError(err, `acking on queue "${topic}"`);
+        }
+      },
+      release: async () => {
+        if (released) return;
+        released = true;
+        // Closing the channel gives every unacked message back to the queue.
+        await ch.close().catch(() => {});
+      },
+    };
+  }
+
+  async purge(topic: string): Promise<number> {
+    return this.#channel(`purging queue "${topic}"`, async (ch) => {
+      await ch.checkQueue(topic);
+      return (await ch.purgeQueue(topic)).messageCount;
+    });
+  }
+
+  async backlog(topic: string | undefined, group: string | undefined): Promise<readonly BacklogRow[]> {
+    if (topic === undefined || group === undefined) {
+      throw opsUnsupported(this.name, 'list consumer groups', 'AMQP cannot list queues or bindings; name both: mqkit lag <topic> --group <group>');
+    }
+    const queue = groupQueueName(topic, group);
+    const q = await this.#channel(`group queue "${queue}"`, (ch) => ch.checkQueue(queue));
+    return [{ topic, group, backlog: q.messageCount, ready: q.messageCount, consumers: q.consumerCount }];
+  }
+
+  async close(): Promise<void> {
+    await this.#connection.close().catch(() => {});
+  }
+}
