@@ -34,6 +34,16 @@ describe('parseConnection', () => {
     expect(amqp.searchParams.has('deliveryLimit')).toBe(false);
   });
 
+  it('refuses a frameMax below 8192, which RabbitMQ 4.1+ refuses at connection tuning', () => {
+    // amqplib negotiates the lower of both sides; 4.1 closes a connection whose frame_max < 8192.
+    const err = configErrorOf(() => parseConnection('amqp://u:p@h:5672/?frameMax=4096', {}));
+    expect(err.message).toMatch(/frameMax 4096.*8192/);
+    expect(err.message).not.toContain(':p@');
+    expect(new URL(parseConnection('amqp://h/?frameMax=8192', {}).amqpUrl).searchParams.get('frameMax')).toBe('8192');
+    expect(new URL(parseConnection('amqp://h/?frameMax=0', {}).amqpUrl).searchParams.get('frameMax')).toBe('0');
+    configErrorOf(() => parseConnection('amqp://h/?frameMax=lots', {}));
+  });
+
   it('lets explicit options win over the query', () => {
     const s = parseConnection('amqp://h?deliveryLimit=7', { deliveryLimit: 9 });
     expect(s.options.deliveryLimit).toBe(9);

@@ -100,6 +100,9 @@ export interface ConnectionSettings {
   readonly options: ResolvedRabbitmqOptions;
 }
 
+/** The smallest frame_max RabbitMQ 4.1+ accepts (its initial, pre-authentication frame limit). */
+const MIN_FRAME_MAX = 8192;
+
 /** Query parameters amqplib itself understands; they stay in the URL it receives. */
 const AMQPLIB_PARAMS = new Set(['frameMax', 'channelMax', 'locale', 'maxFrameSize']);
 
@@ -124,6 +127,12 @@ export function parseConnection(url: string, options: Readonly<Record<string, un
   const resolved = parseUrlOptions(optionsSchema, ours, options);
   const amqp = new URL(parsed.href);
   for (const name of [...amqp.searchParams.keys()]) if (!AMQPLIB_PARAMS.has(name)) amqp.searchParams.delete(name);
+  // amqplib negotiates the lower frame_max of both sides, and RabbitMQ 4.1+ closes a connection
+  // whose frame_max is below 8192 (0 = no limit): refuse it here, naming why, not at the broker.
+  const frameMax = amqp.searchParams.get('frameMax');
+  if (frameMax !== null && !(/^\d+$/.test(frameMax) && (Number(frameMax) === 0 || Number(frameMax) >= MIN_FRAME_MAX))) {
+    throw configError(`frameMax ${frameMax} is not allowed: RabbitMQ 4.1+ refuses a frame_max below ${MIN_FRAME_MAX}; leave it out (131072 is negotiated)`, parsed);
+  }
   amqp.searchParams.set('heartbeat', String(resolved.heartbeat));
   const tls = parsed.protocol === 'amqps:';
   const socketOptions: Record<string, unknown> = {
