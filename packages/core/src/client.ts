@@ -14,6 +14,7 @@ import {
 } from './publish.ts';
 import { SubscriptionRuntime, type CloseOptions, type SubscribeOptions, type Subscription } from './subscription.ts';
 import { withDeadline } from './deadline.ts';
+import { healthOptions, isoTime, verdict, type ClientHealth, type HealthOptions, type OutboxRelayHealth } from './health.ts';
 import { Telemetry, untraced } from './telemetry.ts';
 import { requireTopology, toTopologySpec, verifyTopology, withTopology, type TopicDeclaration, type TopologyMode } from './topology.ts';
 
@@ -32,7 +33,10 @@ export class Client {
   readonly #sender: ReliableSender;
   readonly #telemetry: Telemetry;
   readonly #logger: Logger;
-  readonly #subscriptions = new Set<Subscription>();
+  /** The subscriptions handed out, with their runtimes (for {@link Client.health}). */
+  readonly #subscriptions = new Map<Subscription, SubscriptionRuntime<unknown>>();
+  /** Outbox relays running with this client: their health in {@link Client.health}. */
+  readonly #relays = new Set<{ health(): OutboxRelayHealth & { readonly failingSinceMs?: number | undefined } }>();
   readonly #publishTimeoutMs: number;
   readonly #topology: TopologyMode;
   /** The driver subscriptions run on: with the topology step of {@link Client.topology} in `receiver()`. */
@@ -271,7 +275,7 @@ export class Client {
         this.#subscriptions.delete(tracked);
       },
     };
-    this.#subscriptions.add(tracked);
+    this.#subscriptions.set(tracked, runtime as SubscriptionRuntime<unknown>);
     return tracked;
   }
 
@@ -302,6 +306,50 @@ export class Client {
   }
 
   /**
+   * Readiness and liveness details for probes, from what the client already knows (no broker
+   * round trip, so it is cheap enough for every probe):
+   *
+   * - `ready`: open, and nothing failing: the publisher (CONNECTION, TIMEOUT, NOT_CONFIRMED or
+   *   AUTH failures with no confirm since), a subscription's receive calls, an outbox relay's rounds. A backpressured
+   *   (`paused`) subscription is ready.
+   * - `live`: open, and nothing failing for longer than `maxFailingMs` (default 60 s).
+   *
+   * ```ts
+   * app.get('/readyz', (_req, res) => { const h = mq.health(); res.status(h.ready ? 200 : 503).json(h); });
+   * app.get('/livez', (_req, res) => res.sendStatus(mq.health().live ? 200 : 503));
+   * ```
+   *
+   * Throws CONFIG for a bad option.
+   */
+  health(options?: HealthOptions): ClientHealth {
+    const { maxFailingMs } = healthOptions(options);
+    const closed = this.#closing !== undefined;
+    const send = this.#telemetry.sendHealth;
+    const subscriptions = [...this.#subscriptions.values()].map((r) => r.health());
+    const relays = [...this.#relays].map((r) => r.health());
+    const failing = [send.failingSince, ...subscriptions.map((s) => s.failingSinceMs), ...relays.map((r) => r.failingSinceMs)];
+    return {
+      ...verdict(closed, failing, maxFailingMs),
+      adapter: this.#driver.name,
+      closed,
+      publisher: {
+        state: send.failingSince === undefined ? 'ok' : 'failing',
+        pending: this.#sender.pending,
+        failingSince: isoTime(send.failingSince),
+        lastError: send.lastError,
+      },
+      subscriptions: subscriptions.map(({ failingSinceMs: _, ...s }) => s),
+      outboxRelays: relays.map(({ failingSinceMs: _, ...r }) => r),
+    };
+  }
+
+  /** @internal an outbox relay reports its health here while it runs; returns the detach. */
+  attachRelay(relay: { health(): OutboxRelayHealth & { readonly failingSinceMs?: number | undefined } }): () => void {
+    this.#relays.add(relay);
+    return () => this.#relays.delete(relay);
+  }
+
+  /**
    * Graceful shutdown: stops intake, waits for running handlers (up to `timeoutMs`, then abandons
    * them so the broker redelivers), waits for pending publishes and their confirms, then
    * disconnects. Safe to call more than once.
@@ -312,7 +360,7 @@ export class Client {
   }
 
   async #close(options: CloseOptions): Promise<void> {
-    await Promise.all([...this.#subscriptions].map((s) => s.close(options)));
+    await Promise.all([...this.#subscriptions.keys()].map((s) => s.close(options)));
     await this.#sender.drain();
     this.#sender.close();
     await this.#driver.close();

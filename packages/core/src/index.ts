@@ -10,6 +10,8 @@
  */
 export { connect, ADAPTER_PACKAGES, type ConnectConfig, type ConnectOptions } from './connect.ts';
 export { Client, type Transaction } from './client.ts';
+export type { ClientHealth, ComponentState, HealthError, HealthOptions, OutboxRelayHealth, PublisherHealth, SubscriptionHealth } from './health.ts';
+export { SEMCONV_VERSION } from './telemetry.ts';
 export type { TopicDeclaration, TopologyMode } from './topology.ts';
 export {
   type OutgoingMessage,

@@ -7,6 +7,7 @@ import { MqError, toMqError, type ErrorCode } from './errors.ts';
 import { silentLogger, type Logger } from './logger.ts';
 import type { Envelope } from './message.ts';
 import type { PublishOptions } from './publish.ts';
+import { healthError, isoTime, type HealthError, type OutboxRelayHealth } from './health.ts';
 
 /** One stored outbox message, as handed to a relay by {@link OutboxStore.claim}. */
 export interface OutboxRecord {
@@ -261,6 +262,11 @@ export class OutboxRelay<Tx> {
   #abort: AbortController | undefined;
   #loop: Promise<void> | undefined;
   #lastMaintenance = 0;
+  /** Health while running: the failing streak of rounds, the last error, the last good round. */
+  #failingSince: number | undefined;
+  #lastError: HealthError | undefined;
+  #lastRoundAt: number | undefined;
+  #detach: (() => void) | undefined;
 
   /** Throws {@link MqError} CONFIG for an invalid option, or a `leaseMs` not above the client's publish timeout. */
   constructor(store: OutboxStore<Tx>, client: Client, options: OutboxRelayOptions = {}) {
@@ -312,6 +318,7 @@ export class OutboxRelay<Tx> {
   /** Starts the relay loop (idempotent). */
   start(): void {
     if (this.#loop) return;
+    this.#detach = this.#client.attachRelay(this);
     this.#abort = new AbortController();
     this.#loop = this.#run(this.#abort.signal);
   }
@@ -321,6 +328,14 @@ export class OutboxRelay<Tx> {
     this.#abort?.abort();
     await this.#loop;
     this.#loop = undefined;
+    this.#detach?.();
+    this.#detach = undefined;
+  }
+
+  /** Running, failing (its rounds fail, since `failingSince`) or stopped; reported by {@link Client.health}. */
+  health(): OutboxRelayHealth & { readonly failingSinceMs: number | undefined } {
+    const state = this.#loop === undefined ? 'stopped' : this.#failingSince !== undefined ? 'failing' : 'running';
+    return { state, failingSince: isoTime(this.#failingSince), failingSinceMs: this.#failingSince, lastError: this.#lastError, lastRoundAt: isoTime(this.#lastRoundAt) };
   }
 
   /** One round: claim, publish, mark. Returns how many records were published and marked. */
@@ -409,12 +424,16 @@ export class OutboxRelay<Tx> {
         await this.#maintain();
         const n = await this.relayOnce();
         failures = 0;
+        this.#failingSince = undefined;
+        this.#lastRoundAt = Date.now();
         if (n > 0) continue;
         if (this.#store.waitForWork) await this.#store.waitForWork(this.#pollMs, signal);
         else await sleep(this.#pollMs, signal);
       } catch (err) {
         if (signal.aborted) break;
         failures += 1;
+        this.#failingSince ??= Date.now();
+        this.#lastError = healthError(err);
         this.#logger.error({ err: toMqError(err) }, 'outbox relay round failed');
         await sleep(backoffDelay(this.#backoff, failures), signal).catch(() => {});
       }

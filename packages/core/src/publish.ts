@@ -322,7 +322,6 @@ export class ReliableSender {
    * at what was queued or released since the last one, never again at every held message.
    */
   readonly #held = new Map<string, Pending[]>();
-  #heldCount = 0;
   #scheduled = false;
   #flushSoon = false;
   #closed = false;
@@ -372,7 +371,7 @@ export class ReliableSender {
   sendOwned(envelope: Envelope): Promise<PublishReceipt> {
     if (this.#closed) return Promise.reject(new MqError('CLOSED', 'client is closed'));
     const bucket = this.#bucketFor(Date.now() + this.#policy.timeoutMs);
-    return new Promise<PublishReceipt>((resolve, reject) => this.#accept(envelope, true, true, bucket, resolve as Pending['resolve'], reject));
+    return new Promise<PublishReceipt>((resolve, reject) => this.#accept(envelope, true, true, bucket, resolve, reject));
   }
 
   #accept(
@@ -532,7 +531,6 @@ export class ReliableSender {
   #hold(lane: string, pending: Pending): void {
     setState(pending, HELD);
     const held = this.#held.get(lane);
-    this.#heldCount += 1;
     if (held === undefined) {
       this.#held.set(lane, [pending]);
     } else if (held[held.length - 1]!.seq < pending.seq) {
@@ -552,7 +550,6 @@ export class ReliableSender {
     if (held === undefined) return;
     const released = held.length <= share ? held : held.splice(0, share);
     if (released === held) this.#held.delete(lane);
-    this.#heldCount -= released.length;
     for (const pending of released) this.#enqueue(pending);
   }
 
@@ -560,6 +557,7 @@ export class ReliableSender {
     let outcomes: SendOutcome[];
     try {
       // Untraced: the broker client's instrumentation adds no span of its own under mqkit's.
+      // eslint-disable-next-line @typescript-eslint/unbound-method -- untraced() calls it with the driver as this (context.with's signature)
       outcomes = await untraced(this.#driver.send, this.#driver, batch.map((p) => p.envelope));
       if (outcomes.length !== batch.length) {
         throw new MqError('INTERNAL', `${this.#driver.name} driver returned ${outcomes.length} outcomes for ${batch.length} messages`);
@@ -723,7 +721,6 @@ export class ReliableSender {
         if (held !== undefined && held[at] === pending) {
           held.splice(at, 1);
           if (held.length === 0) this.#held.delete(lane!);
-          this.#heldCount -= 1;
         }
       }
       // falls through
@@ -765,6 +762,11 @@ export class ReliableSender {
   drain(): Promise<void> {
     if (this.#open === 0) return Promise.resolve();
     return new Promise((resolve) => this.#drainers.push(resolve));
+  }
+
+  /** Accepted publishes not yet answered (for health). */
+  get pending(): number {
+    return this.#open;
   }
 
   /** Refuses new sends; messages already accepted still settle (see {@link ReliableSender.drain}). */

@@ -154,6 +154,8 @@ export class PullSubscription<M extends ReceivedMessage> implements DriverSubscr
   #paused = false;
   #closed = false;
   #closing: Promise<void> | undefined;
+  /** Since when (epoch ms) receive calls fail without one succeeding; undefined while they work (health). */
+  receiveFailingSince: number | undefined = undefined;
 
   constructor(receiver: DriverReceiver<M>, args: PullSubscriptionArgs) {
     this.#receiver = receiver;
@@ -173,13 +175,13 @@ export class PullSubscription<M extends ReceivedMessage> implements DriverSubscr
     this.#releases = new SettleBatcher((delayMs, helds) => (receiver.release ? receiver.release(helds.map(messageOf), delayMs) : receiver.nack(helds.map(messageOf), delayMs)), settleMax);
     this.#extends = new SettleBatcher((leaseMs, helds) => receiver.extend!(helds.map(messageOf), leaseMs), settleMax);
     this.#remembersAcks = receiver.redeliversAcked === true;
-    const self = this;
+    const deadLetter = (held: Held<M>, envelope: Envelope): Promise<void> => this.#deadLetter(held, envelope);
     this.#ops = {
       scope: this.#scope,
       settle: (held, nackDelayMs) => this.#settle(held, nackDelayMs),
       deadLetter: receiver.deadLetter
         ? function (this: Held<M>, envelope: Envelope) {
-            return self.#deadLetter(this, envelope);
+            return deadLetter(this, envelope);
           }
         : undefined,
     };
@@ -223,9 +225,11 @@ export class PullSubscription<M extends ReceivedMessage> implements DriverSubscr
       try {
         messages = await this.#receiver.receive(want, this.#abort.signal);
         failures = 0;
+        this.receiveFailingSince = undefined;
       } catch (err) {
         if (this.#closed) return;
         failures += 1;
+        this.receiveFailingSince ??= Date.now();
         const error = toMqError(err);
         if (!error.retryable || failures % REPORT_EVERY === 1) this.#sink.error(error);
         await this.#sleep(backoffDelay(RECEIVE_BACKOFF, failures));

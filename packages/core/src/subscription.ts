@@ -5,7 +5,8 @@ import { parseOptions, unlimitedInt } from './config.ts';
 import { settledWithin } from './deadline.ts';
 import { jsonCodec, type Codec } from './codec.ts';
 import type { Delivery, Handler, Middleware, NackOptions, Settlement as SettlementKind } from './delivery.ts';
-import type { DeliverySink, Driver, DriverDelivery, DriverSubscription, SubscriptionSpec } from './driver/driver.ts';
+import type { DeliverySink, Driver, DriverDelivery, ReceivedMessage, SubscriptionSpec } from './driver/driver.ts';
+import { healthError, isoTime, type HealthError, type SubscriptionHealth } from './health.ts';
 import { PullSubscription } from './pull-subscription.ts';
 import { KeyIndex, Slots } from './slots.ts';
 import { MqError } from './errors.ts';
@@ -100,6 +101,23 @@ const subscribeSchema = z
 const closeSchema = z.object({ timeoutMs: z.number().int().min(0).optional() }).strict();
 
 const MAX_ERROR_HEADER = 1024;
+
+/**
+ * What a handler threw, for the dead-letter header: an Error's name and message; another object
+ * as JSON (String() of a plain object is "[object Object]"), else String().
+ */
+function thrownText(error: unknown): string {
+  if (error instanceof Error) return `${error.name}: ${error.message}`;
+  if (typeof error === 'object' && error !== null) {
+    try {
+      const json = JSON.stringify(error);
+      if (json !== undefined) return json;
+    } catch {
+      // circular, or a toJSON that throws: String() below
+    }
+  }
+  return String(error);
+}
 
 /** How long a dead-letter publish is retried before the delivery is handed back instead. */
 const DEAD_LETTER_RETRY: BackoffPolicy = { initialDelayMs: 50, maxDelayMs: 1_000, multiplier: 2, jitter: true };
@@ -255,9 +273,11 @@ export class SubscriptionRuntime<T> implements Subscription {
   readonly #running = new Slots<Entry<T>>();
   readonly #busyLanes = new KeyIndex<true>();
   readonly #idleWaiters: Array<() => void> = [];
-  #driverSub: DriverSubscription | undefined;
+  #driverSub: PullSubscription<ReceivedMessage> | undefined;
   #paused = false;
   #closing: Promise<void> | undefined;
+  #lastReceiveError: HealthError | undefined;
+  #lastSettleError: HealthError | undefined;
 
   constructor(topic: string, options: SubscribeOptions<T>, retry: RetryPolicy, deps: SubscriptionDeps) {
     this.topic = topic;
@@ -303,10 +323,14 @@ export class SubscriptionRuntime<T> implements Subscription {
     };
     const sink: DeliverySink = {
       deliver: (d) => runtime.#accept(d),
-      error: (e) => deps.logger.error({ err: e, topic, group: options.group }, 'subscription error'),
+      error: (e) => {
+        runtime.#lastReceiveError = healthError(e);
+        deps.logger.error({ err: e, topic, group: options.group }, 'subscription error');
+      },
     };
     // Untraced: the receive loops (and the broker client's callbacks they start) make no spans of
     // their own; each delivery's process span has its explicit parent.
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- untraced() calls it with the driver as this (context.with's signature)
     const receiver = await untraced(deps.driver.receiver, deps.driver, spec);
     runtime.#driverSub = untraced(() => new PullSubscription(receiver, { spec, sink, logger: deps.logger }).start(), undefined);
     return runtime;
@@ -314,6 +338,22 @@ export class SubscriptionRuntime<T> implements Subscription {
 
   get inFlight(): number {
     return this.#running.size;
+  }
+
+  /** @internal its part of {@link Client.health}; `failingSince` in epoch ms for the verdict. */
+  health(): SubscriptionHealth & { readonly failingSinceMs: number | undefined } {
+    const failingSinceMs = this.#driverSub?.receiveFailingSince;
+    const state = this.#closing ? 'closed' : failingSinceMs !== undefined ? 'failing' : this.#paused ? 'paused' : 'running';
+    return {
+      topic: this.topic,
+      group: this.group,
+      state,
+      inFlight: this.#running.size,
+      failingSince: isoTime(failingSinceMs),
+      failingSinceMs,
+      lastReceiveError: this.#lastReceiveError,
+      lastSettleError: this.#lastSettleError,
+    };
   }
 
   #accept(driverDelivery: DriverDelivery): void {
@@ -412,7 +452,7 @@ export class SubscriptionRuntime<T> implements Subscription {
     } catch (err) {
       return this.#handled(run, true, err);
     }
-    if (result === undefined || typeof (result as Promise<void>).then !== 'function') return this.#handled(run, false, undefined);
+    if (result === undefined || typeof result.then !== 'function') return this.#handled(run, false, undefined);
     return Promise.resolve(result).then(
       () => this.#handled(run, false, undefined),
       (err: unknown) => this.#handled(run, true, err),
@@ -484,6 +524,7 @@ export class SubscriptionRuntime<T> implements Subscription {
    */
   #settleSafely(entry: Entry<T>, settlement: Settlement): Promise<void> {
     return this.#settle(entry, settlement).catch((err: unknown) => {
+      this.#lastSettleError = healthError(err);
       this.#deps.logger.warn({ err, id: entry.id, topic: this.topic }, 'settling a delivery failed; the broker will redeliver it');
     });
   }
@@ -550,8 +591,7 @@ export class SubscriptionRuntime<T> implements Subscription {
       [HEADERS.deadLetteredAt]: new Date().toISOString(),
     };
     if (error !== undefined) {
-      const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-      headers[HEADERS.deadLetterError] = text.slice(0, MAX_ERROR_HEADER);
+      headers[HEADERS.deadLetterError] = thrownText(error).slice(0, MAX_ERROR_HEADER);
     }
     return { ...envelope, topic: this.#deadLetterTopic, headers, delayMs: undefined };
   }

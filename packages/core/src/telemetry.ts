@@ -34,6 +34,7 @@ import {
 } from '@opentelemetry/api';
 import { suppressTracing } from '@opentelemetry/core';
 import { MqError } from './errors.ts';
+import { SendHealth } from './health.ts';
 import type { Envelope } from './message.ts';
 
 /** Where telemetry goes; both default to the global OpenTelemetry providers (no-ops without an SDK). */
@@ -157,6 +158,8 @@ export class Telemetry {
   readonly consumed: Counter;
   /** A metrics SDK is there: durations are worth timing. */
   readonly metered: boolean;
+  /** The publisher's failure streak, for {@link Client.health}. */
+  readonly sendHealth = new SendHealth();
 
   constructor(adapter: string, options: TelemetryOptions) {
     this.system = SYSTEMS[adapter] ?? adapter;
@@ -290,6 +293,8 @@ export class Telemetry {
   sentOne(topic: string, started: number, error: MqError | undefined): void {
     const op = this.#destination(topic).send;
     const attrs = error === undefined ? op.attributes : op.failed(error.code);
+    if (error === undefined) this.sendHealth.noteOk();
+    else this.sendHealth.noteFailure(error);
     this.sent.add(1, attrs);
     if (this.metered) this.operationDuration.record((performance.now() - started) / 1000, attrs);
   }
