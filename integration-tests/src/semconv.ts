@@ -1,0 +1,140 @@
+/**
+ * The OpenTelemetry messaging semantic-convention checks every broker's `semconv.test.ts` runs
+ * (and the contrib-instrumentation suites): an in-memory span exporter behind the global tracer
+ * provider (so instrumentations of broker clients record into it too), W3C propagation, and one
+ * message followed from `publish()` to the handler's own span.
+ */
+import { context, propagation, SpanKind, trace, type Span } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import type { Client, SubscribeOptions } from '@mqkit/core';
+import { expect } from 'vitest';
+import { waitFor } from './wait.ts';
+
+export interface Tracing {
+  readonly exporter: InMemorySpanExporter;
+  readonly provider: BasicTracerProvider;
+  /** Spans finished so far. */
+  spans(): ReadableSpan[];
+  /** Undoes the global registration. */
+  uninstall(): Promise<void>;
+}
+
+/** Registers an SDK with an in-memory exporter as the global tracer provider, context manager and propagator. */
+export function installTracing(): Tracing {
+  const exporter = new InMemorySpanExporter();
+  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  trace.setGlobalTracerProvider(provider);
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+  return {
+    exporter,
+    provider,
+    spans: () => exporter.getFinishedSpans(),
+    async uninstall() {
+      await provider.shutdown();
+      trace.disable();
+      context.disable();
+      propagation.disable();
+    },
+  };
+}
+
+/** What {@link traceOneMessage} found: mqkit's spans of the message and everything in its trace. */
+export interface MessageTrace {
+  readonly send: ReadableSpan;
+  readonly process: ReadableSpan;
+  readonly handler: ReadableSpan;
+  readonly ack: ReadableSpan;
+  /** Every span of the message's trace (mqkit's, the handler's and any other). */
+  readonly trace: readonly ReadableSpan[];
+  readonly id: string;
+}
+
+const MQKIT_SCOPE = '@mqkit/core';
+
+/**
+ * Subscribes `group` to `topic`, publishes one message, and checks the trace the conventions
+ * (1.45.0) ask for: `send {topic}` PRODUCER → `process {topic}` CONSUMER (child of the creation
+ * context and linked to it) → the handler's own span → `ack {topic}` CLIENT, with the attributes.
+ */
+export async function traceOneMessage(
+  tracing: Tracing,
+  client: Client,
+  args: { topic: string; group: string; system: string; subscribe?: Partial<SubscribeOptions>; timeoutMs?: number },
+): Promise<MessageTrace> {
+  const { topic, group, system } = args;
+  const app = tracing.provider.getTracer('app');
+  const handled = new Set<string>();
+  const sub = await client.subscribe(topic, {
+    ...args.subscribe,
+    group,
+    handler: (d) => {
+      const span: Span = app.startSpan('handle order');
+      span.setAttribute('order.id', d.id);
+      span.end();
+      handled.add(d.id);
+    },
+  });
+  try {
+    const { id } = await client.publish(topic, { n: 1 });
+    const ackOf = (): ReadableSpan | undefined => tracing.spans().find((s) => s.name === `ack ${topic}` && s.attributes['messaging.message.id'] === id);
+    const ack = await waitFor(`the ack span of ${id}`, ackOf, { timeoutMs: args.timeoutMs ?? 30_000, intervalMs: 50 });
+    const traceId = ack.spanContext().traceId;
+    const inTrace = tracing.spans().filter((s) => s.spanContext().traceId === traceId);
+    const only = (name: string): ReadableSpan => {
+      const found = inTrace.filter((s) => s.name === name);
+      expect(found.map((s) => s.name), `spans named ${name}`).toEqual([name]);
+      return found[0]!;
+    };
+    const send = only(`send ${topic}`);
+    const process = only(`process ${topic}`);
+    const handler = only('handle order');
+    expect(handled.has(id)).toBe(true);
+
+    expect(send.kind).toBe(SpanKind.PRODUCER);
+    expect(process.kind).toBe(SpanKind.CONSUMER);
+    expect(ack.kind).toBe(SpanKind.CLIENT);
+    for (const s of [send, process, ack]) expect(s.instrumentationScope.schemaUrl).toBe('https://opentelemetry.io/schemas/1.45.0');
+
+    // One trace: publish → process (child of the creation context, and linked to it) → handler → ack.
+    expect(process.parentSpanContext?.spanId).toBe(send.spanContext().spanId);
+    expect(process.links.map((l) => l.context.spanId)).toEqual([send.spanContext().spanId]);
+    expect(handler.parentSpanContext?.spanId).toBe(process.spanContext().spanId);
+    expect(ack.parentSpanContext?.spanId).toBe(process.spanContext().spanId);
+
+    expect(send.attributes).toEqual({
+      'messaging.system': system,
+      'messaging.operation.name': 'send',
+      'messaging.operation.type': 'send',
+      'messaging.destination.name': topic,
+      'messaging.message.id': id,
+    });
+    expect(process.attributes).toEqual({
+      'messaging.system': system,
+      'messaging.operation.name': 'process',
+      'messaging.operation.type': 'process',
+      'messaging.destination.name': topic,
+      'messaging.consumer.group.name': group,
+      'messaging.message.id': id,
+    });
+    expect(ack.attributes).toEqual({
+      'messaging.system': system,
+      'messaging.operation.name': 'ack',
+      'messaging.operation.type': 'settle',
+      'messaging.destination.name': topic,
+      'messaging.consumer.group.name': group,
+      'messaging.message.id': id,
+    });
+    for (const s of [send, process, handler, ack]) expect(s.status.code, s.name).not.toBe(2);
+    return { send, process, handler, ack, trace: inTrace, id };
+  } finally {
+    await sub.close();
+  }
+}
+
+/** The spans of `spans` made by another instrumentation scope than mqkit's and the test's own. */
+export function foreignSpans(spans: readonly ReadableSpan[]): ReadableSpan[] {
+  return spans.filter((s) => s.instrumentationScope.name !== MQKIT_SCOPE && s.instrumentationScope.name !== 'app');
+}
