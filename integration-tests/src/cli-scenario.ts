@@ -6,7 +6,8 @@
  * (`run()` from @mqkit/cli) with the broker URL, as `npx mqkit --url …` would.
  */
 import { run } from '@mqkit/cli';
-import { connect, type Adapter, type Client, type Subscription } from '@mqkit/core';
+import { connect, type Client, type Subscription } from '@mqkit/core';
+import type { Adapter } from '@mqkit/core/driver';
 import { expect } from 'vitest';
 import { waitFor } from './wait.ts';
 

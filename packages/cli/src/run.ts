@@ -84,6 +84,7 @@ export async function run(argv: readonly string[], io: CliIo = processIo()): Pro
     .command('purge <topic>')
     .description('delete every message of the dead-letter topic (needs --yes)')
     .option('--yes', 'really delete')
+    .option('--group <group>', "that group's copy, where each group keeps one (SQS with SNS)")
     .action(act((ctx, topic: string, opts: unknown) => dlqPurge(ctx, topic, opts)));
 
   program

@@ -9,3 +9,4 @@ export { sqs, adapter, sqsCapabilities, SqsDriver, MAX_DELAY_MS, type SqsNative 
 export type { SqsOptions, SqsSubscribeOptions } from './options.ts';
 export { META_ATTRIBUTE } from './wire.ts';
 export { groupQueueName, topicQueueName, nativeTopicName } from './names.ts';
+export { ops } from './ops.ts';

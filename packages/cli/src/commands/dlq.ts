@@ -34,7 +34,7 @@ const replaySchema = z
     scan: count(1).default(DEFAULT_SCAN),
   })
   .strict();
-const purgeSchema = z.object({ yes: z.boolean().default(false) }).strict();
+const purgeSchema = z.object({ yes: z.boolean().default(false), group: z.string().min(1).optional() }).strict();
 
 async function withOps<T>(ctx: CommandContext, use: (ops: DriverOps, url: string) => Promise<T>): Promise<T> {
   const url = brokerUrl(ctx.flags.url, ctx.io.env);
@@ -47,8 +47,8 @@ async function withOps<T>(ctx: CommandContext, use: (ops: DriverOps, url: string
 }
 
 /** Reads up to `scan` messages and gives them back at once: nothing is consumed. */
-async function peek(ops: DriverOps, topic: string, scan: number): Promise<DeadLetter[]> {
-  const batch = await ops.read(topic, scan);
+async function peek(ops: DriverOps, topic: string, scan: number, group: string | undefined): Promise<DeadLetter[]> {
+  const batch = await ops.read(topic, scan, group);
   try {
     return deadLetters(batch.messages);
   } finally {
@@ -83,8 +83,8 @@ export async function dlqLs(ctx: CommandContext, topicArg: string | undefined, r
     const now = Date.now();
     const summaries: DlqSummary[] = [];
     for (const topic of topics) {
-      const depth = await ops.depth(topic);
-      const letters = depth === 0 ? [] : await peek(ops, topic, opts.scan);
+      const depth = await ops.depth(topic, opts.group);
+      const letters = depth === 0 ? [] : await peek(ops, topic, opts.scan, opts.group);
       const matched = matching(letters, { group: opts.group });
       const oldest = matched.reduce<number | undefined>((min, l) => (min === undefined || l.info.deadLetteredAt < min ? l.info.deadLetteredAt : min), undefined);
       summaries.push({
@@ -161,8 +161,8 @@ export async function dlqShow(ctx: CommandContext, topicArg: string, raw: unknow
   const opts = parseOptions(showSchema, raw, 'dlq show');
   const topic = deadLetterTopicOf(topicArg);
   return withOps(ctx, async (ops) => {
-    const depth = await ops.depth(topic);
-    const letters = depth === 0 ? [] : await peek(ops, topic, Math.max(opts.scan, opts.limit));
+    const depth = await ops.depth(topic, opts.group);
+    const letters = depth === 0 ? [] : await peek(ops, topic, Math.max(opts.scan, opts.limit), opts.group);
     const shown = matching(letters, opts).slice(0, opts.limit).map(toJsonMessage);
     output(ctx, { adapter: ops.name, topic, depth, read: ops.capabilities.read, messages: shown }, () => {
       const head = `${topic}: ${depth} message(s), showing ${shown.length}${ops.capabilities.read === 'hold' ? ' (read by holding them briefly: each counts a delivery)' : ''}\n`;
@@ -206,7 +206,7 @@ export async function dlqReplay(ctx: CommandContext, topicArg: string, raw: unkn
   if (opts.to === topic) throw new MqError('CONFIG', `--to ${opts.to}: that is the dead-letter topic itself`);
   return withOps(ctx, async (ops, url) => {
     if (!opts.dryRun && ops.capabilities.remove === 'none') throw opsUnsupported(ops.name, 'replay', 'it cannot remove a message from the dead-letter topic after republishing it (use --dry-run to see them)');
-    const depth = await ops.depth(topic);
+    const depth = await ops.depth(topic, opts.group);
     // At most what was there at the start: a consumer still failing sends replayed messages back.
     const budget = Math.min(opts.limit ?? depth, depth);
     const results: ReplayedMessage[] = [];
@@ -215,7 +215,7 @@ export async function dlqReplay(ctx: CommandContext, topicArg: string, raw: unkn
       if (!opts.dryRun && budget > 0) client = await openClient(url, { publish: { timeoutMs: ctx.flags.timeout } });
       let failed = false;
       while (results.length < budget && !failed) {
-        const batch = await ops.read(topic, opts.scan);
+        const batch = await ops.read(topic, opts.scan, opts.group);
         let done = 0;
         try {
           const letters = deadLetters(batch.messages);
@@ -296,8 +296,8 @@ export async function dlqPurge(ctx: CommandContext, topicArg: string, raw: unkno
   const topic = deadLetterTopicOf(topicArg);
   if (!opts.yes) throw new MqError('CONFIG', `dlq purge deletes every message of ${topic} for good: add --yes`);
   return withOps(ctx, async (ops) => {
-    await ops.depth(topic);
-    const purged = await ops.purge(topic);
+    await ops.depth(topic, opts.group);
+    const purged = await ops.purge(topic, opts.group);
     output(ctx, { adapter: ops.name, topic, purged: purged ?? null }, () => `purged ${purged ?? 'all'} message(s) from ${topic}\n`);
     return EXIT.OK;
   });

@@ -77,12 +77,17 @@ export interface DriverOps {
   readonly capabilities: OpsCapabilities;
   /** Names of the topics the broker holds (in mqkit's terms). UNSUPPORTED unless {@link OpsCapabilities.listTopics}. */
   listTopics(): Promise<readonly string[]>;
-  /** Messages in the topic (its dead-letter store); NOT_FOUND when it does not exist. */
-  depth(topic: string): Promise<number>;
+  /**
+   * Messages in the topic (its dead-letter store); NOT_FOUND when it does not exist. `group`, here
+   * and below: where the broker keeps a copy of a topic per consumer group (SQS with SNS: the
+   * queue `<topic>__<group>`), that group's copy; ignored elsewhere. Without it such a broker uses
+   * the only copy there is, or rejects CONFIG naming the groups.
+   */
+  depth(topic: string, group?: string): Promise<number>;
   /** Up to `limit` messages from the oldest on (see {@link OpsCapabilities.read}). */
-  read(topic: string, limit: number): Promise<MessageBatch>;
-  /** Removes every message of the topic; resolves how many when the broker tells. */
-  purge(topic: string): Promise<number | undefined>;
+  read(topic: string, limit: number, group?: string): Promise<MessageBatch>;
+  /** Removes every message of the topic; resolves how many (approximately where the broker does not tell). */
+  purge(topic: string, group?: string): Promise<number | undefined>;
   /**
    * Backlog per group of `topic` (and per partition); every group of every topic when the broker
    * can list them. NOT_FOUND for a missing topic or group; UNSUPPORTED for what it cannot list.
