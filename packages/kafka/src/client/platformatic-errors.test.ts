@@ -42,6 +42,11 @@ describe('classifyPlatformaticError', () => {
     expect(classifyPlatformaticError(new UnsupportedApiError('Unsupported API Produce.')).code).toBe('UNSUPPORTED');
   });
 
+  it('consuming a topic the cluster does not know is NOT_FOUND', () => {
+    const mq = classifyPlatformaticError(new UserError('Unknown topic orders.'));
+    expect([mq.code, mq.retryable]).toEqual(['NOT_FOUND', false]);
+  });
+
   it('anything else is INTERNAL; an MqError passes through', () => {
     const mq = classifyPlatformaticError(new UserError('bad option'));
     expect([mq.code, mq.retryable]).toEqual(['INTERNAL', false]);

@@ -54,6 +54,8 @@ function classifyOne(e: PlatformaticLikeError): Verdict | undefined {
     return e.canRetry === true ? { code: 'CONNECTION', retryable: true } : { code: 'REJECTED', retryable: false };
   }
   if (code === 'PLT_KFK_AUTHENTICATION') return { code: 'AUTH', retryable: false };
+  // Consuming a topic the metadata does not list (no broker error code behind it).
+  if (code === 'PLT_KFK_USER' && /^unknown topic\b/i.test(message)) return { code: 'NOT_FOUND', retryable: false };
   // The library's TimeoutError carries the network code: told apart by class name or message.
   if (e.constructor?.name === 'TimeoutError' || code === 'PLT_KFK_TIMEOUT') return { code: 'TIMEOUT', retryable: true };
   if (code === 'PLT_KFK_NETWORK') return /timed? ?out/i.test(message) ? { code: 'TIMEOUT', retryable: true } : { code: 'CONNECTION', retryable: true };

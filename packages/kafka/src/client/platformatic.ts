@@ -230,6 +230,7 @@ function platformaticAdmin(admin: Admin): AdminSeam {
           }
         }),
       );
+      if (missing.length > 0) await waitForLeaders(admin, missing.map((s) => s.topic));
     },
     async topicPartitions(topics: readonly string[]) {
       const existing = new Set(await admin.listTopics());
@@ -268,6 +269,23 @@ function platformaticAdmin(admin: Admin): AdminSeam {
     },
     disconnect: () => admin.close(),
   };
+}
+
+/**
+ * Waits until every partition of `topics` has a leader (kafkajs' `waitForLeaders`): right after
+ * CreateTopics the first produce or fetch can otherwise meet UNKNOWN_TOPIC_OR_PARTITION.
+ */
+async function waitForLeaders(admin: Admin, topics: readonly string[], timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const metadata = await admin.metadata({ topics: [...topics], forceUpdate: true }).catch(() => undefined);
+    const ready = metadata !== undefined && topics.every((t) => {
+      const m = metadata.topics.get(t);
+      return m !== undefined && m.partitionsCount > 0 && m.partitions.every((p) => p !== undefined && p.leader >= 0);
+    });
+    if (ready || Date.now() > deadline) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 /** Header values as the records module reads them: one value, or an array for a repeated key. */
@@ -356,11 +374,11 @@ class PlatformaticConsumer implements ConsumerSeam {
       autocommit: false,
       isolationLevel: FetchIsolationLevels.READ_COMMITTED,
       maxWaitTime: s.maxWaitTimeInMs,
-      rebalanceTimeout: Math.max(s.sessionTimeout, 30_000),
     };
+    // KIP-848: session timeout and heartbeat interval are the broker's (group.consumer.*).
     return this.#groupProtocol === 'consumer'
       ? { ...common, groupProtocol: 'consumer' }
-      : { ...common, sessionTimeout: s.sessionTimeout, heartbeatInterval: s.heartbeatInterval };
+      : { ...common, sessionTimeout: s.sessionTimeout, heartbeatInterval: s.heartbeatInterval, rebalanceTimeout: Math.max(s.sessionTimeout, 30_000) };
   }
 
   async #run(): Promise<void> {
