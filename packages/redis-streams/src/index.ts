@@ -3,3 +3,4 @@ export { redisStreams, adapter, redisStreamsCapabilities, RedisStreamsDriver, MA
 export { PARKING_CONSUMER } from './receiver.ts';
 export { encodeFields, decodeFields } from './codec.ts';
 export type { RedisStreamsOptions } from './options.ts';
+export { ops } from './ops.ts';
