@@ -74,6 +74,19 @@ export function untraced<A extends unknown[], R>(fn: (...args: A) => R, thisArg:
   return context.with(UNTRACED, fn, thisArg, ...args);
 }
 
+/**
+ * The method under an OpenTelemetry contrib instrumentation's wrapper (they wrap with shimmer,
+ * which keeps the original as `__original`), else `fn` itself. For the few client-library calls
+ * whose instrumentation parents its spans on the message's own trace context rather than the
+ * active one (amqplib's consume callback, kafkajs' consumer run): {@link untraced} does not
+ * reach those, so an adapter calls past the wrapper, e.g.
+ * `uninstrumented(channel.consume).call(channel, queue, onMessage, options)`.
+ */
+export function uninstrumented<F extends (...args: never[]) => unknown>(fn: F): F {
+  const original = (fn as F & { __original?: unknown }).__original;
+  return typeof original === 'function' ? (original as F) : fn;
+}
+
 /** The conventions' `error.type`: an {@link MqError}'s code, else the error's name. */
 export function errorType(error: unknown): string {
   if (MqError.is(error)) return error.code;

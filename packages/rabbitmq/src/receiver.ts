@@ -19,6 +19,7 @@ import {
   type ReceivedMessage,
   type SettleResults,
   type SubscriptionSpec,
+  uninstrumented,
 } from '@mqkit/core/driver';
 import { AckBatcher } from './acks.ts';
 import type { ConnectionManager, Link, LinkUser } from './connection.ts';
@@ -169,7 +170,10 @@ export class RabbitReceiver implements DriverReceiver<RabbitMessage>, LinkUser {
       await consumer.cancelled;
       consumer.cancelled = undefined;
     }
-    const { consumerTag } = await consumer.channel.consume(
+    // Past amqplib's OpenTelemetry instrumentation: its consume span would sit beside mqkit's
+    // process span in the message's trace.
+    const { consumerTag } = await uninstrumented(consumer.channel.consume).call(
+      consumer.channel,
       this.#queue,
       (message) => {
         if (message) this.#onMessage(consumer, message);

@@ -38,4 +38,5 @@ export { SettleBatcher, type BatchRunner } from '../settle-batcher.ts';
 export { PullSubscription, type PullSubscriptionArgs } from '../pull-subscription.ts';
 export { silentLogger } from '../logger.ts';
 export { PushBuffer } from '../push-buffer.ts';
+export { uninstrumented } from '../telemetry.ts';
 export { deadLetterInfo, applicationHeaders, opsUnsupported, type DriverOps, type OpsAdapter, type OpsCapabilities, type MessageBatch, type StoredMessage, type BacklogRow, type DeadLetterInfo } from './ops.ts';
