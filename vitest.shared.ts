@@ -2,7 +2,7 @@
  * Vitest settings every suite shares: resolve workspace packages to their TypeScript sources (the
  * `mqkit-source` export condition), so tests never run stale builds.
  */
-export const sourceConditions = ['mqkit-source', 'node', 'import', 'default'];
+export const sourceConditions = ['mqkit-source', 'node', 'development|production'];
 
 export const sharedResolve = {
   resolve: { conditions: sourceConditions },
