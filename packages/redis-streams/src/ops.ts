@@ -66,7 +66,7 @@ class RedisStreamsOps implements DriverOps {
     const names: string[] = [];
     let cursor = '0';
     do {
-      const [next, keys] = await this.#run('SCAN', () => this.#redis.scan(cursor, 'TYPE', 'stream', 'COUNT', 1000));
+      const [next, keys] = await this.#run('SCAN', () => this.#redis.scan(cursor, 'COUNT', 1000, 'TYPE', 'stream'));
       cursor = next;
       // mqkit's own side streams (delayed publishes) are no topics.
       for (const k of keys) if (!k.startsWith('mqkit:')) names.push(k);
