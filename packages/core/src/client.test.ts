@@ -2,7 +2,7 @@ import { memory, memoryBroker, wrapAdapter, wrapReceiver } from '@mqkit/testing'
 import { uniqueName } from '@mqkit/testing/conformance';
 import { describe, expect, it } from 'vitest';
 import { connect, loadAdapterPackage } from './connect.ts';
-import type { DriverDelivery, ReceivedMessage, SettleResults } from './driver/driver.ts';
+import type { ReceivedMessage, SettleResults } from './driver/driver.ts';
 import { MqError } from './errors.ts';
 
 function pause(ms: number): Promise<void> {
@@ -189,7 +189,7 @@ describe('consumer runtime', () => {
     let peak = 0;
     const tracking = wrapAdapter(memory(), (driver) => ({
       receiver: async (spec) => {
-        const receiver = await driver.receiver!(spec);
+        const receiver = await driver.receiver(spec);
         const settled = <A extends unknown[]>(f: (ms: readonly ReceivedMessage[], ...a: A) => Promise<SettleResults>) =>
           async (ms: readonly ReceivedMessage[], ...a: A) => {
             outstanding -= ms.length;

@@ -34,12 +34,14 @@ export interface Delivery<T = unknown> {
    * handler did not hand it back.
    */
   readonly settlement: Settlement | undefined;
+  // `this: void`: ack, nack and deadLetter are bound, so `const { ack } = delivery` works (and
+  // typescript-eslint's unbound-method knows it).
   /** Settle as done now (otherwise the runtime acks when the handler resolves). */
-  ack(): Promise<void>;
+  ack(this: void): Promise<void>;
   /** Hand the message back for another attempt after an optional delay. */
-  nack(options?: NackOptions): Promise<void>;
+  nack(this: void, options?: NackOptions): Promise<void>;
   /** Move it to the dead-letter topic now, recording `reason`. */
-  deadLetter(reason: string): Promise<void>;
+  deadLetter(this: void, reason: string): Promise<void>;
 }
 
 /** A handler: resolve to ack, throw to retry (with backoff) and finally dead-letter. */

@@ -23,7 +23,7 @@ function faulty(faults: { send?: () => MqError | undefined; receive?: () => MqEr
       get(t, property) {
         if (property in overrides) return overrides[property];
         const v: unknown = Reflect.get(t, property, t);
-        return typeof v === 'function' ? v.bind(t) : v;
+        return typeof v === 'function' ? (v as (...args: unknown[]) => unknown).bind(t) : v;
       },
     });
   return {
@@ -135,7 +135,7 @@ describe('client.health()', () => {
       listDead: async () => [],
       replayDead: async () => 0,
       discardDead: async () => 0,
-    } as unknown as OutboxStore<unknown>;
+    };
     const relay = new OutboxRelay(store, mq, { pollIntervalMs: 10, backoff: { initialDelayMs: 5, maxDelayMs: 5 } });
     expect(mq.health().outboxRelays).toEqual([]);
     relay.start();

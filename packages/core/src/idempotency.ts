@@ -80,7 +80,7 @@ export const idempotencyOptionsSchema = z
      * `connect()`. @default silent
      */
     logger: z
-      .custom<Logger>((v) => typeof v === 'object' && v !== null && isFunction((v as Logger).warn) && isFunction((v as Logger).error), 'must be a logger')
+      .custom<Logger>((v) => typeof v === 'object' && v !== null && typeof (v as Logger).warn === 'function' && typeof (v as Logger).error === 'function', 'must be a logger')
       .optional(),
   })
   .strict();
@@ -111,7 +111,7 @@ export function idempotent<T = unknown>(store: DedupStore, options: IdempotencyO
   const logger = o.logger ?? silentLogger;
   const keyOf = o.keyOf ?? ((d: Delivery<unknown>) => `${d.group}:${d.id}`);
   return async (delivery, next) => {
-    const key = keyOf(delivery as Delivery<unknown>);
+    const key = keyOf(delivery);
     let lease = await store.begin(key, leaseMs);
     // Another consumer is on it: wait for its outcome rather than spend an attempt.
     // (Aborted at the close deadline: sleep() rejects and the copy is abandoned, to be redelivered.)

@@ -241,7 +241,7 @@ describe('transactional outbox', () => {
     await store.transaction((tx) => outbox.enqueue(tx, 'orders', { n: 1 }));
     // The store hands out a claim that a second relay takes over before the first one marks it.
     const takeover: OutboxStore<MemoryTx> = Object.create(store) as OutboxStore<MemoryTx>;
-    takeover.claim = async (limit, leaseMs) => {
+    takeover.claim = async (limit) => {
       const records = await store.claim(limit, 1);
       await new Promise((r) => setTimeout(r, 5));
       await store.claim(limit, 60_000);

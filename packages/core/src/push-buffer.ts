@@ -43,7 +43,8 @@ export class PushBuffer<T> {
       });
     }
     if (this.#items.length === 0 && this.#failure !== undefined) {
-      const failure = this.#failure;
+      // What failed the source is passed on as it was thrown (typed unknown: not narrowed to {}).
+      const failure: unknown = this.#failure;
       this.#failure = undefined;
       throw failure;
     }

@@ -75,10 +75,30 @@ describe('consumer runtime under hostile handlers', () => {
     await client.close();
   });
 
+  it('records what a handler threw in the dead-letter error header, a thrown plain object as JSON', async () => {
+    const name = uniqueName('thrown-object');
+    const client = await connect(`memory://${name}`, { adapters: [memory()] });
+    // Some libraries reject with plain objects; String() of one is "[object Object]".
+    const thrown: unknown = { code: 'E_CARD_DECLINED', status: 402 };
+    await client.subscribe('t', {
+      group: 'g',
+      retry: { maxAttempts: 1 },
+      handler: () => {
+        throw thrown;
+      },
+    });
+    await client.publish('t', { n: 1 });
+    await until('the dead letter', 3_000, () => memoryBroker(name).published('t-dlq').length === 1);
+    const dead = memoryBroker(name).published('t-dlq')[0]!;
+    expect(dead.headers[HEADERS.deadLetterReason]).toBe('handler-failed');
+    expect(dead.headers[HEADERS.deadLetterError]).toBe('{"code":"E_CARD_DECLINED","status":402}');
+    await client.close();
+  });
+
   it('dead-letters, unhandled, a delivery that arrives past maxAttempts (e.g. after crashes)', async () => {
     const inflated = wrapAdapter(memory(), (driver) => ({
       receiver: async (spec) => {
-        const receiver = await driver.receiver!(spec);
+        const receiver = await driver.receiver(spec);
         return wrapReceiver(receiver, {
           receive: async (max, signal) => (await receiver.receive(max, signal)).map((m) => ({ ...m, deliveryCount: m.deliveryCount + 4 })),
         });

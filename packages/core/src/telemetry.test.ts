@@ -140,7 +140,7 @@ describe('tracing (messaging semantic conventions)', () => {
           get(target, property) {
             if (property === 'send') return refuse;
             const v: unknown = Reflect.get(target, property, target);
-            return typeof v === 'function' ? v.bind(target) : v;
+            return typeof v === 'function' ? (v as (...args: unknown[]) => unknown).bind(target) : v;
           },
         });
       },
@@ -240,13 +240,13 @@ describe('tracing (messaging semantic conventions)', () => {
                     if (rp === 'receive') return (...a: Parameters<typeof rt.receive>) => (note('receive'), rt.receive(...a));
                     if (rp === 'ack') return (...a: Parameters<typeof rt.ack>) => (note('ack'), rt.ack(...a));
                     const v: unknown = Reflect.get(rt, rp, rt);
-                    return typeof v === 'function' ? v.bind(rt) : v;
+                    return typeof v === 'function' ? (v as (...args: unknown[]) => unknown).bind(rt) : v;
                   },
                 });
               };
             }
             const v: unknown = Reflect.get(target, property, target);
-            return typeof v === 'function' ? v.bind(target) : v;
+            return typeof v === 'function' ? (v as (...args: unknown[]) => unknown).bind(target) : v;
           },
         });
       },

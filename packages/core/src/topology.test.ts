@@ -175,7 +175,7 @@ describe("'create' mode on an adapter whose sends do not create topics (Kafka, R
     await client.publish('orders', { n: 4 }, { key: 'k' });
     expect(declared).toEqual(['orders', 'timers (delayed)']);
     expect(memoryBroker(name).published('orders').map((e) => e.key)).toEqual(['k', 'k', 'k']);
-    expect(memoryBroker(name).published('orders').map((e) => JSON.parse(new TextDecoder().decode(e.body)).n)).toEqual([1, 2, 4]);
+    expect(memoryBroker(name).published('orders').map((e) => (JSON.parse(new TextDecoder().decode(e.body)) as { n: number }).n)).toEqual([1, 2, 4]);
     await client.close();
   });
 
@@ -190,7 +190,7 @@ describe("'create' mode on an adapter whose sends do not create topics (Kafka, R
     ]);
     const later = client.publish('b', { n: 3 }, { key: 'k' });
     await Promise.all([batch, later]);
-    expect(memoryBroker(name).published('b').map((e) => JSON.parse(new TextDecoder().decode(e.body)).n)).toEqual([0, 2, 3]);
+    expect(memoryBroker(name).published('b').map((e) => (JSON.parse(new TextDecoder().decode(e.body)) as { n: number }).n)).toEqual([0, 2, 3]);
     await client.close();
   });
 

@@ -112,7 +112,7 @@ export function withTopology(driver: Driver, mode: TopologyMode): Driver {
     get(target, property) {
       if (property === 'receiver') return receiver;
       const value: unknown = Reflect.get(target, property, target);
-      return typeof value === 'function' ? value.bind(target) : value;
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
     },
   });
 }
