@@ -309,7 +309,7 @@ export async function runModelCase(harness: ConformanceHarness, c: ModelCase, w:
             const obs: Observation = { ref: refOf(d.headers), group: g, instance, attempt: d.attempt, start: ++seq, at: Date.now() - caseStart, end: 0, handlerRan: false, behaviour: undefined, threw: false, settlement: undefined, abandoned: false, cutByClose: false };
             if (obs.start > closedAt[instance]!) violations.push(`${obs.ref} group ${g}: handled (attempt ${d.attempt}) by a subscription whose close() had resolved`);
             observations.push(obs);
-            byDelivery.set(d as Delivery<unknown>, obs);
+            byDelivery.set(d, obs);
             const want = expected.get(obs.ref);
             if (!want) violations.push(`group ${g}: a delivery that was never published (ref ${obs.ref}, id ${d.id})`);
             else if (want.id !== d.id) violations.push(`${obs.ref} group ${g}: id ${d.id}, published as ${want.id}`);
@@ -327,7 +327,7 @@ export async function runModelCase(harness: ConformanceHarness, c: ModelCase, w:
           ...(plan.idempotent ? [idempotent<Uint8Array>(stores[g]!)] : []),
         ],
         handler: async (d) => {
-          const obs = byDelivery.get(d as Delivery<unknown>)!;
+          const obs = byDelivery.get(d)!;
           const want = expected.get(obs.ref)!;
           obs.handlerRan = true;
           const b = c.messages[want.message]!.scripts[g]![d.attempt - 1] ?? 'ack';

@@ -18,7 +18,7 @@ type Breakage = (receiver: DriverReceiver) => Partial<DriverReceiver>;
 function broken(breakage: Breakage): Adapter {
   return wrapAdapter(memory(), (driver) => ({
     receiver: async (spec) => {
-      const receiver = await driver.receiver!(spec);
+      const receiver = await driver.receiver(spec);
       return wrapReceiver(receiver, breakage(receiver));
     },
   }));

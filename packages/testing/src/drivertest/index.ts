@@ -140,7 +140,7 @@ const receiverChecks: readonly ReceiverCheck[] = [
     id: 'round-trip',
     title: 'a sent message is received whole (0-byte, binary, key and headers), first delivery, and an ack removes it',
     async run({ driver, topic, timing, spec }) {
-      const receiver = await driver.receiver!(spec(uniqueName('g')));
+      const receiver = await driver.receiver(spec(uniqueName('g')));
       try {
         const binary = Uint8Array.from({ length: 256 }, (_, i) => i);
         const sent = [
@@ -172,7 +172,7 @@ const receiverChecks: readonly ReceiverCheck[] = [
     id: 'nack-redelivers',
     title: 'a nacked message comes back under the same id with deliveryCount + 1',
     async run({ driver, topic, timing, spec }) {
-      const receiver = await driver.receiver!(spec(uniqueName('g')));
+      const receiver = await driver.receiver(spec(uniqueName('g')));
       try {
         await sendAll(driver, [envelope(topic, uniqueName('m'), new Uint8Array([1]))]);
         const [first] = await receiveN(receiver, 1, timing.deliveryMs);
@@ -191,7 +191,7 @@ const receiverChecks: readonly ReceiverCheck[] = [
     id: 'republished-id',
     title: 'one envelope id sent twice is two messages, under distinct ids, both delivered',
     async run({ driver, topic, timing, spec }) {
-      const receiver = await driver.receiver!(spec(uniqueName('g')));
+      const receiver = await driver.receiver(spec(uniqueName('g')));
       try {
         const id = uniqueName('twice');
         await sendAll(driver, [envelope(topic, id, new Uint8Array([1]))]);
@@ -209,7 +209,7 @@ const receiverChecks: readonly ReceiverCheck[] = [
     id: 'receive-max',
     title: 'receive(max) never returns more than max',
     async run({ driver, topic, timing, spec }) {
-      const receiver = await driver.receiver!(spec(uniqueName('g')));
+      const receiver = await driver.receiver(spec(uniqueName('g')));
       try {
         await sendAll(driver, Array.from({ length: 5 }, (_, i) => envelope(topic, uniqueName(`m${i}`), new Uint8Array([i]))));
         const got = await receiveN(receiver, 5, timing.deliveryMs, 2);
@@ -223,7 +223,7 @@ const receiverChecks: readonly ReceiverCheck[] = [
     id: 'receive-abort',
     title: 'an idle receive resolves promptly when its signal aborts',
     async run({ driver, spec }) {
-      const receiver = await driver.receiver!(spec(uniqueName('g')));
+      const receiver = await driver.receiver(spec(uniqueName('g')));
       try {
         const controller = new AbortController();
         const started = Date.now();
@@ -240,8 +240,8 @@ const receiverChecks: readonly ReceiverCheck[] = [
     id: 'groups-fan-out',
     title: 'two groups each receive the message; competing receivers of one group share it',
     async run({ driver, topic, timing, spec }) {
-      const a = await driver.receiver!(spec(uniqueName('ga')));
-      const b = await driver.receiver!(spec(uniqueName('gb')));
+      const a = await driver.receiver(spec(uniqueName('ga')));
+      const b = await driver.receiver(spec(uniqueName('gb')));
       try {
         await sendAll(driver, [envelope(topic, uniqueName('m'), new Uint8Array([7]))]);
         const [fromA] = await receiveN(a, 1, timing.deliveryMs);
@@ -259,8 +259,8 @@ const receiverChecks: readonly ReceiverCheck[] = [
     title: 'extend() keeps a message from another receiver of the group past its lease (when the driver has leases)',
     async run({ driver, topic, timing, spec }) {
       const group = uniqueName('g');
-      const holder = await driver.receiver!(spec(group));
-      const other = await driver.receiver!(spec(group));
+      const holder = await driver.receiver(spec(group));
+      const other = await driver.receiver(spec(group));
       try {
         if (!holder.extend || holder.leaseMs === undefined) {
           expect(holder.extend, 'extend and leaseMs come together').toBeUndefined();
