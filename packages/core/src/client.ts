@@ -165,7 +165,7 @@ export class Client {
    */
   async publishBatch(messages: readonly OutgoingMessage[]): Promise<PublishOutcome[]> {
     this.#assertOpen();
-    const outcomes: Array<PublishOutcome | undefined> = new Array(messages.length);
+    const outcomes = new Array<PublishOutcome | undefined>(messages.length);
     const valid: Envelope[] = [];
     const where: number[] = [];
     messages.forEach((message, i) => {
@@ -289,19 +289,21 @@ export class Client {
     if (!this.#driver.capabilities.transactions || !this.#driver.beginTransaction) {
       throw new MqError('UNSUPPORTED', `${this.#driver.name} has no native transactions; use the transactional outbox`);
     }
-    const tx = await untraced(this.#driver.beginTransaction, this.#driver);
+    const driver = this.#driver;
+    const tx = await untraced(() => driver.beginTransaction!(), undefined);
     let result: R;
     try {
       result = await fn({
         publish: async (topic, payload, options) => {
-          await untraced(tx.send, tx, [this.prepare(topic, payload, options)]);
+          const envelope = this.prepare(topic, payload, options);
+          await untraced(() => tx.send([envelope]), undefined);
         },
       });
     } catch (err) {
       await tx.abort().catch((abortErr: unknown) => this.#logger.warn({ err: abortErr }, 'transaction abort failed'));
       throw err;
     }
-    await untraced(tx.commit, tx);
+    await untraced(() => tx.commit(), undefined);
     return result;
   }
 

@@ -250,7 +250,7 @@ export class Telemetry {
       const op = this.#destination(envelope.topic).create;
       const span = this.#tracer.startSpan(op.spanName, { kind: SpanKind.PRODUCER, attributes: op.attributes });
       span.setAttribute('messaging.message.id', envelope.id);
-      this.#attachCreationContext(span, envelope.headers as Record<string, string>);
+      this.#attachCreationContext(span, envelope.headers);
       links.push({ context: span.spanContext() });
       span.end();
     }
@@ -369,9 +369,11 @@ export class Telemetry {
   /** Ends `span`; a failure sets `error.type`, the error status and the exception event. */
   static endSpan(span: Span, error?: unknown): void {
     if (error !== undefined && span.isRecording()) {
-      span.setAttribute('error.type', errorType(error));
-      span.recordException(error instanceof Error ? error : String(error));
-      span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+      const type = errorType(error);
+      const message = error instanceof Error ? error.message : typeof error === 'string' ? error : type;
+      span.setAttribute('error.type', type);
+      span.recordException(error instanceof Error ? error : message);
+      span.setStatus({ code: SpanStatusCode.ERROR, message });
     }
     span.end();
   }
