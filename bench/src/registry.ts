@@ -4,6 +4,7 @@
  * `baseline: '<raw row name>'` to get the mqkit / raw ratio in the same run (see bench/README.md).
  */
 import { kafkaScenarios, kafkaSuite } from './raw/kafka.ts';
+import { platformaticScenarios } from './raw/platformatic.ts';
 import { rabbitmqScenarios, rabbitmqSuite } from './raw/rabbitmq.ts';
 import { rocketmqScenarios, rocketmqSuite } from './raw/rocketmq.ts';
 import { sqsScenarios, sqsSuite } from './raw/sqs.ts';
@@ -26,6 +27,7 @@ export const suites: { [B in BenchBroker]: BrokerSuite<B> } = {
 
 export const scenarios: Scenario[] = [
   ...kafkaScenarios,
+  ...platformaticScenarios,
   ...mqkitKafkaScenarios,
   ...rabbitmqScenarios,
   ...mqkitRabbitmqScenarios,

@@ -14,13 +14,16 @@
  * - `kafkajs publish batched + id headers`: the raw batched row with what mqkit puts on the wire
  *   for every message (its id and content type as headers, a timestamp): the same guarantees as
  *   mqkit (the id travels natively), so the fair baseline for the mqkit publish rows.
+ * The four mqkit rows run twice: on kafkajs (the names above) and on @platformatic/kafka (the same
+ * names + ` (platformatic)`, baselines the raw platformatic rows of src/raw/platformatic.ts).
  * Registered in src/registry.ts.
  */
 import { randomUUID } from 'node:crypto';
 import { bytesCodec, connect } from '@mqkit/core';
 import { kafka } from '@mqkit/kafka';
 import type { Admin, Producer } from 'kafkajs';
-import { createTopic, kafkaClient, PUBLISH_WINDOW as WINDOW, RAW_CONCURRENT, RAW_CONSUME_HANDLER } from '../raw/kafka.ts';
+import { createTopic, kafkaClient, PUBLISH_WINDOW as WINDOW, RAW_CONSUME_HANDLER } from '../raw/kafka.ts';
+import { RAW_PLATFORMATIC_CONSUME, RAW_PLATFORMATIC_PUBLISH } from '../raw/platformatic.ts';
 import { type BenchContext, deferred, defineScenario, now, pool } from '../types.ts';
 import type { MqkitState } from './state.ts';
 
@@ -31,8 +34,10 @@ const CONCURRENCY = 64;
 
 type State = MqkitState;
 
-async function setup(ctx: Ctx): Promise<State> {
-  const client = await connect(`kafka://${ctx.endpoint.brokers}?clientId=${ctx.name('bench-mqkit')}`, { adapters: [kafka()] });
+type KafkaClientName = 'kafkajs' | 'platformatic';
+
+async function setup(ctx: Ctx, library: KafkaClientName): Promise<State> {
+  const client = await connect(`kafka://${ctx.endpoint.brokers}?clientId=${ctx.name('bench-mqkit')}&client=${library}`, { adapters: [kafka()] });
   const topic = ctx.name('bench-mqkit-kafka');
   const native = client.native as { declareTopics(specs: Array<{ topic: string; numPartitions: number; replicationFactor: number }>): Promise<void> };
   await native.declareTopics([{ topic, numPartitions: 3, replicationFactor: 1 }]);
@@ -75,7 +80,7 @@ interface RawState {
 
 const RAW_WITH_HEADERS = 'kafkajs publish batched + id headers';
 
-export const mqkitKafkaScenarios = [
+const rawWithHeaders = [
   defineScenario<'kafka', RawState>({
     broker: 'kafka',
     name: RAW_WITH_HEADERS,
@@ -117,94 +122,105 @@ export const mqkitKafkaScenarios = [
       await s.admin.disconnect();
     },
   }),
-  defineScenario<'kafka', State>({
-    broker: 'kafka',
-    name: 'mqkit publish',
-    kind: 'publish',
-    client: 'mqkit',
-    description: `client.publish() × n at once (core batches of ${BATCH}), acks -1, idempotent`,
-    baseline: RAW_WITH_HEADERS,
-    setup,
-    async run(ctx, s) {
-      const t = now();
-      await publishAll(ctx, s);
-      return { count: ctx.n, ms: now() - t };
-    },
-    teardown,
-  }),
-  defineScenario<'kafka', State>({
-    broker: 'kafka',
-    name: `mqkit publish ${WINDOW} in flight`,
-    kind: 'publish',
-    client: 'mqkit',
-    description: `${WINDOW} concurrent callers, each awaiting client.publish() before its next (core batches of ${BATCH}), acks -1, idempotent`,
-    baseline: RAW_WITH_HEADERS,
-    setup,
-    async run(ctx, s) {
-      const t = now();
-      await publishWindowed(ctx, s, WINDOW);
-      return { count: ctx.n, ms: now() - t };
-    },
-    teardown,
-  }),
-  defineScenario<'kafka', State>({
-    broker: 'kafka',
-    name: 'mqkit publishBatch 500',
-    kind: 'publish',
-    client: 'mqkit',
-    description: `sequential client.publishBatch() of ${BATCH}, acks -1, idempotent`,
-    baseline: RAW_WITH_HEADERS,
-    setup,
-    async run(ctx, s) {
-      const t = now();
-      await publishBatches(ctx, s);
-      return { count: ctx.n, ms: now() - t };
-    },
-    teardown,
-  }),
-  defineScenario<'kafka', State>({
-    broker: 'kafka',
-    name: 'mqkit consume',
-    kind: 'consume',
-    client: 'mqkit',
-    description: `subscribe(), ${CONCURRENCY} handlers, ack each, contiguous commits (clock from group join)`,
-    baseline: RAW_CONSUME_HANDLER,
-    async setup(ctx) {
-      const s = await setup(ctx);
-      await publishBatches(ctx, s);
-      return s;
-    },
-    async run(ctx, s) {
-      const want = ctx.n + 1; // + the warm-up message
-      let got = 0;
-      let t1 = 0;
-      let tFirst = 0;
-      const done = deferred();
-      const timer = setTimeout(() => done.reject(new Error(`consumed only ${got}/${want} in 120 s`)), 120_000);
-      // subscribe() resolves once the group is joined; the join is not consumption
-      const t0 = now();
-      s.subscription = await s.client.subscribe(s.topic, {
-        group: ctx.name('bench-mqkit-group'),
-        codec: bytesCodec,
-        concurrency: CONCURRENCY,
-        handler: () => {
-          got += 1;
-          if (got === 1) tFirst = now();
-          if (got >= want && !t1) {
-            t1 = now();
-            done.resolve();
-          }
-        },
-      });
-      const tJoined = now();
-      try {
-        await done.promise;
-      } finally {
-        clearTimeout(timer);
-      }
-      if (process.env.MQKIT_BENCH_DEBUG) ctx.log(`join +${(tJoined - t0).toFixed(0)} ms, first +${(tFirst - t0).toFixed(0)} ms, done +${(t1 - t0).toFixed(0)} ms`);
-      return { count: got - 1, ms: t1 - tJoined };
-    },
-    teardown,
-  }),
 ];
+
+/** The mqkit rows on one client library (kafkajs: the names without suffix). */
+function mqkitRows(library: KafkaClientName) {
+  const suffix = library === 'kafkajs' ? '' : ` (${library})`;
+  const publishBaseline = library === 'kafkajs' ? RAW_WITH_HEADERS : RAW_PLATFORMATIC_PUBLISH;
+  const consumeBaseline = library === 'kafkajs' ? RAW_CONSUME_HANDLER : RAW_PLATFORMATIC_CONSUME;
+  return [
+    defineScenario<'kafka', State>({
+      broker: 'kafka',
+      name: `mqkit publish${suffix}`,
+      kind: 'publish',
+      client: 'mqkit',
+      description: `client.publish() × n at once (core batches of ${BATCH}), acks -1, idempotent`,
+      baseline: publishBaseline,
+      setup: (ctx) => setup(ctx, library),
+      async run(ctx, s) {
+        const t = now();
+        await publishAll(ctx, s);
+        return { count: ctx.n, ms: now() - t };
+      },
+      teardown,
+    }),
+    defineScenario<'kafka', State>({
+      broker: 'kafka',
+      name: `mqkit publish ${WINDOW} in flight${suffix}`,
+      kind: 'publish',
+      client: 'mqkit',
+      description: `${WINDOW} concurrent callers, each awaiting client.publish() before its next (core batches of ${BATCH}), acks -1, idempotent`,
+      baseline: publishBaseline,
+      setup: (ctx) => setup(ctx, library),
+      async run(ctx, s) {
+        const t = now();
+        await publishWindowed(ctx, s, WINDOW);
+        return { count: ctx.n, ms: now() - t };
+      },
+      teardown,
+    }),
+    defineScenario<'kafka', State>({
+      broker: 'kafka',
+      name: `mqkit publishBatch 500${suffix}`,
+      kind: 'publish',
+      client: 'mqkit',
+      description: `sequential client.publishBatch() of ${BATCH}, acks -1, idempotent`,
+      baseline: publishBaseline,
+      setup: (ctx) => setup(ctx, library),
+      async run(ctx, s) {
+        const t = now();
+        await publishBatches(ctx, s);
+        return { count: ctx.n, ms: now() - t };
+      },
+      teardown,
+    }),
+    defineScenario<'kafka', State>({
+      broker: 'kafka',
+      name: `mqkit consume${suffix}`,
+      kind: 'consume',
+      client: 'mqkit',
+      description: `subscribe(), ${CONCURRENCY} handlers, ack each, contiguous commits (clock from group join)`,
+      baseline: consumeBaseline,
+      async setup(ctx) {
+        const s = await setup(ctx, library);
+        await publishBatches(ctx, s);
+        return s;
+      },
+      async run(ctx, s) {
+        const want = ctx.n + 1; // + the warm-up message
+        let got = 0;
+        let t1 = 0;
+        let tFirst = 0;
+        const done = deferred();
+        const timer = setTimeout(() => done.reject(new Error(`consumed only ${got}/${want} in 120 s`)), 120_000);
+        // subscribe() resolves once the group is joined; the join is not consumption
+        const t0 = now();
+        s.subscription = await s.client.subscribe(s.topic, {
+          group: ctx.name('bench-mqkit-group'),
+          codec: bytesCodec,
+          concurrency: CONCURRENCY,
+          handler: () => {
+            got += 1;
+            if (got === 1) tFirst = now();
+            if (got >= want && !t1) {
+              t1 = now();
+              done.resolve();
+            }
+          },
+        });
+        const tJoined = now();
+        try {
+          await done.promise;
+        } finally {
+          clearTimeout(timer);
+        }
+        if (process.env.MQKIT_BENCH_DEBUG) ctx.log(`join +${(tJoined - t0).toFixed(0)} ms, first +${(tFirst - t0).toFixed(0)} ms, done +${(t1 - t0).toFixed(0)} ms`);
+        return { count: got - 1, ms: t1 - tJoined };
+      },
+      teardown,
+    }),
+  ];
+}
+
+export const mqkitKafkaScenarios = [...rawWithHeaders, ...mqkitRows('kafkajs'), ...mqkitRows('platformatic')];
