@@ -9,3 +9,4 @@ export { type KafkaOptions, type KafkaSubscriptionOptions, parseKafkaUrl, safeUr
 export { kafkaCapabilities, MAX_DELAY_MS, TOPIC_PATTERN } from './capabilities.ts';
 export { classifyKafkaError } from './client/kafkajs-errors.ts';
 export { ID_HEADER, DELIVER_AT_HEADER } from './records.ts';
+export { ops } from './ops.ts';

@@ -80,11 +80,12 @@ export async function dlqLs(ctx: CommandContext, topicArg: string | undefined, r
     if (topicArg !== undefined) topics = [deadLetterTopicOf(topicArg)];
     else if (!ops.capabilities.listTopics) throw opsUnsupported(ops.name, 'list topics', 'name the topic: mqkit dlq ls <topic>');
     else topics = (await ops.listTopics()).filter((t) => t.endsWith('-dlq')).sort();
-    const now = Date.now();
     const summaries: DlqSummary[] = [];
     for (const topic of topics) {
       const depth = await ops.depth(topic, opts.group);
       const letters = depth === 0 ? [] : await peek(ops, topic, opts.scan, opts.group);
+      // After the read: a message dead-lettered while it ran is not "in the future".
+      const now = Date.now();
       const matched = matching(letters, { group: opts.group });
       const oldest = matched.reduce<number | undefined>((min, l) => (min === undefined || l.info.deadLetteredAt < min ? l.info.deadLetteredAt : min), undefined);
       summaries.push({
@@ -92,7 +93,7 @@ export async function dlqLs(ctx: CommandContext, topicArg: string | undefined, r
         depth,
         scanned: letters.length,
         matched: matched.length,
-        oldestAgeMs: oldest === undefined ? null : now - oldest,
+        oldestAgeMs: oldest === undefined ? null : Math.max(0, now - oldest),
         oldestAt: oldest === undefined ? null : new Date(oldest).toISOString(),
         reasons: countReasons(matched),
       });
