@@ -21,7 +21,7 @@ export async function startApp(config: AppConfig): Promise<RunningApp> {
   const url = await app.getUrl();
   const call = async (path: string, init?: RequestInit) => {
     const res = await fetch(`${url}${path}`, init);
-    return { status: res.status, body: (await res.json()) as unknown };
+    return { status: res.status, body: await res.json() };
   };
   return {
     app,

@@ -44,7 +44,8 @@ export class MqkitModule {
     if (typeof options?.useFactory !== 'function') throw configError('MqkitModule.forRootAsync: useFactory must be a function returning the options');
     return dynamicModule(options.isGlobal, options.imports ?? [], {
       provide: MQKIT_OPTIONS,
-      useFactory: async (...args: unknown[]) => parseMqkitOptions(await options.useFactory(...args), 'MqkitModule.forRootAsync'),
+      // Nest passes the `inject`ed providers, in order.
+      useFactory: async (...args: never[]) => parseMqkitOptions(await options.useFactory(...args), 'MqkitModule.forRootAsync'),
       inject: options.inject ?? [],
     });
   }

@@ -26,7 +26,7 @@ export interface MqkitModuleOptions extends MqkitOptions {
 /** `MqkitModule.forRootAsync()`: options computed by a factory with injected dependencies. */
 export interface MqkitModuleAsyncOptions extends Pick<ModuleMetadata, 'imports'> {
   /** Returns the options, e.g. from `ConfigService`; may be async. */
-  useFactory: (...args: any[]) => MqkitOptions | Promise<MqkitOptions>;
+  useFactory: (...args: never[]) => MqkitOptions | Promise<MqkitOptions>;
   /** Tokens passed to `useFactory`, in order. */
   inject?: Array<InjectionToken | OptionalFactoryDependency>;
   /** Register the module globally. @default false */

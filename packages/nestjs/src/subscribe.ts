@@ -15,10 +15,10 @@ export type SubscribeOptionsInput<I, T = unknown> = SubscribeMethodOptions<T> | 
 /** The topic, or a function of the provider instance returning it (e.g. from injected config). */
 export type SubscribeTopicInput<I> = string | ((instance: I) => string);
 
-/** @internal one `@Subscribe` on a method. */
+/** @internal one `@Subscribe` on a method, as stored (the instance type is the decorator's business). */
 export interface SubscribeMetadata {
-  readonly topic: SubscribeTopicInput<any>;
-  readonly options: SubscribeOptionsInput<any>;
+  readonly topic: string | ((instance: object) => unknown);
+  readonly options: object | ((instance: object) => unknown);
 }
 
 /** Metadata key on the method (a string, so that two copies of this package still agree). */
@@ -42,7 +42,7 @@ export const SUBSCRIBE_METADATA = '@mqkit/nestjs:subscribe';
  * (several topics or groups). Request-scoped providers
  * cannot subscribe (there is no request); bootstrap fails with CONFIG naming them.
  */
-export function Subscribe<I = any, T = unknown>(topic: SubscribeTopicInput<I>, options: SubscribeOptionsInput<I, T>) {
+export function Subscribe<I = object, T = unknown>(topic: SubscribeTopicInput<I>, options: SubscribeOptionsInput<I, T>) {
   if (typeof topic !== 'function' && (typeof topic !== 'string' || topic.length === 0)) {
     throw configError('@Subscribe: the topic must be a non-empty string or a function returning it');
   }
@@ -50,11 +50,11 @@ export function Subscribe<I = any, T = unknown>(topic: SubscribeTopicInput<I>, o
   if (typeof options !== 'function' && (typeof options !== 'object' || options === null)) {
     throw configError(`@Subscribe(${shown}): the second argument must be the options (with group) or a function returning them`);
   }
-  return (target: I, key: string | symbol, descriptor: TypedPropertyDescriptor<any>): void => {
+  return (target: I, key: string | symbol, descriptor: PropertyDescriptor): void => {
     const method: unknown = descriptor.value;
     if (typeof method !== 'function') throw configError(`@Subscribe(${shown}): ${String(key)} is not a method`);
     const list = (Reflect.getMetadata(SUBSCRIBE_METADATA, method) as SubscribeMetadata[] | undefined) ?? [];
-    Reflect.defineMetadata(SUBSCRIBE_METADATA, [...list, { topic, options }], method);
+    Reflect.defineMetadata(SUBSCRIBE_METADATA, [...list, { topic, options } as SubscribeMetadata], method);
   };
 }
 

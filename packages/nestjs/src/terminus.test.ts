@@ -24,7 +24,11 @@ function flakySends(failing: { on: boolean }): Adapter {
       const send: Driver['send'] = (envelopes) =>
         failing.on ? Promise.resolve(envelopes.map(() => ({ ok: false as const, error: new MqError('CONNECTION', 'broker unreachable', { retryable: true }) }))) : driver.send(envelopes);
       return new Proxy(driver, {
-        get: (t, p) => (p === 'send' ? send : typeof Reflect.get(t, p, t) === 'function' ? (Reflect.get(t, p, t) as (...a: unknown[]) => unknown).bind(t) : Reflect.get(t, p, t)),
+        get: (t, p): unknown => {
+          if (p === 'send') return send;
+          const v: unknown = Reflect.get(t, p, t);
+          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v;
+        },
       });
     },
   };
