@@ -135,10 +135,12 @@ const RESOLVED: Promise<void> = Promise.resolve();
 class HandlerRun<T> {
   readonly entry: Entry<T>;
   readonly span: Span;
-  readonly started = performance.now();
-  constructor(entry: Entry<T>, span: Span) {
+  /** From {@link Telemetry.now}: 0 when no metrics SDK times it. */
+  readonly started: number;
+  constructor(entry: Entry<T>, span: Span, started: number) {
     this.entry = entry;
     this.span = span;
+    this.started = started;
   }
 }
 
@@ -445,7 +447,7 @@ export class SubscriptionRuntime<T> implements Subscription {
     // for a span that records.
     const active = span.isRecording() ? (entry.trace = trace.setSpan(parent, span)) : parent;
     telemetry.consumed.add(1, this.#ops.process.attributes);
-    const run = new HandlerRun(entry, span);
+    const run = new HandlerRun(entry, span, telemetry.now());
     let result: Promise<void> | void;
     try {
       result = otelContext.with(active, this.#handler, undefined, entry);

@@ -304,12 +304,14 @@ export class Telemetry {
 
   /** Books one message's send outcome: `sent` counter and send duration (from {@link Telemetry.now}). */
   sentOne(topic: string, started: number, error: MqError | undefined): void {
-    const op = this.#destination(topic).send;
-    const attrs = error === undefined ? op.attributes : op.failed(error.code);
     if (error === undefined) this.sendHealth.noteOk();
     else this.sendHealth.noteFailure(error);
+    // Without a metrics SDK the instruments are no-ops: skip the lookup too.
+    if (!this.metered) return;
+    const op = this.#destination(topic).send;
+    const attrs = error === undefined ? op.attributes : op.failed(error.code);
     this.sent.add(1, attrs);
-    if (this.metered) this.operationDuration.record((performance.now() - started) / 1000, attrs);
+    this.operationDuration.record((performance.now() - started) / 1000, attrs);
   }
 
   /** The context a delivery continues: the producer's creation context, read from its headers. */
@@ -334,6 +336,7 @@ export class Telemetry {
 
   /** Books a handler run: `messaging.process.duration` (with `error.type` when it failed). */
   processed(op: Operation, started: number, error: unknown): void {
+    if (!this.metered) return;
     this.processDuration.record((performance.now() - started) / 1000, error === undefined ? op.attributes : op.failed(errorType(error)));
   }
 
