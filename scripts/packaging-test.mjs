@@ -14,8 +14,18 @@
 //     (b) a TypeScript consumer is type-checked with moduleResolution node16 and bundler.
 // Options: --keep (leave the temp folder), --only a,b (skip steps: pack is always done; steps are
 // lint, run, types). MQKIT_NODE22 = a folder with Node 22's `node` (default: scripts/toolchain.sh's).
+//
+// After a passing run the installed project is kept in os.tmpdir() (one per checkout) for:
+// `node scripts/packaging-test.mjs --quickstart URL...`: the README quickstart (new topic, publish
+// 10, receive each once) from the installed tarballs, one process per URL, connected by the URL
+// alone with `topology: 'create'` (the adapter found from the scheme). It reuses the kept project when
+// it was packed from the same sources (HEAD plus the uncommitted diff of packages/ and the
+// lockfile), else packs and installs again first (about a minute). CI runs the packaging test
+// before brokers are up; the integration suite's packaging/packed-quickstart.test.ts runs this
+// mode against every real broker afterwards.
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -77,14 +87,9 @@ function walk(dir, base = dir) {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name), base) : [relative(base, join(dir, e.name))]));
 }
 
-const work = mkdtempSync(join(tmpdir(), 'mqkit-packaging-'));
-const tarballs = join(work, 'tarballs');
-mkdirSync(tarballs);
-log(`work folder ${work}`);
-
-try {
-  // 1. Pack. One at a time: each prepack runs `tsc -b`, which must not race another on core.
-  let t = performance.now();
+/** Packs every package into `tarballs` (one at a time: each prepack runs `tsc -b`, which must not race another on core). */
+async function packAll(tarballs) {
+  const t = performance.now();
   const packed = {};
   for (const dir of PACKAGES) {
     const before = new Set(readdirSync(tarballs));
@@ -94,6 +99,106 @@ try {
     packed[dir] = join(tarballs, made[0]);
   }
   log(`packed ${PACKAGES.length} packages in ${secs(t)}`);
+  return packed;
+}
+
+/** A fresh npm project in `app` with the tarballs installed, as a user installs them. */
+async function installApp(app, packed) {
+  const t0 = performance.now();
+  mkdirSync(app);
+  writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'mqkit-packaging-app', private: true, type: 'module' }, null, 2));
+  // @types/* as a TypeScript user has them (pg ships no types; @types/pg is an optional peer).
+  const npmInstall = ['install', '--no-audit', '--no-fund', '--loglevel=error', ...Object.values(packed), '@types/node@^24', '@types/pg@^8.11.0'];
+  // One more try on failure: the registry is the only thing here that can fail transiently.
+  await run('npm', npmInstall, { cwd: app }).catch((err) => {
+    log(`npm install failed, trying once more: ${err.message.split('\n').slice(-3).join(' ')}`);
+    return run('npm', npmInstall, { cwd: app });
+  });
+  log(`npm install of the tarballs into ${app}: ${secs(t0)}`);
+}
+
+/** Where a passing run leaves its installed project for `--quickstart` (one per checkout, outside it). */
+const KEPT_APP = join(tmpdir(), `mqkit-packed-app-${createHash('sha256').update(root).digest('hex').slice(0, 12)}`);
+const KEPT_STAMP = 'packed-from.json';
+
+/** What the tarballs are built from: HEAD plus the uncommitted changes under packages/ and the lockfile. */
+async function sourceKey() {
+  const git = async (...argv) => (await promisify(execFile)('git', argv, { cwd: root, maxBuffer: 256 * 1024 * 1024 })).stdout;
+  const hash = createHash('sha256');
+  hash.update(await git('rev-parse', 'HEAD'));
+  hash.update(await git('diff', 'HEAD', '--', 'packages', 'pnpm-lock.yaml'));
+  for (const f of (await git('ls-files', '--others', '--exclude-standard', '--', 'packages')).split('\n').filter(Boolean)) {
+    hash.update(f);
+    hash.update(readFileSync(join(root, f)));
+  }
+  return hash.digest('hex');
+}
+
+/** Moves the installed project `app` to {@link KEPT_APP}, stamped with the sources it was packed from. */
+function keepApp(app, key) {
+  rmSync(KEPT_APP, { recursive: true, force: true });
+  renameSync(app, KEPT_APP);
+  writeFileSync(join(KEPT_APP, KEPT_STAMP), JSON.stringify({ key, at: new Date().toISOString() }));
+}
+
+const quickstartAt = args.indexOf('--quickstart');
+if (quickstartAt >= 0) {
+  const urls = args.slice(quickstartAt + 1).filter((a) => !a.startsWith('--'));
+  process.exit(await quickstart(urls));
+}
+
+/**
+ * `--quickstart URL...`: the README quickstart from the installed tarballs on each URL (the kept
+ * project when it matches the sources, else packed and installed anew). Returns the exit code.
+ */
+async function quickstart(urls) {
+  if (urls.length === 0) {
+    console.error('packaging: --quickstart needs at least one broker URL');
+    return 2;
+  }
+  const key = await sourceKey();
+  const stamp = join(KEPT_APP, KEPT_STAMP);
+  const fresh = existsSync(stamp) && JSON.parse(readFileSync(stamp, 'utf8')).key === key;
+  if (fresh) log(`quickstart: reusing the project installed from these sources at ${KEPT_APP}`);
+  else {
+    const from = mkdtempSync(join(tmpdir(), 'mqkit-packaging-'));
+    try {
+      mkdirSync(join(from, 'tarballs'));
+      const packed = await packAll(join(from, 'tarballs'));
+      await installApp(join(from, 'app'), packed);
+      keepApp(join(from, 'app'), key);
+    } catch (err) {
+      console.error(`packaging: FAIL quickstart: packing or installing: ${err.message}`);
+      return 1;
+    } finally {
+      rmSync(from, { recursive: true, force: true });
+    }
+  }
+  writeFileSync(join(KEPT_APP, 'quickstart.mjs'), quickstartMjs());
+  let failed = 0;
+  for (const url of urls) {
+    const t0 = performance.now();
+    const shown = url.replace(/(\/\/[^:/@]+:)[^@]+@/, '$1***@');
+    try {
+      const out = await run(process.execPath, ['quickstart.mjs'], { cwd: KEPT_APP, timeoutMs: 120_000, env: { MQ_URL: url } });
+      log(`quickstart OK on ${shown}: ${out.trim().split('\n').at(-1)} (${secs(t0)})`);
+    } catch (err) {
+      failed += 1;
+      fail(`quickstart on ${shown}: ${err.message}`);
+    }
+  }
+  log(`quickstart: ${urls.length - failed} of ${urls.length} URL(s) passed`);
+  return failed === 0 ? 0 : 1;
+}
+
+const work = mkdtempSync(join(tmpdir(), 'mqkit-packaging-'));
+const tarballs = join(work, 'tarballs');
+mkdirSync(tarballs);
+log(`work folder ${work}`);
+
+try {
+  // 1. Pack.
+  const packed = await packAll(tarballs);
 
   // Contents of each tarball.
   const license = readFileSync(join(root, 'LICENSE'), 'utf8');
@@ -158,17 +263,7 @@ try {
   const app = join(work, 'app');
   const install = async () => {
     if (!step('run') && !step('types')) return;
-    const t0 = performance.now();
-    mkdirSync(app);
-    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'mqkit-packaging-app', private: true, type: 'module' }, null, 2));
-    // @types/* as a TypeScript user has them (pg ships no types; @types/pg is an optional peer).
-    const npmInstall = ['install', '--no-audit', '--no-fund', '--loglevel=error', ...Object.values(packed), '@types/node@^24', '@types/pg@^8.11.0'];
-    // One more try on failure: the registry is the only thing here that can fail transiently.
-    await run('npm', npmInstall, { cwd: app }).catch((err) => {
-      log(`npm install failed, trying once more: ${err.message.split('\n').slice(-3).join(' ')}`);
-      return run('npm', npmInstall, { cwd: app });
-    });
-    log(`npm install of the tarballs into ${app}: ${secs(t0)}`);
+    await installApp(app, packed);
   };
 
   await Promise.all([lint(), install()]);
@@ -217,6 +312,15 @@ try {
 } catch (err) {
   fail(err.stack ?? String(err));
 } finally {
+  // A passing install is kept for `--quickstart` (the integration suite runs it once brokers are up).
+  if (failures.length === 0 && existsSync(join(work, 'app', 'node_modules'))) {
+    try {
+      keepApp(join(work, 'app'), await sourceKey());
+      log(`installed project kept for --quickstart at ${KEPT_APP}`);
+    } catch (err) {
+      log(`could not keep the installed project: ${err.message}`);
+    }
+  }
   if (keep || failures.length > 0) log(`kept ${work}`);
   else rmSync(work, { recursive: true, force: true });
 }
@@ -315,5 +419,36 @@ export async function main(charge: (order: Order) => Promise<void>): Promise<voi
   const driver: Driver | undefined = undefined;
   void driver;
 }
+`.trimStart();
+}
+
+// The README quickstart as a user runs it from npm: MQ_URL alone, `topology: 'create'`, a new topic,
+// 10 published, each received once.
+function quickstartMjs() {
+  return `
+import { connect, idempotent, MemoryDedupStore } from '@mqkit/core';
+
+const url = process.env.MQ_URL;
+const topic = \`quickstart-\${Date.now().toString(36)}-\${process.pid}\`;
+const mq = await connect(url, { topology: 'create' });
+const charged = new Map();
+await mq.subscribe(topic, {
+  group: 'billing',
+  concurrency: 8,
+  retry: { maxAttempts: 5 },
+  middleware: [idempotent(new MemoryDedupStore())],
+  handler: async (msg) => void charged.set(msg.payload.orderId, (charged.get(msg.payload.orderId) ?? 0) + 1),
+});
+const ids = Array.from({ length: 10 }, (_, n) => \`A-\${1000 + n}\`);
+await Promise.all(ids.map((orderId, n) => mq.publish(topic, { orderId }, { id: \`order-created:\${orderId}\`, key: \`customer-\${n % 3}\` })));
+const deadline = Date.now() + 60_000;
+while (charged.size < ids.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+await mq.close();
+const twice = [...charged].filter(([, n]) => n !== 1).map(([id]) => id);
+if (charged.size !== ids.length || twice.length > 0) {
+  console.error(\`quickstart on \${mq.adapter}: received \${charged.size}/\${ids.length}, more than once: \${twice.join(', ') || 'none'}\`);
+  process.exit(1);
+}
+console.log(\`\${mq.adapter}: 10/10 received, each once (topic \${topic})\`);
 `.trimStart();
 }
