@@ -1,7 +1,7 @@
 import { Client, idempotent, MemoryDedupStore, MqError, type Delivery, type DedupStore } from '@mqkit/core';
 import { memory, memoryBroker } from '@mqkit/testing';
 import { eventually, uniqueName } from '@mqkit/testing/conformance';
-import { Inject, Injectable, Module, Scope, type INestApplicationContext } from '@nestjs/common';
+import { Controller, Inject, Injectable, Module, Scope, type INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { afterEach, expect, it } from 'vitest';
 import { InjectMqkit, MqkitLifecycle, MqkitModule, Subscribe } from './index.ts';
@@ -231,4 +231,27 @@ it('a request-scoped provider cannot subscribe: CONFIG naming it', async () => {
   await expect(NestFactory.createApplicationContext(AppModule, { logger: false, abortOnError: false })).rejects.toSatisfy(
     (err) => MqError.is(err, 'CONFIG') && (err as Error).message.includes('PerRequest.handle'),
   );
+});
+
+it('controllers are found too; a provider aliased with useExisting subscribes once', async () => {
+  const name = uniqueName('nest');
+  const seen: string[] = [];
+  @Controller()
+  class Webhooks {
+    @Subscribe('hooks', { group: 'web' })
+    async handle(delivery: Delivery<string>): Promise<void> {
+      seen.push(delivery.payload);
+    }
+  }
+  @Module({
+    imports: [MqkitModule.forRoot({ url: `memory://${name}`, adapters: [memory()] })],
+    controllers: [Webhooks],
+    providers: [Billing, { provide: 'BILLING_ALIAS', useExisting: Billing }],
+  })
+  class AppModule {}
+  const app = await start(AppModule);
+  const topics = app.get(MqkitLifecycle).subscriptions.map((s) => `${s.topic}/${s.group}`);
+  expect(topics.sort()).toEqual(['hooks/web', 'orders/billing']);
+  await app.get(Client).publish('hooks', 'h-1');
+  await eventually('the controller consumed', 5_000, () => seen.length === 1);
 });
