@@ -12,6 +12,7 @@ export { connect, ADAPTER_PACKAGES, type ConnectConfig, type ConnectOptions } fr
 export { Client, type Transaction } from './client.ts';
 export type { ClientHealth, ComponentState, HealthError, HealthOptions, OutboxRelayHealth, PublisherHealth, SubscriptionHealth } from './health.ts';
 export { SEMCONV_VERSION } from './telemetry.ts';
+export { observeBacklog, type BacklogMetrics, type BacklogMetricsOptions } from './backlog-metrics.ts';
 export type { TopicDeclaration, TopologyMode } from './topology.ts';
 export {
   type OutgoingMessage,

@@ -45,11 +45,17 @@ export interface TelemetryOptions {
 
 /** The version of the OpenTelemetry semantic conventions mqkit's spans and metrics follow. */
 export const SEMCONV_VERSION = '1.45.0';
-const SCHEMA_URL = `https://opentelemetry.io/schemas/${SEMCONV_VERSION}`;
+/** @internal the schema URL of {@link SEMCONV_VERSION}, on mqkit's tracer and meters. */
+export const SCHEMA_URL = `https://opentelemetry.io/schemas/${SEMCONV_VERSION}`;
 const SCOPE = '@mqkit/core';
 
 /** `messaging.system` by adapter name: the conventions' well-known values where there is one. */
 const SYSTEMS: Readonly<Record<string, string>> = { sqs: 'aws_sqs', 'redis-streams': 'redis' };
+
+/** @internal `messaging.system` of an adapter (by its name). */
+export function messagingSystem(adapter: string): string {
+  return SYSTEMS[adapter] ?? adapter;
+}
 
 /** Bucket boundaries (s) the conventions advise for messaging durations. */
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
@@ -175,7 +181,7 @@ export class Telemetry {
   readonly sendHealth = new SendHealth();
 
   constructor(adapter: string, options: TelemetryOptions) {
-    this.system = SYSTEMS[adapter] ?? adapter;
+    this.system = messagingSystem(adapter);
     // The global provider is a proxy that forwards to an SDK registered later, so one lookup suffices.
     this.#tracer = (options.tracerProvider ?? trace.getTracerProvider()).getTracer(SCOPE, undefined, { schemaUrl: SCHEMA_URL });
     const meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(SCOPE, undefined, { schemaUrl: SCHEMA_URL });
