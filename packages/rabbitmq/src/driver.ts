@@ -161,7 +161,7 @@ export class RabbitmqDriver implements Driver {
     if (this.#closed) throw new MqError('CLOSED', 'rabbitmq driver is closed');
     const declared = await this.#declareFor(envelopes);
     const { confirmTimeoutMs } = this.#settings.options;
-    const outcomes: SendOutcome[] = new Array(envelopes.length);
+    const outcomes = new Array<SendOutcome>(envelopes.length);
     // The common case, nothing failed to declare: every envelope goes, at its own index.
     let valid: readonly Envelope[] = envelopes;
     let index: number[] | undefined;
@@ -253,7 +253,7 @@ export class RabbitmqDriver implements Driver {
  */
 function toOutgoing(envelope: Envelope): Outgoing {
   const delayed = envelope.delayMs !== undefined && envelope.delayMs > 0;
-  const options = toPublishOptions(envelope, undefined, delayed ? Date.now() + Math.ceil(envelope.delayMs!) : undefined);
+  const options = toPublishOptions(envelope, undefined, delayed ? Date.now() + Math.ceil(envelope.delayMs) : undefined);
   const routingKey = envelope.key !== undefined && fitsName(envelope.key) ? envelope.key : '';
   return { exchange: envelope.topic, routingKey, content: toBuffer(envelope.body), options };
 }

@@ -269,7 +269,7 @@ export class Publisher implements LinkUser {
       if (this.#current === pc) this.#current = undefined;
     });
     channel.on('return', (message: Message) => {
-      const entry = pc.pending.findReturned(message.properties.messageId ?? '', message.fields.exchange);
+      const entry = pc.pending.findReturned((message.properties.messageId as string | undefined) ?? '', message.fields.exchange);
       const fields = message.fields as unknown as { replyCode?: number; replyText?: string };
       if (entry) entry.returned = { code: fields.replyCode ?? REPLY.NO_ROUTE, text: fields.replyText ?? 'NO_ROUTE' };
     });

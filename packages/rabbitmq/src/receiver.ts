@@ -172,6 +172,7 @@ export class RabbitReceiver implements DriverReceiver<RabbitMessage>, LinkUser {
     }
     // Past amqplib's OpenTelemetry instrumentation: its consume span would sit beside mqkit's
     // process span in the message's trace.
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- called on its channel, through .call
     const { consumerTag } = await uninstrumented(consumer.channel.consume).call(
       consumer.channel,
       this.#queue,

@@ -29,19 +29,20 @@ function asDelivered(options: ReturnType<typeof toPublishOptions>, extra: Record
     userId: undefined,
     appId: undefined,
     clusterId: undefined,
-  } as MessageProperties;
+  };
 }
 
 describe('wire mapping', () => {
   it('publishes persistent, mandatory, with the id as messageId and seconds as timestamp', () => {
     const o = toPublishOptions(envelope);
+    const headers = o.headers as Record<string, unknown>;
     expect(o).toMatchObject({ messageId: 'order-1', persistent: true, mandatory: true, contentType: 'application/json', timestamp: 1_700_000_000 });
-    expect(o.headers[WIRE_HEADERS.key]).toBe('customer-7');
-    expect(o.headers[WIRE_HEADERS.timestamp]).toBe(1_700_000_000_123);
-    expect(o.headers[WIRE_HEADERS.priorAttempts]).toBeUndefined();
-    expect(o.headers['content-type']).toBeUndefined(); // carried once, as contentType
-    expect(o.headers.tenant).toBe('acmé');
-    expect(toPublishOptions(envelope, 3).headers[WIRE_HEADERS.priorAttempts]).toBe(3);
+    expect(headers[WIRE_HEADERS.key]).toBe('customer-7');
+    expect(headers[WIRE_HEADERS.timestamp]).toBe(1_700_000_000_123);
+    expect(headers[WIRE_HEADERS.priorAttempts]).toBeUndefined();
+    expect(headers['content-type']).toBeUndefined(); // carried once, as contentType
+    expect(headers.tenant).toBe('acmé');
+    expect((toPublishOptions(envelope, 3).headers as Record<string, unknown>)[WIRE_HEADERS.priorAttempts]).toBe(3);
   });
 
   it('round-trips id, key, headers, body and the millisecond timestamp, hiding transport headers', () => {
@@ -59,7 +60,7 @@ describe('wire mapping', () => {
   it('writes the shared timestamp name and still decodes (and hides) the legacy x-mqkit-ts of messages already queued', () => {
     const o = toPublishOptions(envelope);
     expect(WIRE_HEADERS.timestamp).toBe('x-mqkit-timestamp');
-    expect(o.headers[LEGACY_WIRE_HEADERS.timestamp]).toBeUndefined();
+    expect((o.headers as Record<string, unknown>)[LEGACY_WIRE_HEADERS.timestamp]).toBeUndefined();
     const { [WIRE_HEADERS.timestamp]: ms, ...rest } = o.headers;
     const legacy = fromDelivery('orders', Buffer.from([1, 2, 3]), asDelivered({ ...o, headers: { ...rest, 'x-mqkit-ts': ms! } }), false, 'orders.billing', 'k');
     expect(legacy.envelope.timestamp).toBe(envelope.timestamp);

@@ -179,7 +179,7 @@ export function fallbackId(content: Buffer, properties: MessageProperties, routi
   const hash = createHash('sha256');
   hash.update(`rk:${routingKey.length}:${routingKey}\n`);
   for (const name of IDENTIFYING_PROPERTIES) {
-    const value = properties[name];
+    const value: unknown = properties[name];
     if (value !== undefined && value !== null) hash.update(`p:${name}=${canonical(value)}\n`);
   }
   const raw = (properties.headers ?? {}) as Record<string, unknown>;
@@ -207,5 +207,5 @@ function canonical(value: unknown): string {
       .map((k) => `${JSON.stringify(k)}:${canonical(table[k])}`)
       .join(',')}}`;
   }
-  return `?${String(value)}`;
+  return `?${typeof value}`; // a symbol or a function: no AMQP field value is one
 }
