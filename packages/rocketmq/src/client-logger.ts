@@ -25,6 +25,7 @@ export function clientLogger(logger: Logger): ClientLogger {
     let i = 0;
     return format.replace(/%[sdjo]/g, () => {
       const value = rest[i++];
+      // eslint-disable-next-line @typescript-eslint/no-base-to-string -- objects go to safeJson; String() gets primitives
       return value instanceof Error ? value.message : typeof value === 'object' ? safeJson(value) : String(value);
     });
   };

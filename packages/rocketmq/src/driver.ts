@@ -189,7 +189,7 @@ export class RocketmqDriver implements Driver {
     if (declare && (orderly || retries > known)) {
       // Per-group order needs an orderly group (auto-created groups are not); a long retry policy
       // needs more redeliveries than the group's default.
-      await this.#admin!.createGroup(spec.group, { orderly, retryMaxTimes: retries }).catch((err: unknown) => {
+      await this.#admin.createGroup(spec.group, { orderly, retryMaxTimes: retries }).catch((err: unknown) => {
         throw classify(err, { topic: spec.topic, group: spec.group });
       });
     }

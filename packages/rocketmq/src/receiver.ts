@@ -4,7 +4,7 @@
  * (topic, proxy endpoint), nack and lease extension change the invisible duration. Core runs the
  * consumer (loops, lanes, heartbeat, attempt ledger, give-back on close).
  */
-import { MqError, withDeadline, type DriverReceiver, type ReceivedMessage, type SettleResults, type SubscriptionSpec } from '@mqkit/core/driver';
+import { type MqError, withDeadline, type DriverReceiver, type ReceivedMessage, type SettleResults, type SubscriptionSpec } from '@mqkit/core/driver';
 import { SimpleConsumer, StatusChecker, type MessageView, type SessionCredentials } from 'rocketmq-client-nodejs';
 import definitionPb from 'rocketmq-client-nodejs/proto/apache/rocketmq/v2/definition_pb.js';
 import servicePb from 'rocketmq-client-nodejs/proto/apache/rocketmq/v2/service_pb.js';
