@@ -23,7 +23,7 @@ type Raw = Record<string, unknown>;
  * A fake SQS: receive n answers `batches[n]` once `release(n)` was called (the first at once),
  * later receives wait for their abort. Records visibility changes, deletes and re-sends.
  */
-function fakeSqs(batches: Raw[][], options: { receiveError?: unknown; failDelete?: string } = {}) {
+function fakeSqs(batches: Raw[][], options: { receiveError?: Error; failDelete?: string } = {}) {
   const visibility: Array<{ receiptHandle: string; seconds: number }> = [];
   const deleted: string[] = [];
   const resent: Array<{ delaySeconds: number | undefined; attributes: Raw }> = [];
@@ -47,12 +47,12 @@ function fakeSqs(batches: Raw[][], options: { receiveError?: unknown; failDelete
       return new Promise((_, reject) => o.abortSignal.addEventListener('abort', () => reject(o.abortSignal.reason), { once: true }));
     }
     if (command instanceof ChangeMessageVisibilityBatchCommand) {
-      const entries = input.Entries as unknown as Array<{ Id: string; ReceiptHandle: string; VisibilityTimeout: number }>;
+      const entries = input.Entries as Array<{ Id: string; ReceiptHandle: string; VisibilityTimeout: number }>;
       visibility.push(...entries.map((e) => ({ receiptHandle: e.ReceiptHandle, seconds: e.VisibilityTimeout })));
       return entriesOk(entries);
     }
     if (command instanceof DeleteMessageBatchCommand) {
-      const entries = input.Entries as unknown as Array<{ Id: string; ReceiptHandle: string }>;
+      const entries = input.Entries as Array<{ Id: string; ReceiptHandle: string }>;
       deleted.push(...entries.map((e) => e.ReceiptHandle));
       const failed = entries.filter((e) => e.ReceiptHandle === options.failDelete);
       return {
@@ -61,7 +61,7 @@ function fakeSqs(batches: Raw[][], options: { receiveError?: unknown; failDelete
       };
     }
     if (command instanceof SendMessageBatchCommand) {
-      const entries = input.Entries as unknown as Array<{ Id: string; DelaySeconds?: number; MessageAttributes: Raw }>;
+      const entries = input.Entries as Array<{ Id: string; DelaySeconds?: number; MessageAttributes: Raw }>;
       resent.push(...entries.map((e) => ({ delaySeconds: e.DelaySeconds, attributes: e.MessageAttributes })));
       return { Successful: entries.map((e) => ({ Id: e.Id, MessageId: 'copy' })), Failed: [] };
     }

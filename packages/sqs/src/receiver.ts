@@ -5,7 +5,7 @@
  * seconds and at most 12 hours after a receive, re-scheduling of messages delayed beyond SQS's
  * 15 minutes as re-sent copies, and re-declaring a queue that vanished.
  */
-import { ChangeMessageVisibilityBatchCommand, DeleteMessageBatchCommand, type Message, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { ChangeMessageVisibilityBatchCommand, DeleteMessageBatchCommand, type Message, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { MqError, toMqError, type DriverReceiver, type Envelope, type Logger, type ReceivedMessage, type SettleResults } from '@mqkit/core/driver';
 import { settleEntries, SQS_BATCH_LIMIT } from './batch-entries.ts';
 import { classifyAwsError } from './errors.ts';

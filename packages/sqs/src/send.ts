@@ -3,8 +3,8 @@
  * 10 entries and 256 KiB per call, each envelope settled by its own entry.
  * Nothing is retried here; core's reliable sender retries what comes back `retryable`.
  */
-import { PublishBatchCommand, type PublishBatchRequestEntry, SNSClient } from '@aws-sdk/client-sns';
-import { SendMessageBatchCommand, type SendMessageBatchRequestEntry, SQSClient } from '@aws-sdk/client-sqs';
+import { PublishBatchCommand, type PublishBatchRequestEntry, type SNSClient } from '@aws-sdk/client-sns';
+import { SendMessageBatchCommand, type SendMessageBatchRequestEntry, type SQSClient } from '@aws-sdk/client-sqs';
 import { MqError, type Envelope, type SendOutcome } from '@mqkit/core/driver';
 import { chunkEntries, settleEntries } from './batch-entries.ts';
 import { classifyAwsError } from './errors.ts';

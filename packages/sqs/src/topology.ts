@@ -3,8 +3,8 @@
  * redrive policies. Results are cached per name; a failed lookup is not cached, so the next call
  * tries again.
  */
-import { CreateTopicCommand, ListSubscriptionsByTopicCommand, SetSubscriptionAttributesCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
-import { CreateQueueCommand, GetQueueAttributesCommand, GetQueueUrlCommand, SetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { CreateTopicCommand, ListSubscriptionsByTopicCommand, SetSubscriptionAttributesCommand, type SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
+import { CreateQueueCommand, GetQueueAttributesCommand, GetQueueUrlCommand, SetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { MqError } from '@mqkit/core/driver';
 import { classifyAwsError, classifyDeclareError } from './errors.ts';
 import { SQS_MAX_BYTES } from './options.ts';
@@ -167,7 +167,7 @@ export class Topology {
     if (!this.#settings.declare) return undefined;
     const deadLetterTargetArn = await this.queueArn(deadLetterUrl);
     const wanted = maxReceiveCount === undefined ? '' : JSON.stringify({ deadLetterTargetArn, maxReceiveCount });
-    let previous = '';
+    let previous: string;
     try {
       const r = await this.#sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['RedrivePolicy'] }), { abortSignal: this.#signal() });
       previous = r.Attributes?.RedrivePolicy ?? '';
