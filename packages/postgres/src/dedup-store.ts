@@ -14,7 +14,7 @@ const PURGE_MAX_BATCHES = 100;
 
 const isFunction = (v: unknown): boolean => typeof v === 'function';
 const loggerSchema = z.custom<Logger>(
-  (v) => typeof v === 'object' && v !== null && isFunction((v as Logger).warn) && isFunction((v as Logger).error),
+  (v) => typeof v === 'object' && v !== null && typeof (v as Logger).warn === 'function' && typeof (v as Logger).error === 'function',
   'must be a logger',
 );
 
