@@ -207,12 +207,12 @@ export function decodeAttemptLog(metadata: string | null | undefined, position: 
   let lag = 0;
   let runs: string;
   if (parts[0] === VERSION && parts.length === 4) {
-    const count = parseBase36(parts[1]!);
+    const count = parseBase36(parts[1]);
     if (count === undefined) return undefined;
     end = position + count - 1;
     clean = parts[2] === 'c';
     if (!clean) {
-      const l = parseBase36(parts[2]!);
+      const l = parseBase36(parts[2]);
       if (l === undefined) return undefined;
       lag = l;
     }
@@ -220,7 +220,7 @@ export function decodeAttemptLog(metadata: string | null | undefined, position: 
     if (count === 0 && runs !== '') return undefined;
   } else if (parts[0] === LEGACY && parts.length === 3) {
     // Recorded before every hand-over: as exact as a clean log.
-    const window = parseBase36(parts[1]!);
+    const window = parseBase36(parts[1]);
     if (window === undefined) return undefined;
     end = position + window;
     clean = true;

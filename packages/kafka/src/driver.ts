@@ -203,7 +203,7 @@ export class KafkaDriver implements Driver {
         );
       }
     }
-    await Promise.all(specs.map((s) => this.#declared.get(s.topic)));
+    await Promise.all(specs.map((s) => this.#declared.get(s.topic) ?? Promise.resolve()));
   }
 
   async close(): Promise<void> {

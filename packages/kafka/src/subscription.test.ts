@@ -162,7 +162,7 @@ describe('KafkaSubscription', () => {
     });
     let ticks = 0;
     const interval = setInterval(() => (ticks += 1), 5);
-    consumer.listener.onBatch({ topic: 't', partition: 0, records: records(0, 1, 2, 3, 4) });
+    void consumer.listener.onBatch({ topic: 't', partition: 0, records: records(0, 1, 2, 3, 4) });
     const seen = await new Promise<{ deliveries: number; ticks: number }>((resolve) =>
       setTimeout(() => resolve({ deliveries: delivered.length, ticks }), 200),
     );
@@ -293,7 +293,7 @@ describe('KafkaSubscription', () => {
     const { consumer, receiver } = await bare();
     const signal = new AbortController().signal;
     const waiting = receiver.receive(2, signal);
-    consumer.listener.onBatch({ topic: 't', partition: 0, records: records(0, 1, 2) });
+    void consumer.listener.onBatch({ topic: 't', partition: 0, records: records(0, 1, 2) });
     const first = await waiting;
     expect(first.map((m) => [m.id, m.deliveryCount, m.envelope.id])).toEqual([['0:0', 1, 'm0'], ['0:1', 1, 'm1']]);
     expect((await receiver.receive(10, signal)).map((m) => m.id)).toEqual(['0:2']);
@@ -315,7 +315,7 @@ describe('KafkaSubscription', () => {
   it('a released record counts no attempt in the log of a graceful close; a nacked one does', async () => {
     const stored = new Map<number, CommittedOffset>();
     const { consumer, receiver } = await bare(new ScriptedConsumer(stored));
-    consumer.listener.onBatch({ topic: 't', partition: 0, records: records(0, 1) });
+    void consumer.listener.onBatch({ topic: 't', partition: 0, records: records(0, 1) });
     const got = await receiver.receive(10, new AbortController().signal);
     expect(got).toHaveLength(2);
     await receiver.nack([got[0]!], 0); // a handler saw m0 (as core does on close for an abandoned one)

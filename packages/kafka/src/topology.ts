@@ -9,7 +9,7 @@
  * before its first subscriber (within the topic's retention). The Kafka group of an mqkit group is
  * `<group>.<topic>` (see nativeGroupId).
  */
-import { missingTopologyError, MqError, type DriverTopology, type MissingTopology, type TopologySpec } from '@mqkit/core/driver';
+import { missingTopologyError, type MqError, type DriverTopology, type MissingTopology, type TopologySpec } from '@mqkit/core/driver';
 import type { AdminSeam, TopicSpec } from './client/seam.ts';
 
 /** What the topology step needs from the driver. */

@@ -32,7 +32,7 @@ const CONNECTION_NAMES = new Set([
 const TIMEOUT_NAMES = new Set(['KafkaJSRequestTimeoutError', 'KafkaJSTimeout', 'KafkaJSLockTimeout']);
 
 function asKafkaError(err: unknown): KafkaLikeError | undefined {
-  return typeof err === 'object' && err !== null ? (err as KafkaLikeError) : undefined;
+  return typeof err === 'object' && err !== null ? (err) : undefined;
 }
 
 /** The innermost useful error: kafkajs nests causes in `cause` / `originalError`. */

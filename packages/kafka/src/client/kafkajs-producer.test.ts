@@ -84,7 +84,7 @@ describe('SerialIdempotentProducer', () => {
     const behind = (settled[1] as PromiseRejectedResult).reason as MqError;
     expect(MqError.is(behind, 'NOT_CONFIRMED')).toBe(true);
     expect(behind.retryable).toBe(true);
-    expect(MqError.is(late, 'NOT_CONFIRMED') && (late as MqError).retryable).toBe(true);
+    expect(MqError.is(late, 'NOT_CONFIRMED') && (late).retryable).toBe(true);
     expect(calls).toHaveLength(1);
     await new Promise((r) => setImmediate(r));
     await producer.send('a', records(1));

@@ -2,7 +2,7 @@
  * kafkajs' side of the serial idempotent producer (see serial-producer.ts for why serial): a
  * deterministic partitioner and one kafkajs `sendBatch` per request.
  */
-import { CompressionTypes, Partitioners, type Kafka, type Message, type ProducerConfig } from 'kafkajs';
+import { type CompressionTypes, Partitioners, type Kafka, type Message, type ProducerConfig } from 'kafkajs';
 import type { Logger } from '@mqkit/core/driver';
 import { ID_HEADER } from '../records.ts';
 import type { ProduceRecord } from './seam.ts';
@@ -45,5 +45,5 @@ export class SerialIdempotentProducer extends SerialProducer {
  * by `toRecord` and never mutated by kafkajs (it only reads them while encoding): no copy.
  */
 export function toKafkajsMessage(record: ProduceRecord): Message {
-  return record as Message;
+  return record;
 }

@@ -51,7 +51,7 @@ function logCreator(logger: Logger) {
 function saslOptions(settings: KafkaSettings): SASLOptions | undefined {
   const { sasl } = settings;
   if (!sasl) return undefined;
-  return { mechanism: sasl.mechanism, username: sasl.username, password: sasl.password } as SASLOptions;
+  return { mechanism: sasl.mechanism, username: sasl.username, password: sasl.password };
 }
 
 /** Builds the kafkajs client from validated settings. */
@@ -250,6 +250,8 @@ class KafkajsConsumer implements ConsumerSeam {
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: 1,
+      // kafkajs' payload functions are closures over the batch, not methods using `this`.
+      // eslint-disable-next-line @typescript-eslint/unbound-method
       eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
         if (!isRunning() || isStale() || this.#consumer !== consumer) return;
         // kafkajs' message objects already have the FetchedRecord shape: passed as they are.

@@ -22,7 +22,7 @@ interface PlatformaticLikeError {
 type Verdict = { code: ErrorCode; retryable: boolean };
 
 function asError(err: unknown): PlatformaticLikeError | undefined {
-  return typeof err === 'object' && err !== null ? (err as PlatformaticLikeError) : undefined;
+  return typeof err === 'object' && err !== null ? (err) : undefined;
 }
 
 /** Every error in the tree, breadth first (bounded). */

@@ -70,7 +70,7 @@ function toMessage(topic: string, record: ProduceRecord): PltMessage {
     topic,
     key: record.key ?? undefined,
     value: record.value,
-    headers: record.headers as Record<string, HeaderValue>,
+    headers: record.headers,
     timestamp: BigInt(record.timestamp),
   };
 }
@@ -422,7 +422,7 @@ class PlatformaticConsumer implements ConsumerSeam {
         const generation = this.#generation;
         fetch(options, (err, response) => {
           if (err || !response || generation === this.#generation || this.#consumer !== consumer) {
-            this.#handOver(() => callback(err, response as FetchResponse));
+            this.#handOver(() => callback(err, response));
             return;
           }
           // Sent before the latest assignment: its records come again from the committed offsets.
