@@ -42,7 +42,7 @@ describe('kafka (kafkajs) with @opentelemetry/instrumentation-kafkajs', () => {
 
   it('mqkit publish → consume → ack: only mqkit’s spans and the handler’s in the trace; no kafkajs send or process span', async () => {
     const before = new Set(tracing.spans());
-    const client = await connect(`kafka://${brokers}?clientId=mqkit-it-instr&client=kafkajs`, { adapters: [kafka()] });
+    const client = await connect(`kafka://${brokers}?clientId=mqkit-it-instr&client=kafkajs`, { adapters: [kafka()], meterProvider: tracing.meterProvider });
     const topic = await createTopic('semconv-kafkajs', 1);
     try {
       const t = await traceOneMessage(tracing, client, { topic, group: uniqueGroup('semconv'), system: 'kafka', timeoutMs: 60_000 });

@@ -38,7 +38,7 @@ describe('kafka (@platformatic/kafka) with @platformatic/kafka-opentelemetry', (
 
   it('mqkit publish → consume → ack: only mqkit’s spans and the handler’s in the trace, no @platformatic/kafka span at all', async () => {
     const before = new Set(tracing.spans());
-    const client = await connect(`kafka://${brokers}?clientId=mqkit-it-instr&client=platformatic`, { adapters: [kafka()] });
+    const client = await connect(`kafka://${brokers}?clientId=mqkit-it-instr&client=platformatic`, { adapters: [kafka()], meterProvider: tracing.meterProvider });
     try {
       const topic = await createTopic('semconv-plt', 1);
       const t = await traceOneMessage(tracing, client, { topic, group: uniqueGroup('semconv'), system: 'kafka', timeoutMs: 60_000 });

@@ -12,7 +12,7 @@ afterAll(() => tracing.uninstall());
 
 describe('kafka: messaging semantic conventions', () => {
   it('send → process → handler span → ack, one trace, messaging.system kafka', async () => {
-    const client = await connectKafka();
+    const client = await connectKafka({ meterProvider: tracing.meterProvider });
     try {
       const topic = await createTopic('semconv', 1);
       await traceOneMessage(tracing, client, { topic, group: uniqueGroup('semconv'), system: 'kafka', timeoutMs: 60_000 });

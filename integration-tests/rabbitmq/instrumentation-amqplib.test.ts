@@ -46,7 +46,7 @@ describe('rabbitmq with @opentelemetry/instrumentation-amqplib', () => {
 
   it('mqkit publish → consume → ack: only mqkit’s spans and the handler’s in the trace, no amqplib span at all', async () => {
     const before = new Set(tracing.spans());
-    const client = await connect(url, { adapters: [rabbitmq()] });
+    const client = await connect(url, { adapters: [rabbitmq()], meterProvider: tracing.meterProvider });
     try {
       const topic = uniqueTopic('semconv-amqplib');
       topics.add(topic);

@@ -20,7 +20,7 @@ afterAll(async () => {
 
 describe('rabbitmq: messaging semantic conventions', () => {
   it('send → process → handler span → ack, one trace, messaging.system rabbitmq', async () => {
-    const client = await connect(url, { adapters: [rabbitmq()] });
+    const client = await connect(url, { adapters: [rabbitmq()], meterProvider: tracing.meterProvider });
     try {
       const topic = uniqueTopic('semconv');
       topics.add(topic);

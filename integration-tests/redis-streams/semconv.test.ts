@@ -17,7 +17,7 @@ afterAll(async () => {
 
 describe('redis-streams: messaging semantic conventions', () => {
   it('send → process → handler span → ack, one trace, messaging.system redis', async () => {
-    const client = await connectStreams();
+    const client = await connectStreams({ meterProvider: tracing.meterProvider });
     try {
       const topic = uniqueName('semconv');
       topics.push(topic);

@@ -12,7 +12,7 @@ afterAll(() => tracing.uninstall());
 
 describe('rocketmq: messaging semantic conventions', () => {
   it('send → process → handler span → ack, one trace, messaging.system rocketmq', async () => {
-    const client = await connectRocketmq();
+    const client = await connectRocketmq({}, { meterProvider: tracing.meterProvider });
     try {
       const topic = await freshTopic('semconv', 'NORMAL');
       await traceOneMessage(tracing, client, { topic, group: uniqueGroup('semconv'), system: 'rocketmq', timeoutMs: 60_000 });

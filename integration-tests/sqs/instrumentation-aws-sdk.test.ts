@@ -36,7 +36,7 @@ describe('sqs with @opentelemetry/instrumentation-aws-sdk', () => {
 
   it('mqkit publish → consume → ack: only mqkit’s spans and the handler’s in the trace, no AWS SDK span at all', async () => {
     const before = new Set(tracing.spans());
-    const client = await connectSqs('queue');
+    const client = await connectSqs('queue', { meterProvider: tracing.meterProvider });
     try {
       const topic = uniqueName('semconv-aws');
       topics.push(topic);

@@ -16,7 +16,7 @@ afterAll(async () => {
 
 describe('sqs: messaging semantic conventions', () => {
   it('send → process → handler span → ack, one trace, messaging.system aws_sqs', async () => {
-    const client = await connectSqs('queue');
+    const client = await connectSqs('queue', { meterProvider: tracing.meterProvider });
     try {
       const topic = uniqueName('semconv');
       topics.push(topic);

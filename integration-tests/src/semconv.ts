@@ -7,14 +7,36 @@
 import { context, propagation, SpanKind, trace, type Span } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { AggregationTemporality, MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import type { Client, SubscribeOptions } from '@mqkit/core';
 import { expect } from 'vitest';
 import { waitFor } from './wait.ts';
 
+/** A metric reader collected on demand (cumulative). */
+class TestMetricReader extends MetricReader {
+  constructor() {
+    super({ aggregationTemporalitySelector: () => AggregationTemporality.CUMULATIVE });
+  }
+  protected override async onForceFlush(): Promise<void> {}
+  protected override async onShutdown(): Promise<void> {}
+}
+
+/** One metric point: its name, unit, attributes and value (a histogram's count). */
+export interface MetricPoint {
+  readonly name: string;
+  readonly unit: string;
+  readonly attributes: Readonly<Record<string, unknown>>;
+  readonly value: number;
+}
+
 export interface Tracing {
   readonly exporter: InMemorySpanExporter;
   readonly provider: BasicTracerProvider;
+  /** Pass to `connect({ meterProvider })`: what {@link Tracing.metrics} reads. */
+  readonly meterProvider: MeterProvider;
+  /** Every metric point so far. */
+  metrics(): Promise<MetricPoint[]>;
   /** Spans finished so far. */
   spans(): ReadableSpan[];
   /** Undoes the global registration. */
@@ -28,11 +50,26 @@ export function installTracing(): Tracing {
   trace.setGlobalTracerProvider(provider);
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
   propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+  const reader = new TestMetricReader();
+  const meterProvider = new MeterProvider({ readers: [reader] });
   return {
     exporter,
     provider,
+    meterProvider,
+    async metrics() {
+      const { resourceMetrics } = await reader.collect();
+      return resourceMetrics.scopeMetrics.flatMap((scope) =>
+        scope.metrics.flatMap((m) =>
+          m.dataPoints.map((p) => {
+            const v = p.value as number | { count: number };
+            return { name: m.descriptor.name, unit: m.descriptor.unit, attributes: p.attributes, value: typeof v === 'number' ? v : v.count };
+          }),
+        ),
+      );
+    },
     spans: () => exporter.getFinishedSpans(),
     async uninstall() {
+      await meterProvider.shutdown();
       await provider.shutdown();
       trace.disable();
       context.disable();
@@ -128,10 +165,28 @@ export async function traceOneMessage(
       'messaging.message.id': id,
     });
     for (const s of [send, process, handler, ack]) expect(s.status.code, s.name).not.toBe(2);
+    await expectMetrics(tracing, topic, group, system);
     return { send, process, handler, ack, trace: inTrace, id };
   } finally {
     await sub.close();
   }
+}
+
+/**
+ * The client's metrics for the message (when it was connected with `tracing.meterProvider`):
+ * send and ack durations, process duration, sent and consumed counts, in seconds.
+ */
+async function expectMetrics(tracing: Tracing, topic: string, group: string, system: string): Promise<void> {
+  const points = (await tracing.metrics()).filter((p) => p.attributes['messaging.destination.name'] === topic);
+  const value = (name: string, attrs: Record<string, unknown>): number | undefined =>
+    points.find((p) => p.name === name && Object.entries(attrs).every(([k, v]) => p.attributes[k] === v))?.value;
+  const base = { 'messaging.system': system };
+  expect(value('messaging.client.operation.duration', { ...base, 'messaging.operation.name': 'send', 'messaging.operation.type': 'send' })).toBe(1);
+  expect(value('messaging.client.sent.messages', { ...base, 'messaging.operation.name': 'send' })).toBe(1);
+  expect(value('messaging.client.consumed.messages', { ...base, 'messaging.consumer.group.name': group })).toBe(1);
+  expect(value('messaging.process.duration', { ...base, 'messaging.operation.name': 'process', 'messaging.consumer.group.name': group })).toBe(1);
+  expect(value('messaging.client.operation.duration', { ...base, 'messaging.operation.name': 'ack', 'messaging.operation.type': 'settle', 'messaging.consumer.group.name': group })).toBe(1);
+  expect(points.find((p) => p.name === 'messaging.client.operation.duration')?.unit).toBe('s');
 }
 
 /** The spans of `spans` made by another instrumentation scope than mqkit's and the test's own. */
