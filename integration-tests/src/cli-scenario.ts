@@ -124,7 +124,7 @@ export async function dlqScenario(o: ScenarioOptions): Promise<{ ids: string[]; 
     expect(dry.json()).toMatchObject({ dryRun: true, replayed: 0, failed: 0 });
     expect(dry.json().messages).toHaveLength(3);
     const replay = await mqkit(['dlq', 'replay', o.topic, '--rate', '100/s', '--json', ...url]);
-    expect(replay.code, replay.stderr).toBe(0);
+    expect(replay.code, replay.stdout + replay.stderr).toBe(0);
     expect(replay.json()).toMatchObject({ dryRun: false, replayed: 3, failed: 0 });
     expect((await mqkit(['dlq', 'ls', o.topic, '--json', ...url])).json().deadLetterTopics[0].depth).toBe(0);
 

@@ -39,7 +39,8 @@ export interface CreateGroupOptions {
   readonly retryMaxTimes?: number;
 }
 
-interface Response {
+/** A remoting response: code, remark, body and header fields. */
+export interface Response {
   readonly code: number;
   readonly remark: string;
   readonly body: Buffer;
@@ -184,6 +185,11 @@ export class RocketmqAdmin {
       this.#brokers = undefined;
     });
     return this.#brokers;
+  }
+
+  /** @internal one remoting request to the name server (`address` undefined) or a broker, for ops.ts (`mqkit dlq`, `mqkit lag`). */
+  request(address: string | undefined, code: number, extFields: Record<string, string>): Promise<Response> {
+    return this.#call(address ?? this.#namesrv, code, extFields);
   }
 
   #call(address: string, code: number, extFields: Record<string, string>, body?: Buffer): Promise<Response> {

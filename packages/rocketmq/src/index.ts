@@ -30,3 +30,4 @@ export function adapter(): Adapter {
 
 /** Friendly alias of {@link adapter}: `connect(url, { adapters: [rocketmq()] })`. */
 export const rocketmq = adapter;
+export { ops } from './ops.ts';
