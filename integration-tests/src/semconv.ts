@@ -2,7 +2,8 @@
  * The OpenTelemetry messaging semantic-convention checks every broker's `semconv.test.ts` runs
  * (and the contrib-instrumentation suites): an in-memory span exporter behind the global tracer
  * provider (so instrumentations of broker clients record into it too), W3C propagation, and one
- * message followed from `publish()` to the handler's own span.
+ * message followed from `publish()` to the handler's own span, the client's metrics for it, and
+ * `client.health()`.
  */
 import { context, propagation, SpanKind, trace, type Span } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
@@ -166,6 +167,10 @@ export async function traceOneMessage(
     });
     for (const s of [send, process, handler, ack]) expect(s.status.code, s.name).not.toBe(2);
     await expectMetrics(tracing, topic, group, system);
+    // And the client reports itself ready, with the subscription running, on the real broker.
+    const health = client.health();
+    expect(health).toMatchObject({ status: 'ok', ready: true, live: true, publisher: { state: 'ok' } });
+    expect(health.subscriptions.find((s) => s.topic === topic && s.group === group)?.state).toMatch(/^(running|paused)$/);
     return { send, process, handler, ack, trace: inTrace, id };
   } finally {
     await sub.close();
