@@ -36,27 +36,19 @@ export async function lag(ctx: CommandContext, topic: string | undefined, raw: u
     const rows = (await ops.backlog(topic, opts.group)).map(toRow);
     output(ctx, { adapter: ops.name, groups: rows }, () => {
       if (rows.length === 0) return 'no consumer groups\n';
-      const partitioned = rows.some((r) => r.partition !== null);
-      return formatTable(
-        [
-          { header: 'TOPIC' },
-          { header: 'GROUP' },
-          ...(partitioned ? [{ header: 'PARTITION', align: 'right' as const }] : []),
-          { header: 'BACKLOG', align: 'right' },
-          { header: 'READY', align: 'right' },
-          { header: 'IN FLIGHT', align: 'right' },
-          { header: 'CONSUMERS', align: 'right' },
-        ],
-        rows.map((r) => [
-          r.topic,
-          r.group,
-          ...(partitioned ? [cell(r.partition ?? undefined)] : []),
-          String(r.backlog),
-          cell(r.ready ?? undefined),
-          cell(r.inFlight ?? undefined),
-          cell(r.consumers ?? undefined),
-        ]),
-      );
+      // A column only when the broker tells it for some row (Kafka tells neither ready nor in flight).
+      const has = (pick: (r: LagRow) => unknown): boolean => rows.some((r) => pick(r) !== null);
+      const columns: Array<{ header: string; align?: 'right'; value: (r: LagRow) => string; shown: boolean }> = [
+        { header: 'TOPIC', value: (r) => r.topic, shown: true },
+        { header: 'GROUP', value: (r) => r.group, shown: true },
+        { header: 'PARTITION', align: 'right', value: (r) => cell(r.partition ?? undefined), shown: has((r) => r.partition) },
+        { header: 'BACKLOG', align: 'right', value: (r) => String(r.backlog), shown: true },
+        { header: 'READY', align: 'right', value: (r) => cell(r.ready ?? undefined), shown: has((r) => r.ready) },
+        { header: 'IN FLIGHT', align: 'right', value: (r) => cell(r.inFlight ?? undefined), shown: has((r) => r.inFlight) },
+        { header: 'CONSUMERS', align: 'right', value: (r) => cell(r.consumers ?? undefined), shown: has((r) => r.consumers) },
+      ];
+      const shown = columns.filter((c) => c.shown);
+      return formatTable(shown, rows.map((r) => shown.map((c) => c.value(r))));
     });
     return EXIT.OK;
   } finally {
