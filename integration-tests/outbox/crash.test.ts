@@ -61,7 +61,7 @@ for (const target of targets) {
       return mq;
     };
     const pendingOf = async (topic: string): Promise<number> =>
-      (await pool.query(`SELECT count(*)::int AS n FROM "${table}" WHERE topic = $1 AND published_at IS NULL`, [topic])).rows[0].n;
+      (await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${table}" WHERE topic = $1 AND published_at IS NULL`, [topic])).rows[0]!.n;
 
     beforeAll(async () => {
       pool = new pg.Pool({ connectionString: pgUrl, max: 12 });
@@ -126,7 +126,7 @@ for (const target of targets) {
           { timeoutMs: 30_000, intervalMs: 1 });
         await victim.kill('SIGKILL');
         expect((await victim.exited).signal).toBe('SIGKILL');
-        stranded = (await pool.query(`SELECT count(*)::int AS n FROM "${table}" WHERE claimed_by = $1 AND published_at IS NULL`, [id])).rows[0].n;
+        stranded = (await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${table}" WHERE claimed_by = $1 AND published_at IS NULL`, [id])).rows[0]!.n;
       }
       expect(stranded, 'a relay was killed while holding claimed rows').toBeGreaterThan(0);
 
@@ -193,8 +193,8 @@ for (const target of targets) {
       };
       const writing = Promise.all(Array.from({ length: writers }, (_, w) => write(w)));
       await waitFor('a third published', async () => {
-        const { rows } = await pool.query(`SELECT count(*)::int AS n FROM "${table}" WHERE topic = $1 AND published_at IS NOT NULL`, [topic]);
-        return rows[0].n > total / 3;
+        const { rows } = await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${table}" WHERE topic = $1 AND published_at IS NOT NULL`, [topic]);
+        return rows[0]!.n > total / 3;
       }, { timeoutMs: 120_000, intervalMs: 20 });
       await a.kill('SIGKILL');
       await sleep(300);
@@ -202,7 +202,7 @@ for (const target of targets) {
       await writing;
       const t0 = Date.now();
       await waitFor('the outbox drained', async () => (await pendingOf(topic)) === 0, { timeoutMs: 120_000 });
-      await waitFor(`${total} effects`, async () => (await pool.query(`SELECT count(*)::int AS n FROM "${effects}" WHERE key IS NOT NULL`)).rows[0].n >= total, { timeoutMs: 180_000, intervalMs: 250 });
+      await waitFor(`${total} effects`, async () => (await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${effects}" WHERE key IS NOT NULL`)).rows[0]!.n >= total, { timeoutMs: 180_000, intervalMs: 250 });
       // A relay that published but died before marking republishes its batch: force 300 such
       // rows (the kill above may or may not have hit that window) and watch the consumer absorb them.
       const before = deliveries;
@@ -251,20 +251,20 @@ for (const target of targets) {
       const exit = await Promise.race([first.exited, sleep(60_000).then(() => undefined)]);
       expect(exit?.signal, first.output.join('\n')).toBe('SIGKILL');
       const count = async (id: string): Promise<number> =>
-        (await pool.query(`SELECT count(*)::int AS n FROM "${effects}" WHERE id = $1`, [id])).rows[0].n;
+        (await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${effects}" WHERE id = $1`, [id])).rows[0]!.n;
       expect(await count(crashId)).toBe(1); // committed before the crash
 
       const second = await startWorker('./consumer-worker.ts', consumerEnv());
       workers.push(second);
       await waitFor('all 20 effects', async () => {
-        const { rows } = await pool.query(`SELECT count(DISTINCT id)::int AS n FROM "${effects}" WHERE id = ANY($1)`, [ids]);
-        return rows[0].n === 20;
+        const { rows } = await pool.query<{ n: number }>(`SELECT count(DISTINCT id)::int AS n FROM "${effects}" WHERE id = ANY($1)`, [ids]);
+        return rows[0]!.n === 20;
       }, { timeoutMs: 120_000, intervalMs: 250 }).catch(async (err: unknown) => {
         const { rows } = await pool.query(`SELECT id, attempt, pid FROM "${seen}" WHERE id = ANY($1) ORDER BY at`, [ids]);
         throw new Error(`${(err as Error).message}\nseen: ${JSON.stringify(rows)}\nfirst: ${first.output.join('\n')}\nsecond: ${second.output.join('\n')}`);
       });
       await waitFor('the crashed message redelivered', async () =>
-        (await pool.query(`SELECT count(*)::int AS n FROM "${seen}" WHERE id = $1`, [crashId])).rows[0].n >= 2, { timeoutMs: 60_000 });
+        (await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${seen}" WHERE id = $1`, [crashId])).rows[0]!.n >= 2, { timeoutMs: 60_000 });
       await sleep(1_000);
       for (const id of ids) expect(await count(id), id).toBe(1);
       expect(await dedup.isProcessed(dedupKey(group, crashId))).toBe(true);

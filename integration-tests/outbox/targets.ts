@@ -41,7 +41,7 @@ async function describeTarget(name: Target['name'], e: BrokerEndpoints[Target['n
       const s = e as BrokerEndpoints['sqs'];
       const params = new URLSearchParams({ region: s.region, endpoint: s.endpoint, sns: 'false' });
       return {
-        url: `sqs://?${params}`,
+        url: `sqs://?${params.toString()}`,
         options: { credentials: { accessKeyId: 'test', secretAccessKey: 'test' } },
         // Per-key order on SQS needs a FIFO queue, whose 5-minute deduplication drops a re-sent id.
         topic: async (prefix, ordered) => uniqueName(prefix, { fifo: ordered }),

@@ -33,8 +33,8 @@ afterAll(async () => {
 });
 
 async function effectCount(id: string): Promise<number> {
-  const { rows } = await pool.query(`SELECT count(*)::int AS n FROM "${effects}" WHERE id = $1`, [id]);
-  return rows[0].n;
+  const { rows } = await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${effects}" WHERE id = $1`, [id]);
+  return rows[0]!.n;
 }
 
 describe('PostgresDedupStore.markProcessed', () => {
@@ -222,7 +222,7 @@ describe('PostgresDedupStore purge', () => {
     const live = `${tag}:live`;
     expect(await purging.markProcessed(pool, live)).toBe(true);
     const expired = async (): Promise<number> =>
-      (await pool.query(`SELECT count(*)::int AS n FROM "${dedupTable}" WHERE key LIKE $1`, [`${tag}:old:%`])).rows[0].n;
+      (await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${dedupTable}" WHERE key LIKE $1`, [`${tag}:old:%`])).rows[0]!.n;
     expect(await expired()).toBe(450);
     await sleep(100);
     tokenOf(await purging.begin(`${tag}:trigger`, 10_000)); // a write after the interval starts a purge

@@ -26,7 +26,7 @@ const table = uniqueIdent('kysely_outbox');
 
 /** The README's executor: Kysely's raw query runner speaks `$1` placeholders like pg. */
 const executor = (trx: Transaction<DB>): SqlExecutor => ({
-  query: (text, values = []) => trx.executeQuery(CompiledQuery.raw(text, values)) as Promise<{ rows: unknown[] }>,
+  query: (text, values = []) => trx.executeQuery(CompiledQuery.raw(text, values)),
 });
 
 afterAll(async () => {

@@ -62,9 +62,9 @@ it('creates the order and its message in one transaction and ships it once, dupl
   await sleep(500);
   const check = new pg.Client({ connectionString: url });
   await check.connect();
-  const { rows } = await check.query(`SELECT count(*)::int AS n FROM ${TABLES.shipments} WHERE order_id = $1`, [order.orderId]);
+  const { rows } = await check.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${TABLES.shipments} WHERE order_id = $1`, [order.orderId]);
   await check.end();
-  expect(rows[0].n).toBe(1);
+  expect(rows[0]!.n).toBe(1);
   expect(shipped.filter((id) => id === order.orderId)).toHaveLength(1);
 });
 

@@ -68,8 +68,8 @@ describe('migration', () => {
     const names = await freshTables();
     await migrate(pool, names);
     await Promise.all([migrate(pool, names), migrate(pool, names)]);
-    const { rows } = await pool.query(`SELECT count(*)::int AS n FROM pg_tables WHERE tablename = ANY($1)`, [[names.table, names.dedupTable]]);
-    expect(rows[0].n).toBe(2);
+    const { rows } = await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_tables WHERE tablename = ANY($1)`, [[names.table, names.dedupTable]]);
+    expect(rows[0]!.n).toBe(2);
     expect(migrationSql(names)).toContain(`"${names.table}"`);
   });
 
@@ -155,10 +155,10 @@ describe('PostgresOutboxStore', () => {
       await a.enqueue(tx, plan.map((key, i) => client.prepare(topic, { i }, key ? { key } : {})));
     });
     const first = await a.claim(2, 30_000);
-    expect(first.map((r) => JSON.parse(Buffer.from(r.envelope.body).toString()).i)).toEqual([0, 1]);
+    expect(first.map((r) => (JSON.parse(Buffer.from(r.envelope.body).toString()) as { i: number }).i)).toEqual([0, 1]);
     const second = await b.claim(10, 30_000);
     // k1's third row (i=3) waits behind a's claim; k2, the keyless row and k3 go.
-    expect(second.map((r) => JSON.parse(Buffer.from(r.envelope.body).toString()).i)).toEqual([2, 4, 5]);
+    expect(second.map((r) => (JSON.parse(Buffer.from(r.envelope.body).toString()) as { i: number }).i)).toEqual([2, 4, 5]);
     expect(await b.claim(10, 30_000)).toEqual([]);
     // a's first row fails: it is due again later and still blocks k1; the second was published.
     await a.markFailed(first[0]!, new MqError('CONNECTION', 'down'), new Date(Date.now() + 60_000));
@@ -179,10 +179,10 @@ describe('PostgresOutboxStore', () => {
       await store.enqueue(tx, plan.map((key, i) => client.prepare(topic, { i }, key ? { key } : {})));
     });
     const first = await store.claim(100, 30_000);
-    expect(first.map((r) => JSON.parse(Buffer.from(r.envelope.body).toString()).i)).toEqual([0, 2, 3, 6]);
+    expect(first.map((r) => (JSON.parse(Buffer.from(r.envelope.body).toString()) as { i: number }).i)).toEqual([0, 2, 3, 6]);
     await store.markPublished(first);
     const second = await store.claim(100, 30_000);
-    expect(second.map((r) => JSON.parse(Buffer.from(r.envelope.body).toString()).i)).toEqual([1, 5]);
+    expect(second.map((r) => (JSON.parse(Buffer.from(r.envelope.body).toString()) as { i: number }).i)).toEqual([1, 5]);
   });
 
   // A row whose publish kills its relay (a crashing payload, an OOM) used to be claimed again after
@@ -214,7 +214,7 @@ describe('PostgresOutboxStore', () => {
     expect(await relay.relayOnce()).toBe(1); // y: a suspect of the first death only
     expect(await relay.relayOnce()).toBe(1); // z
     expect(broker.published(topic).map((e) => bodyOf(e as never) as unknown)).toEqual(['y', 'z']);
-    const { rows } = await pool.query(`SELECT seq, attempts FROM "${names.table}" ORDER BY seq`);
+    const { rows } = await pool.query<{ seq: string; attempts: number }>(`SELECT seq, attempts FROM "${names.table}" ORDER BY seq`);
     expect(rows.map((r) => r.attempts)).toEqual([2, 2]);
   });
 
@@ -236,9 +236,9 @@ describe('PostgresOutboxStore', () => {
     await sleep(500);
     expect(await relay.relayOnce()).toBe(1);
     expect(memoryBroker(name).published(topic)).toHaveLength(1);
-    const { rows } = await pool.query(`SELECT attempts, last_error FROM "${names.table}"`);
+    const { rows } = await pool.query<{ attempts: number; last_error: string | null }>(`SELECT attempts, last_error FROM "${names.table}"`);
     expect(rows[0]).toMatchObject({ attempts: 2 }); // two claims: the failed one and the published one
-    expect(rows[0].last_error).toContain('REJECTED');
+    expect(rows[0]!.last_error).toContain('REJECTED');
   });
 
   it('keeps published rows for the retention, then cleanup deletes them; delete mode removes at once', async () => {

@@ -27,7 +27,7 @@ export function restartRabbitmq(): Promise<string> {
 
 /** Kill, stay down for `downMs`, restart; always tries to restart, even when the kill failed. */
 export async function crashAndRestart(downMs: number): Promise<{ downAt: number; upAt: number }> {
-  let downAt = Date.now();
+  let downAt: number;
   try {
     await killRabbitmq();
     downAt = Date.now();

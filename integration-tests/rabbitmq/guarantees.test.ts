@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import amqp, { type ChannelModel, type GetMessage } from 'amqplib';
-import { bytesCodec, connect, idempotent, MemoryDedupStore, MqError, type Client } from '@mqkit/core';
+import { bytesCodec, connect, idempotent, MemoryDedupStore, type Client } from '@mqkit/core';
 import { rabbitmq, type RabbitmqDriver } from '@mqkit/rabbitmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rejectedMqError } from '@mqkit/testing/conformance';

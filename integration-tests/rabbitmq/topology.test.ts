@@ -4,7 +4,7 @@
  * keep-all queue; `verify` checks them passively; the errors of `verify` mode and of publishing
  * where nothing is declared name the topic, the group and the call that creates them.
  */
-import { connect, MqError, type ConnectOptions } from '@mqkit/core';
+import { connect, type ConnectOptions } from '@mqkit/core';
 import { rabbitmq } from '@mqkit/rabbitmq';
 import amqp from 'amqplib';
 import { afterAll, describe, expect, it } from 'vitest';

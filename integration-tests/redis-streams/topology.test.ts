@@ -3,7 +3,7 @@
  * group (at `0`, as a subscription would), an empty dead-letter stream; `verify` and `verify`
  * mode name what is missing.
  */
-import { MqError, type Client, type ConnectOptions } from '@mqkit/core';
+import type { Client, ConnectOptions } from '@mqkit/core';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { rejectedMqError } from '@mqkit/testing/conformance';

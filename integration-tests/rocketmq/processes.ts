@@ -27,7 +27,7 @@ export function startChild(mode: string, args: Record<string, unknown>): Child {
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4000);
   });
-  createInterface({ input: child.stdout! }).on('line', (line) => {
+  createInterface({ input: child.stdout }).on('line', (line) => {
     try {
       events.push(JSON.parse(line) as Record<string, unknown>);
     } catch {

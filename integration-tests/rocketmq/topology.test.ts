@@ -4,7 +4,7 @@
  * with `topology: 'create'`, and the errors of `verify` mode, of a missing name server and of the
  * default mode name the topic, the group and what creates them.
  */
-import { MqError, type Client, type ConnectOptions } from '@mqkit/core';
+import type { Client, ConnectOptions } from '@mqkit/core';
 import { RocketmqAdmin, type RocketmqOptions } from '@mqkit/rocketmq';
 import { afterAll, describe, expect, it } from 'vitest';
 import { rejectedMqError } from '@mqkit/testing/conformance';

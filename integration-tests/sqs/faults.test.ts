@@ -121,7 +121,7 @@ describe('sqs faults (ElasticMQ, queue mode)', () => {
     });
     children.push(child);
     const lines: string[] = [];
-    createInterface({ input: child.stdout! }).on('line', (l) => lines.push(l));
+    createInterface({ input: child.stdout }).on('line', (l) => lines.push(l));
     await waitFor('the child consumer to be ready', () => lines.includes('ready'), { timeoutMs: 30_000 });
     await publisher.publish(topic, { order: 1 }, { id: 'kill-1' });
     await waitFor('the child to start handling kill-1', () => lines.some((l) => l.startsWith('started kill-1 ')), { timeoutMs: 15_000 });

@@ -4,7 +4,7 @@
  * to it), `verify`, and the errors: `verify` mode, a queue missing with declare=false, and an
  * endpoint without SNS (ElasticMQ with the default sns=true) pointing at sns=false / snsEndpoint.
  */
-import { MqError, type Client, type ConnectOptions } from '@mqkit/core';
+import type { Client, ConnectOptions } from '@mqkit/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { rejectedMqError } from '@mqkit/testing/conformance';
 import { uniqueName } from '../src/names.ts';

@@ -8,6 +8,7 @@
  * host port chosen up front and bound 1:1, so the advertised address is the reachable one.
  */
 import { createServer } from 'node:net';
+import type * as testcontainers from 'testcontainers';
 import type { BrokerEndpoints, BrokerName, ResolvedBroker } from './brokers.ts';
 
 /** The same images as the repo's docker-compose.yml. */
@@ -35,7 +36,7 @@ export interface StartedBroker<N extends BrokerName = BrokerName> {
   stop(): Promise<void>;
 }
 
-type Tc = typeof import('testcontainers');
+type Tc = typeof testcontainers;
 type Started = Awaited<ReturnType<InstanceType<Tc['GenericContainer']>['start']>>;
 
 async function freePort(): Promise<number> {

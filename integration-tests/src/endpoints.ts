@@ -33,7 +33,7 @@ export function endpoints(): ResolvedEndpoints {
 
 /** The resolved entry (endpoint, where it came from, container id) for one broker. */
 export function resolvedBroker<N extends BrokerName>(name: N): ResolvedBroker<N> {
-  const r = endpoints()[name] as ResolvedBroker<N> | undefined;
+  const r = endpoints()[name];
   if (!r) {
     const requested = inject('mqkitRequested') ?? [];
     throw new Error(

@@ -23,7 +23,6 @@ import {
   type BrokerName,
   type EndpointSource,
   type ResolvedBroker,
-  type ResolvedEndpoints,
   kafkaBrokerList,
 } from './brokers.ts';
 
@@ -106,7 +105,7 @@ export function readNativeEndpoints(): NativeFile {
 function validNative<N extends BrokerName>(name: N, v: unknown): v is BrokerEndpoints[N] {
   if (!v || typeof v !== 'object') return false;
   const o = v as Record<string, unknown>;
-  const str = (k: string) => typeof o[k] === 'string' && (o[k] as string).length > 0;
+  const str = (k: string) => typeof o[k] === 'string' && (o[k]).length > 0;
   switch (name) {
     case 'kafka':
       return str('brokers');
@@ -176,7 +175,7 @@ export async function planEndpoints(names: readonly BrokerName[]): Promise<Resol
     const e = fromEnv(name);
     if (e.full) {
       tried.push(`env ${ENV_VARS[name].join(' + ')}`);
-      out.push({ name, endpoint: e.full, source: 'env', tried } as ResolvedBroker);
+      out.push({ name, endpoint: e.full, source: 'env', tried });
       continue;
     }
     tried.push(
@@ -191,7 +190,7 @@ export async function planEndpoints(names: readonly BrokerName[]): Promise<Resol
         name,
         source: 'testcontainers',
         tried,
-        ...(e.partial ? { overrides: e.partial as Record<string, string> } : {}),
+        ...(e.partial ? { overrides: e.partial } : {}),
       });
       continue;
     }
@@ -205,7 +204,7 @@ export async function planEndpoints(names: readonly BrokerName[]): Promise<Resol
         tried.push(`native brokers file ${native.path}`);
         const endpoint = { ...(v as object), ...(e.partial ?? {}) } as BrokerEndpoints[typeof name];
         if (name === 'sqs') (endpoint as BrokerEndpoints['sqs']).region ||= awsRegion();
-        out.push({ name, endpoint, source: 'native', tried } as ResolvedBroker);
+        out.push({ name, endpoint, source: 'native', tried });
         continue;
       }
       tried.push(`${native.path} has no usable "${name}" entry (run \`pnpm brokers up ${name}\`)`);
@@ -362,7 +361,7 @@ export async function checkReachable(
       const bad: string[] = [];
       for (const a of addressesOf(r)) {
         const deadline = Date.now() + waitMs;
-        let last = '';
+        let last: string;
         for (;;) {
           try {
             await probeAddress(r.name, a, attemptTimeoutMs);
@@ -421,7 +420,7 @@ export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise
 export function errText(e: unknown): string {
   if (e instanceof AggregateError && e.errors.length) return e.errors.map(errText).join(' | ');
   if (e instanceof Error) {
-    const code = (e as { code?: unknown }).code;
+    const code = (e as { code?: string | number }).code;
     return `${e.message || e.name}${code && !String(e.message).includes(String(code)) ? ` (${String(code)})` : ''}`;
   }
   return String(e);

@@ -51,7 +51,7 @@ export async function createRocketmqTopics(specs: readonly string[]): Promise<vo
       await run(cmd!, [...pre, ...specs], { cwd: REPO_ROOT, timeout: 180_000, maxBuffer: 4 << 20 });
     } catch (e) {
       const x = e as { stderr?: string; stdout?: string };
-      throw new Error(`creating RocketMQ topics ${specs.join(' ')} with "${[cmd, ...pre].join(' ')}" failed: ${errText(e)}\n${x.stderr ?? ''}${x.stdout ?? ''}`);
+      throw new Error(`creating RocketMQ topics ${specs.join(' ')} with "${[cmd, ...pre].join(' ')}" failed: ${errText(e)}\n${x.stderr ?? ''}${x.stdout ?? ''}`, { cause: e });
     }
   }
   await Promise.all(specs.map((s) => waitForTopicRoute(s.split(':')[0]!, r.endpoint.endpoints)));

@@ -29,8 +29,8 @@ export async function startWorker(script: string, env: Record<string, string>, r
     }
     if (output.length > 200) output.splice(0, output.length - 200);
   };
-  child.stdout!.on('data', collect);
-  child.stderr!.on('data', collect);
+  child.stdout.on('data', collect);
+  child.stderr.on('data', collect);
   const timer = setTimeout(() => child.kill('SIGKILL'), readyTimeoutMs);
   const first = await Promise.race([ready.then(() => 'ready' as const), exited.then(() => 'exited' as const)]);
   clearTimeout(timer);
