@@ -24,14 +24,14 @@ export function resolveEndpoint<B extends BenchBroker>(b: B): { endpoint: BenchE
   };
   const vars = { kafka: 'MQKIT_KAFKA_BROKERS', rabbitmq: 'MQKIT_AMQP_URL', rocketmq: 'MQKIT_ROCKETMQ_ENDPOINTS', sqs: 'MQKIT_SQS_ENDPOINT', redis: 'REDIS_URL' }[b];
   const e = fromEnv[b]();
-  if (e) return { endpoint: e as BenchEndpoints[B], source: `env ${vars}` };
+  if (e) return { endpoint: e, source: `env ${vars}` };
   const file = env('MQKIT_ENDPOINTS_FILE') ?? join(REPO_ROOT, '.mqkit', 'endpoints.json');
   if (!existsSync(file)) throw new Error(`bench: no endpoint for ${b}: ${vars} unset and ${file} missing (run \`pnpm brokers up ${b}\`)`);
   const data = JSON.parse(readFileSync(file, 'utf8')) as Partial<BenchEndpoints>;
   const v = data[b];
   if (!v) throw new Error(`bench: no endpoint for ${b}: ${vars} unset and ${file} has no "${b}" entry (run \`pnpm brokers up ${b}\`)`);
   if (b === 'sqs') (v as BenchEndpoints['sqs']).region ||= region;
-  return { endpoint: v as BenchEndpoints[B], source: file };
+  return { endpoint: v, source: file };
 }
 
 function addressOf(b: BenchBroker, e: BenchEndpoints[BenchBroker]): { host: string; port: number } {

@@ -124,7 +124,7 @@ export async function main(argv: string[]): Promise<number> {
     const rows = list.map(newRow);
     const t0 = Date.now();
     try {
-      await (suite.before as ((c: typeof base & { reps: number }) => Promise<void>) | undefined)?.({ ...base, reps });
+      await (suite.before)?.({ ...base, reps });
     } catch (e) {
       for (const r of rows) r.error = `broker setup: ${(e as Error).message}`;
       console.error(`   ${b} setup failed: ${(e as Error).message}`);
@@ -145,13 +145,13 @@ export async function main(argv: string[]): Promise<number> {
           console.log(`   rep ${rep + 1}/${reps}  ${s.name.padEnd(40)} ${Math.round(rate).toLocaleString('en-US').padStart(8)} msg/s  (${m.count} in ${(m.ms / 1000).toFixed(2)} s${extra})`);
         } catch (e) {
           row.error = (e as Error).message;
-          console.error(`   rep ${rep + 1}/${reps}  ${s.name} FAILED: ${(e as Error).stack ?? e}`);
+          console.error(`   rep ${rep + 1}/${reps}  ${s.name} FAILED: ${(e as Error).stack ?? String(e)}`);
         } finally {
           if (s.teardown && state !== undefined) await s.teardown(ctx, state).catch((e: Error) => console.error(`   teardown ${s.name}: ${e.message}`));
         }
       }
     }
-    await (suite.after as ((c: typeof base) => Promise<void>) | undefined)?.(base).catch((e: Error) => console.error(`   ${b} after: ${e.message}`));
+    await (suite.after)?.(base).catch((e: Error) => console.error(`   ${b} after: ${e.message}`));
     finish(rows);
     if (rows.some((r) => r.error)) failed = true;
     allRows.push(...rows);

@@ -79,7 +79,7 @@ export interface BrokerSuite<B extends BenchBroker = BenchBroker> {
 
 /** Identity helper that keeps a scenario's state type checked and erases it for the registry. */
 export function defineScenario<B extends BenchBroker, S>(s: Scenario<B, S>): Scenario<B, unknown> {
-  return s as unknown as Scenario<B, unknown>;
+  return s;
 }
 
 export const now = (): number => performance.now();
@@ -87,8 +87,9 @@ export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeou
 
 export interface Deferred<T> {
   promise: Promise<T>;
-  resolve(v: T): void;
-  reject(e: unknown): void;
+  // Properties, not methods: they are passed around unbound (`ch.on('error', done.reject)`).
+  resolve: (v: T) => void;
+  reject: (e: unknown) => void;
 }
 export function deferred<T = void>(): Deferred<T> {
   let resolve!: (v: T) => void;

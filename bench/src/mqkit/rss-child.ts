@@ -77,7 +77,7 @@ export async function openClient(spec: Pick<DrainSpec, 'broker' | 'endpoint' | '
       const { sqs } = await import('@mqkit/sqs');
       const e = spec.endpoint as BenchEndpoints['sqs'];
       const params = new URLSearchParams({ region: e.region, endpoint: e.endpoint, sns: 'false' });
-      return connect(`sqs://?${params}`, { adapters: [sqs()], options: { credentials: { accessKeyId: 'test', secretAccessKey: 'test' } } });
+      return connect(`sqs://?${params.toString()}`, { adapters: [sqs()], options: { credentials: { accessKeyId: 'test', secretAccessKey: 'test' } } });
     }
     case 'redis': {
       const { redisStreams } = await import('@mqkit/redis-streams');
@@ -182,7 +182,10 @@ export async function drain(spec: DrainSpec): Promise<DrainResult> {
     clearTimeout(timer);
     sample();
     clearInterval(sampler);
-    if (failure !== undefined) throw failure;
+    if (failure !== undefined) {
+      const error: unknown = failure; // rethrown as caught (narrowing made it {})
+      throw error;
+    }
     await settle();
     const after = process.memoryUsage();
     if (got < spec.n) throw new Error(`drained only ${got}/${spec.n} in ${spec.timeoutMs / 1000} s`);

@@ -22,7 +22,7 @@ const IN_FLIGHT = 160;
 
 async function open(ctx: Ctx): Promise<Client> {
   const params = new URLSearchParams({ region: ctx.endpoint.region, endpoint: ctx.endpoint.endpoint, sns: 'false' });
-  return connect(`sqs://?${params}`, { adapters: [sqs()], options: { credentials: { accessKeyId: 'test', secretAccessKey: 'test' } } });
+  return connect(`sqs://?${params.toString()}`, { adapters: [sqs()], options: { credentials: { accessKeyId: 'test', secretAccessKey: 'test' } } });
 }
 
 type State = MqkitState;

@@ -40,7 +40,7 @@ function target(b: Broker): { url: string; adapter: Adapter; options?: Record<st
     case 'sqs': {
       const e = resolveEndpoint('sqs').endpoint;
       const params = new URLSearchParams({ region: e.region, endpoint: e.endpoint, sns: 'false' });
-      return { url: `sqs://?${params}`, adapter: sqs(), options: { credentials: { accessKeyId: 'test', secretAccessKey: 'test' } } };
+      return { url: `sqs://?${params.toString()}`, adapter: sqs(), options: { credentials: { accessKeyId: 'test', secretAccessKey: 'test' } } };
     }
   }
 }

@@ -210,7 +210,8 @@ export async function consumeRaw(ctx: Ctx, s: PubState, mode: 'batch' | 'handler
   };
   const eachBatch =
     mode === 'batch'
-      ? async ({ batch, resolveOffset, heartbeat }: EachBatchPayload) => {
+      ? // eslint-disable-next-line @typescript-eslint/unbound-method -- kafkajs hands closures (its documented destructuring), typed as methods
+        async ({ batch, resolveOffset, heartbeat }: EachBatchPayload) => {
           t0 ||= now();
           tFirst ||= now();
           got += batch.messages.length;
@@ -221,7 +222,8 @@ export async function consumeRaw(ctx: Ctx, s: PubState, mode: 'batch' | 'handler
           await heartbeat();
           finished();
         }
-      : async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, uncommittedOffsets, isRunning, isStale }: EachBatchPayload) => {
+      : // eslint-disable-next-line @typescript-eslint/unbound-method -- as above
+        async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, uncommittedOffsets, isRunning, isStale }: EachBatchPayload) => {
           t0 ||= now();
           tFirst ||= now();
           let i = 0;

@@ -93,7 +93,7 @@ export async function publishPipelined(s: State, n: number, payload: Buffer): Pr
     let ok = true;
     confirms.push(
       new Promise<void>((res, rej) => {
-        const cb = (err: unknown): void => (err ? rej(err) : res());
+        const cb = (err: Error | null): void => (err ? rej(err) : res());
         ok = exchange === undefined ? s.ch.sendToQueue(s.queue, payload, opts, cb) : s.ch.publish(exchange, '', payload, mqkitLikeOptions(), cb);
       }),
     );

@@ -74,8 +74,6 @@ export async function xaddPipelined(redis: Redis, key: string, n: number, payloa
   }
 }
 
-type Entries = Array<[id: Buffer, fields: Buffer[] | null]>;
-
 /**
  * Drains `key` through a fresh consumer group: XREADGROUP COUNT 100 BLOCK 1000, `await handler(m)`
  * per entry, then one XACK per batch, not awaited before the next read (same connection, so it
@@ -96,9 +94,7 @@ export async function consumeAll(ctx: Ctx, s: State, bodyOf: BodyOf = plainBody)
   const t = now();
   while (got < ctx.n) {
     if (Date.now() > deadline) throw new Error(`consumed only ${got}/${ctx.n} in 120 s`);
-    const r = (await s.redis.xreadgroupBuffer('GROUP', GROUP, 'c1', 'COUNT', READ_COUNT, 'BLOCK', BLOCK_MS, 'STREAMS', s.key, '>')) as
-      | Array<[key: Buffer, entries: Entries]>
-      | null;
+    const r = await s.redis.xreadgroupBuffer('GROUP', GROUP, 'c1', 'COUNT', READ_COUNT, 'BLOCK', BLOCK_MS, 'STREAMS', s.key, '>');
     const entries = r?.[0]?.[1] ?? [];
     if (!entries.length) {
       if (++empty > 5) throw new Error(`stream ran dry after ${got}/${ctx.n}`);

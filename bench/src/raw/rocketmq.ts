@@ -27,7 +27,7 @@ export async function createTopics(specs: string[], endpoints: string): Promise<
     await promisify(execFile)(cmd!, [...pre, ...specs], { cwd: REPO_ROOT, timeout: 180_000 });
   } catch (e) {
     const x = e as Error & { stderr?: string };
-    throw new Error(`creating RocketMQ topics (${[cmd, ...pre].join(' ')}) failed: ${x.message}\n${x.stderr ?? ''}`);
+    throw new Error(`creating RocketMQ topics (${[cmd, ...pre].join(' ')}) failed: ${x.message}\n${x.stderr ?? ''}`, { cause: e });
   }
   for (const s of specs) await waitForRoute(s.split(':')[0]!, endpoints);
 }
