@@ -4,6 +4,7 @@
  * nothing, and a replayed record is removed with DeleteRecords (from the partition's start only,
  * so a filtered replay is refused); `lag` is per partition (high watermark - committed offset).
  */
+import type { DlqLsDocument, DlqReplayDocument } from '@mqkit/cli';
 import { kafka } from '@mqkit/kafka';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -45,12 +46,12 @@ describe('mqkit CLI on kafka (#20)', () => {
     const filtered = await mqkit(['dlq', 'replay', topic, '--reason', 'handler-failed', '--url', kafkaUrl]);
     expect(filtered.code).toBe(2);
     expect(filtered.stderr).toBe('mqkit: UNSUPPORTED: kafka: cannot replay with this filter: it removes messages only from the oldest on; replay without --reason/--group, or --dry-run to see them\n');
-    expect((await mqkit(['dlq', 'ls', topic, '--json', '--url', kafkaUrl])).json().deadLetterTopics[0]).toMatchObject({ depth: 2, reasons: { 'decode-failed': 1, 'handler-failed': 1 } });
+    expect((await mqkit(['dlq', 'ls', topic, '--json', '--url', kafkaUrl])).json<DlqLsDocument>().deadLetterTopics[0]).toMatchObject({ depth: 2, reasons: { 'decode-failed': 1, 'handler-failed': 1 } });
     const dry = await mqkit(['dlq', 'replay', topic, '--reason', 'handler-failed', '--dry-run', '--json', '--url', kafkaUrl]);
-    expect(dry.json().messages).toEqual([{ id: 'm1', to: topic, status: 'would-replay' }]);
+    expect(dry.json<DlqReplayDocument>().messages).toEqual([{ id: 'm1', to: topic, status: 'would-replay' }]);
     const r = await mqkit(['dlq', 'purge', topic, '--yes', '--json', '--url', kafkaUrl]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.json()).toEqual({ adapter: 'kafka', topic: `${topic}-dlq`, purged: 2 });
-    expect((await mqkit(['dlq', 'ls', topic, '--json', '--url', kafkaUrl])).json().deadLetterTopics[0].depth).toBe(0);
+    expect((await mqkit(['dlq', 'ls', topic, '--json', '--url', kafkaUrl])).json<DlqLsDocument>().deadLetterTopics[0]?.depth).toBe(0);
   }, 120_000);
 });

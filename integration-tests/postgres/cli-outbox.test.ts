@@ -3,6 +3,7 @@
  * (moved to `<table>_dead` with its attempts and last error) shows in `status` and `dead`, and
  * `retry` moves it back to the outbox for the relay; pending rows show as backlog with their age.
  */
+import type { OutboxDeadDocument } from '@mqkit/cli';
 import { MqError, type Envelope } from '@mqkit/core';
 import { migrate, PostgresOutboxStore } from '@mqkit/postgres';
 import pg from 'pg';
@@ -49,7 +50,7 @@ describe('mqkit outbox (#20)', () => {
 
     const dead = await mqkit(['outbox', 'dead', '--json', ...db]);
     expect(dead.code, dead.stderr).toBe(0);
-    expect(dead.json().dead).toEqual([
+    expect(dead.json<OutboxDeadDocument>().dead).toEqual([
       { seq: expect.any(String), id: 'a', topic: 'orders', key: 'k1', attempts: 1, lastError: expect.stringContaining('topic refused the message'), deadAt: expect.any(String) },
     ]);
 

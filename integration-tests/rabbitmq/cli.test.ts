@@ -3,6 +3,7 @@
  * is particular here: the dead letters live in the quorum queue `<topic>-dlq`, read by holding
  * them (basic.get, then given back), and AMQP cannot list queues.
  */
+import type { DlqLsDocument } from '@mqkit/cli';
 import { rabbitmq } from '@mqkit/rabbitmq';
 import { afterAll, describe, expect, it } from 'vitest';
 import { dlqScenario, healthScenario, mqkit } from '../src/cli-scenario.ts';
@@ -58,6 +59,6 @@ describe('mqkit CLI on rabbitmq (#20)', () => {
     const r = await mqkit(['dlq', 'purge', topic, '--yes', '--json', '--url', url]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.json()).toEqual({ adapter: 'rabbitmq', topic: `${topic}-dlq`, purged: 2 });
-    expect((await mqkit(['dlq', 'ls', topic, '--json', '--url', url])).json().deadLetterTopics[0].depth).toBe(0);
+    expect((await mqkit(['dlq', 'ls', topic, '--json', '--url', url])).json<DlqLsDocument>().deadLetterTopics[0]?.depth).toBe(0);
   }, 60_000);
 });

@@ -3,6 +3,7 @@
  * dead-letter topic is the stream `<topic>-dlq`, read with XRANGE (nothing changes) and trimmed
  * by entry id, and `lag` is XINFO GROUPS (lag + pending).
  */
+import type { DlqLsDocument, LagDocument } from '@mqkit/cli';
 import { redisStreams } from '@mqkit/redis-streams';
 import { afterAll, describe, expect, it } from 'vitest';
 import { dlqScenario, healthScenario, mqkit } from '../src/cli-scenario.ts';
@@ -45,13 +46,13 @@ describe('mqkit CLI on redis-streams (#20)', () => {
       await client.close();
     }
     const lag = await mqkit(['lag', topic, '--json', '--url', url]);
-    expect(lag.json().groups).toEqual([
+    expect(lag.json<LagDocument>().groups).toEqual([
       { topic, group: 'a', partition: null, backlog: 1, ready: 1, inFlight: 0, consumers: 0 },
       { topic, group: 'b', partition: null, backlog: 1, ready: 1, inFlight: 0, consumers: 0 },
     ]);
     const r = await mqkit(['dlq', 'purge', topic, '--yes', '--json', '--url', url]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.json()).toEqual({ adapter: 'redis-streams', topic: `${topic}-dlq`, purged: 2 });
-    expect((await mqkit(['dlq', 'ls', topic, '--json', '--url', url])).json().deadLetterTopics[0].depth).toBe(0);
+    expect((await mqkit(['dlq', 'ls', topic, '--json', '--url', url])).json<DlqLsDocument>().deadLetterTopics[0]?.depth).toBe(0);
   }, 60_000);
 });

@@ -4,6 +4,7 @@
  * group keeps its own dead-letter queue `<topic>-dlq__<group>`, picked with --group or as the
  * only one). The CLI takes credentials from the AWS provider chain, as `npx mqkit` would.
  */
+import type { DlqLsDocument, LagDocument } from '@mqkit/cli';
 import { sqs } from '@mqkit/sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dlqScenario, healthScenario, mqkit } from '../src/cli-scenario.ts';
@@ -56,11 +57,11 @@ describe('mqkit CLI on sqs, queue mode on ElasticMQ (#20)', () => {
       await client.close();
     }
     // (`dlq ls` without a topic would read every -dlq queue of the shared emulator, other suites' too.)
-    expect((await mqkit(['dlq', 'ls', topic, '--json', '--url', url])).json().deadLetterTopics[0].depth).toBe(1);
+    expect((await mqkit(['dlq', 'ls', topic, '--json', '--url', url])).json<DlqLsDocument>().deadLetterTopics[0]?.depth).toBe(1);
     const r = await mqkit(['dlq', 'purge', topic, '--yes', '--json', '--url', url]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.json()).toEqual({ adapter: 'sqs', topic: `${topic}-dlq`, purged: 1 });
-    expect((await mqkit(['dlq', 'ls', topic, '--json', '--url', url])).json().deadLetterTopics[0].depth).toBe(0);
+    expect((await mqkit(['dlq', 'ls', topic, '--json', '--url', url])).json<DlqLsDocument>().deadLetterTopics[0]?.depth).toBe(0);
   }, 60_000);
 });
 
@@ -87,6 +88,6 @@ describe('mqkit CLI on sqs, SNS mode on moto (#20)', () => {
     expect(ok.code, ok.stderr).toBe(0);
     expect(ok.json()).toMatchObject({ topic: `${topic}-dlq`, depth: 0, messages: [] });
     const lag = await mqkit(['lag', topic, '--json', '--url', url]);
-    expect(lag.json().groups.map((g: { group: string }) => g.group)).toEqual(['a', 'b']);
+    expect(lag.json<LagDocument>().groups.map((g: { group: string }) => g.group)).toEqual(['a', 'b']);
   }, 60_000);
 });

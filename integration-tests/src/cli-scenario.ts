@@ -5,6 +5,7 @@
  * then gets every message; `health` exits 0, and 1 on an unreachable URL. The CLI runs in-process
  * (`run()` from @mqkit/cli) with the broker URL, as `npx mqkit --url …` would.
  */
+import type { DlqLsDocument, DlqReplayDocument, DlqShowDocument, LagDocument } from '@mqkit/cli';
 import { run } from '@mqkit/cli';
 import { connect, type Client, type Subscription } from '@mqkit/core';
 import type { Adapter } from '@mqkit/core/driver';
@@ -15,7 +16,7 @@ export interface CliRun {
   code: number;
   stdout: string;
   stderr: string;
-  json(): any;
+  json<T = unknown>(): T;
 }
 
 /** `mqkit …args` in this process. */
@@ -27,9 +28,9 @@ export async function mqkit(args: readonly string[], env: Record<string, string 
     code,
     stdout,
     stderr,
-    json: () => {
+    json: <T,>() => {
       try {
-        return JSON.parse(stdout);
+        return JSON.parse(stdout) as T;
       } catch {
         throw new Error(`mqkit ${args.join(' ')} exited ${code} without JSON: ${stderr || stdout}`);
       }
@@ -74,7 +75,7 @@ export async function dlqScenario(o: ScenarioOptions): Promise<{ ids: string[]; 
       'three dead letters in dlq ls',
       async () => {
         const r = await mqkit(['dlq', 'ls', o.topic, '--json', ...url]);
-        const doc = r.json();
+        const doc = r.json<DlqLsDocument>();
         return doc.deadLetterTopics?.[0]?.depth === 3 ? doc : false;
       },
       { timeoutMs: 60_000, intervalMs: 500 },
@@ -82,7 +83,7 @@ export async function dlqScenario(o: ScenarioOptions): Promise<{ ids: string[]; 
     await failing.close();
     subs.length = 0;
     expect(ls.deadLetterTopics[0]).toMatchObject({ topic: `${o.topic}-dlq`, depth: 3, scanned: 3, matched: 3, reasons: { 'handler-failed': 3 } });
-    expect(ls.deadLetterTopics[0].oldestAgeMs).toBeGreaterThanOrEqual(0);
+    expect(ls.deadLetterTopics[0]?.oldestAgeMs).toBeGreaterThanOrEqual(0);
     const table = await mqkit(['dlq', 'ls', o.topic, ...url]);
     expect(table.code).toBe(0);
     expect(table.stdout).toMatch(new RegExp(`${o.topic}-dlq\\s+3\\s+\\d+s\\s+handler-failed=3`));
@@ -90,15 +91,15 @@ export async function dlqScenario(o: ScenarioOptions): Promise<{ ids: string[]; 
     // show: every field, and nothing removed.
     const show = await mqkit(['dlq', 'show', o.topic, '--json', ...url]);
     expect(show.code).toBe(0);
-    const shown = show.json().messages as Array<Record<string, any>>;
+    const shown = show.json<DlqShowDocument>().messages;
     expect(shown.map((m) => m.id).sort()).toEqual([...ids].sort());
     for (const m of shown) {
       expect(m).toMatchObject({ reason: 'handler-failed', attempts: 2, originalTopic: o.topic, originalGroup: o.group, error: 'Error: poison: handler bug #42' });
       expect(m.headers['x-tenant']).toBe('acme');
       expect(m.payloadPreview).toMatch(/^\{"order":\d\}$/);
     }
-    expect((await mqkit(['dlq', 'show', o.topic, '--reason', 'decode-failed', '--json', ...url])).json().messages).toEqual([]);
-    expect((await mqkit(['dlq', 'ls', o.topic, '--json', ...url])).json().deadLetterTopics[0].depth).toBe(3);
+    expect((await mqkit(['dlq', 'show', o.topic, '--reason', 'decode-failed', '--json', ...url])).json<DlqShowDocument>().messages).toEqual([]);
+    expect((await mqkit(['dlq', 'ls', o.topic, '--json', ...url])).json<DlqLsDocument>().deadLetterTopics[0]?.depth).toBe(3);
 
     // lag: two more messages while the group has no consumer.
     const later: string[] = [];
@@ -108,7 +109,7 @@ export async function dlqScenario(o: ScenarioOptions): Promise<{ ids: string[]; 
         'backlog 2 in lag',
         async () => {
           const r = await mqkit(['lag', o.topic, '--group', o.group, '--json', ...url]);
-          const doc = r.json();
+          const doc = r.json<LagDocument>();
           const total = (doc.groups as Array<{ group: string; backlog: number }>).filter((g) => g.group === o.group).reduce((n, g) => n + g.backlog, 0);
           return total === 2 ? doc.groups : false;
         },
@@ -122,11 +123,11 @@ export async function dlqScenario(o: ScenarioOptions): Promise<{ ids: string[]; 
     // dry run changes nothing; replay moves them back (same ids), then the DLQ is empty.
     const dry = await mqkit(['dlq', 'replay', o.topic, '--dry-run', '--json', ...url]);
     expect(dry.json()).toMatchObject({ dryRun: true, replayed: 0, failed: 0 });
-    expect(dry.json().messages).toHaveLength(3);
+    expect(dry.json<DlqReplayDocument>().messages).toHaveLength(3);
     const replay = await mqkit(['dlq', 'replay', o.topic, '--rate', '100/s', '--json', ...url]);
     expect(replay.code, replay.stdout + replay.stderr).toBe(0);
     expect(replay.json()).toMatchObject({ dryRun: false, replayed: 3, failed: 0 });
-    expect((await mqkit(['dlq', 'ls', o.topic, '--json', ...url])).json().deadLetterTopics[0].depth).toBe(0);
+    expect((await mqkit(['dlq', 'ls', o.topic, '--json', ...url])).json<DlqLsDocument>().deadLetterTopics[0]?.depth).toBe(0);
 
     // The fixed consumer gets the replayed three (same ids) and the two published meanwhile.
     const got = new Set<string>();

@@ -8,7 +8,7 @@ export interface CliResult {
   code: number;
   stdout: string;
   stderr: string;
-  json: () => any;
+  json: <T = unknown>() => T;
 }
 
 /** Runs `mqkit …args` in this process. */
@@ -16,7 +16,7 @@ export async function cli(args: readonly string[], env: Record<string, string | 
   let stdout = '';
   let stderr = '';
   const code = await run(args, { stdout: (s) => (stdout += s), stderr: (s) => (stderr += s), env });
-  return { code, stdout, stderr, json: () => JSON.parse(stdout) };
+  return { code, stdout, stderr, json: <T,>() => JSON.parse(stdout) as T };
 }
 
 /** A fresh `memory://name` and a client on it. */

@@ -1,3 +1,4 @@
+import type { DlqLsDocument, DlqShowDocument } from './index.ts';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Client } from '@mqkit/core';
 import { memoryBroker } from '@mqkit/testing';
@@ -24,7 +25,7 @@ describe('mqkit dlq ls', () => {
     expect(table.stdout).toMatch(/orders-dlq\s+3\s+\d+s\s+handler-failed=3/);
     const json = await cli(['dlq', 'ls', '--json'], { MQ_URL: url });
     expect(json.code).toBe(0);
-    const doc = json.json();
+    const doc = json.json<DlqLsDocument>();
     expect(doc).toMatchObject({ adapter: 'memory', group: null });
     expect(doc.deadLetterTopics).toEqual([
       { topic: 'orders-dlq', depth: 3, scanned: 3, matched: 3, oldestAgeMs: expect.any(Number), oldestAt: expect.any(String), reasons: { 'handler-failed': 3 } },
@@ -35,7 +36,7 @@ describe('mqkit dlq ls', () => {
     const { url, client, name } = await setup(2);
     // A new group on memory:// starts at the topic's retained log: it fails all 3.
     await fillDeadLetters(client, name, 'orders', 'shipping', 1, 3);
-    const doc = (await cli(['dlq', 'ls', 'orders', '--group', 'shipping', '--json', '--url', url])).json();
+    const doc = (await cli(['dlq', 'ls', 'orders', '--group', 'shipping', '--json', '--url', url])).json<DlqLsDocument>();
     expect(doc.deadLetterTopics[0]).toMatchObject({ topic: 'orders-dlq', depth: 5, matched: 3, reasons: { 'handler-failed': 3 } });
     const table = await cli(['dlq', 'ls', 'orders', '--group', 'billing', '--url', url]);
     expect(table.stdout).toMatch(/^TOPIC\s+DEPTH\s+GROUP billing\s+OLDEST\s+REASONS\norders-dlq\s+5\s+2\s+\d+s\s+handler-failed=2\n$/);
@@ -55,7 +56,7 @@ describe('mqkit dlq show', () => {
     const { url, name, ids } = await setup(3);
     const r = await cli(['dlq', 'show', 'orders', '--limit', '2', '--json', '--url', url]);
     expect(r.code).toBe(0);
-    const doc = r.json();
+    const doc = r.json<DlqShowDocument>();
     expect(doc).toMatchObject({ adapter: 'memory', topic: 'orders-dlq', depth: 3, read: 'peek' });
     expect(doc.messages).toHaveLength(2);
     expect(doc.messages[0]).toMatchObject({
@@ -69,7 +70,7 @@ describe('mqkit dlq show', () => {
       payloadPreview: '{"n":0}',
       payloadBytes: 7,
     });
-    expect(doc.messages[0].headers).toMatchObject({ 'x-app': 'a', 'x-mqkit-dead-letter-reason': 'handler-failed' });
+    expect(doc.messages[0]?.headers).toMatchObject({ 'x-app': 'a', 'x-mqkit-dead-letter-reason': 'handler-failed' });
     expect(memoryBroker(name).published('orders-dlq')).toHaveLength(3);
     const again = await cli(['dlq', 'show', 'orders-dlq', '--url', url]);
     expect(again.stdout).toContain('orders-dlq: 3 message(s), showing 3');
@@ -79,8 +80,8 @@ describe('mqkit dlq show', () => {
 
   it('filters by reason', async () => {
     const { url } = await setup(2);
-    expect((await cli(['dlq', 'show', 'orders', '--reason', 'decode-failed', '--json', '--url', url])).json().messages).toEqual([]);
-    expect((await cli(['dlq', 'show', 'orders', '--reason', 'handler-failed', '--json', '--url', url])).json().messages).toHaveLength(2);
+    expect((await cli(['dlq', 'show', 'orders', '--reason', 'decode-failed', '--json', '--url', url])).json<DlqShowDocument>().messages).toEqual([]);
+    expect((await cli(['dlq', 'show', 'orders', '--reason', 'handler-failed', '--json', '--url', url])).json<DlqShowDocument>().messages).toHaveLength(2);
   });
 });
 

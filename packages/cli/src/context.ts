@@ -15,7 +15,7 @@ export interface CommandContext {
 }
 
 /** Writes the JSON document with `--json`, else the human text. */
-export function output(ctx: CommandContext, json: unknown, human: () => string): void {
+export function output<T>(ctx: CommandContext, json: T, human: () => string): void {
   if (ctx.flags.json) ctx.io.stdout(`${JSON.stringify(json, null, 2)}\n`);
   else ctx.io.stdout(human());
 }

@@ -4,7 +4,8 @@
 export { run } from './run.ts';
 export { EXIT, type ExitCode } from './exit-codes.ts';
 export type { CliIo } from './io.ts';
-export type { DlqSummary, DlqMessage, ReplayedMessage } from './commands/dlq.ts';
-export type { LagRow } from './commands/lag.ts';
+export type { ErrorDocument } from './run.ts';
+export type { DlqLsDocument, DlqSummary, DlqShowDocument, DlqMessage, DlqReplayDocument, ReplayedMessage, DlqPurgeDocument } from './commands/dlq.ts';
+export type { LagDocument, LagRow } from './commands/lag.ts';
 export type { HealthReport } from './commands/health.ts';
-export type { OutboxStatus, OutboxDeadRow } from './commands/outbox.ts';
+export type { OutboxStatus, OutboxDeadDocument, OutboxDeadRow, OutboxRetryDocument } from './commands/outbox.ts';

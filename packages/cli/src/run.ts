@@ -125,7 +125,15 @@ export async function run(argv: readonly string[], io: CliIo = processIo()): Pro
   }
 }
 
+/** What `--json` prints on stdout when a command fails (stderr has the same in one line). */
+export interface ErrorDocument {
+  ok: false;
+  /** An MqError code (CONFIG, NOT_FOUND, UNSUPPORTED, CONNECTION, …) or USAGE for bad flags. */
+  error: { code: string; message: string };
+}
+
 function report(io: CliIo, json: boolean, code: string, message: string): void {
   io.stderr(`mqkit: ${code}: ${message}\n`);
-  if (json) io.stdout(`${JSON.stringify({ ok: false, error: { code, message } }, null, 2)}\n`);
+  const doc: ErrorDocument = { ok: false, error: { code, message } };
+  if (json) io.stdout(`${JSON.stringify(doc, null, 2)}\n`);
 }

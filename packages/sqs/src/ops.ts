@@ -152,7 +152,8 @@ class SqsOps implements DriverOps {
     let idle = 0;
     try {
       while (held.size < limit && idle < 2) {
-        const r = await this.#call('ReceiveMessage', (abortSignal) =>
+        // Its own deadline: a receive may wait a second on top of the request timeout.
+        const r = await this.#call('ReceiveMessage', () =>
           this.#sqs.send(
             new ReceiveMessageCommand({
               QueueUrl: url,

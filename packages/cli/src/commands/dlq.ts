@@ -73,6 +73,14 @@ export interface DlqSummary {
   reasons: Record<string, number>;
 }
 
+/** `dlq ls --json`. */
+export interface DlqLsDocument {
+  adapter: string;
+  /** --group, or null. */
+  group: string | null;
+  deadLetterTopics: DlqSummary[];
+}
+
 export async function dlqLs(ctx: CommandContext, topicArg: string | undefined, raw: unknown): Promise<ExitCode> {
   const opts = parseOptions(lsSchema, raw, 'dlq ls');
   return withOps(ctx, async (ops) => {
@@ -98,7 +106,7 @@ export async function dlqLs(ctx: CommandContext, topicArg: string | undefined, r
         reasons: countReasons(matched),
       });
     }
-    output(ctx, { adapter: ops.name, group: opts.group ?? null, deadLetterTopics: summaries }, () => {
+    output<DlqLsDocument>(ctx, { adapter: ops.name, group: opts.group ?? null, deadLetterTopics: summaries }, () => {
       if (summaries.length === 0) return 'no dead-letter topics (names ending in -dlq)\n';
       const rows = summaries.map((s) => [
         s.topic,
@@ -140,6 +148,16 @@ export interface DlqMessage {
   payloadPreview: string;
 }
 
+/** `dlq show --json`. */
+export interface DlqShowDocument {
+  adapter: string;
+  topic: string;
+  depth: number;
+  /** How the broker was read (see OpsCapabilities.read): `peek` or `hold`. */
+  read: 'peek' | 'hold';
+  messages: DlqMessage[];
+}
+
 const toJsonMessage = (l: DeadLetter): DlqMessage => {
   const e = l.message.envelope;
   return {
@@ -165,7 +183,7 @@ export async function dlqShow(ctx: CommandContext, topicArg: string, raw: unknow
     const depth = await ops.depth(topic, opts.group);
     const letters = depth === 0 ? [] : await peek(ops, topic, Math.max(opts.scan, opts.limit), opts.group);
     const shown = matching(letters, opts).slice(0, opts.limit).map(toJsonMessage);
-    output(ctx, { adapter: ops.name, topic, depth, read: ops.capabilities.read, messages: shown }, () => {
+    output<DlqShowDocument>(ctx, { adapter: ops.name, topic, depth, read: ops.capabilities.read, messages: shown }, () => {
       const head = `${topic}: ${depth} message(s), showing ${shown.length}${ops.capabilities.read === 'hold' ? ' (read by holding them briefly: each counts a delivery)' : ''}\n`;
       return (
         head +
@@ -195,6 +213,24 @@ export interface ReplayedMessage {
   to: string | null;
   status: 'replayed' | 'would-replay' | 'failed';
   error?: string;
+}
+
+/** `dlq replay --json`. */
+export interface DlqReplayDocument {
+  adapter: string;
+  topic: string;
+  dryRun: boolean;
+  replayed: number;
+  failed: number;
+  messages: ReplayedMessage[];
+}
+
+/** `dlq purge --json`. */
+export interface DlqPurgeDocument {
+  adapter: string;
+  topic: string;
+  /** How many went (approximate on SQS), or null when the broker does not tell. */
+  purged: number | null;
 }
 
 /** Publishes the bytes as they are, under the content type they had. */
@@ -255,7 +291,7 @@ export async function dlqReplay(ctx: CommandContext, topicArg: string, raw: unkn
     }
     const replayed = results.filter((r) => r.status === 'replayed').length;
     const failures = results.filter((r) => r.status === 'failed');
-    output(ctx, { adapter: ops.name, topic, dryRun: opts.dryRun, replayed, failed: failures.length, messages: results }, () => {
+    output<DlqReplayDocument>(ctx, { adapter: ops.name, topic, dryRun: opts.dryRun, replayed, failed: failures.length, messages: results }, () => {
       const verb = opts.dryRun ? 'would replay' : 'replayed';
       const n = opts.dryRun ? results.filter((r) => r.status === 'would-replay').length : replayed;
       const lines = [`${verb} ${n} message(s) from ${topic} (${redactUrl(url)})`];
@@ -299,7 +335,7 @@ export async function dlqPurge(ctx: CommandContext, topicArg: string, raw: unkno
   return withOps(ctx, async (ops) => {
     await ops.depth(topic, opts.group);
     const purged = await ops.purge(topic, opts.group);
-    output(ctx, { adapter: ops.name, topic, purged: purged ?? null }, () => `purged ${purged ?? 'all'} message(s) from ${topic}\n`);
+    output<DlqPurgeDocument>(ctx, { adapter: ops.name, topic, purged: purged ?? null }, () => `purged ${purged ?? 'all'} message(s) from ${topic}\n`);
     return EXIT.OK;
   });
 }

@@ -46,7 +46,7 @@ export async function health(ctx: CommandContext, raw: unknown): Promise<ExitCod
     roundTripMs,
     error: failure === undefined ? null : describeError(failure),
   };
-  output(ctx, report, () =>
+  output<HealthReport>(ctx, report, () =>
     report.ok
       ? `healthy: ${report.url} round trip ${roundTripMs} ms on ${opts.topic}\n`
       : `unhealthy: ${report.url} after ${Date.now() - started} ms: ${report.error?.code} ${report.error?.message}\n`,
@@ -86,7 +86,7 @@ async function roundTrip(url: string, topic: string, group: string, timeoutMs: n
       };
       await publish();
       const again = new Promise<never>((_, reject) => {
-        timer = setInterval(() => publish().catch(reject), REPUBLISH_MS);
+        timer = setInterval(() => void publish().catch(reject), REPUBLISH_MS);
       });
       try {
         await Promise.race([back, again]);

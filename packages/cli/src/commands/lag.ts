@@ -19,6 +19,12 @@ export interface LagRow {
   consumers: number | null;
 }
 
+/** `lag --json`. */
+export interface LagDocument {
+  adapter: string;
+  groups: LagRow[];
+}
+
 const toRow = (r: BacklogRow): LagRow => ({
   topic: r.topic,
   group: r.group,
@@ -34,7 +40,7 @@ export async function lag(ctx: CommandContext, topic: string | undefined, raw: u
   const ops = await openOps(brokerUrl(ctx.flags.url, ctx.io.env));
   try {
     const rows = (await ops.backlog(topic, opts.group)).map(toRow);
-    output(ctx, { adapter: ops.name, groups: rows }, () => {
+    output<LagDocument>(ctx, { adapter: ops.name, groups: rows }, () => {
       if (rows.length === 0) return 'no consumer groups\n';
       // A column only when the broker tells it for some row (Kafka tells neither ready nor in flight).
       const has = (pick: (r: LagRow) => unknown): boolean => rows.some((r) => pick(r) !== null);

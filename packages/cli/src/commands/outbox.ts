@@ -52,7 +52,7 @@ export async function outboxStatus(ctx: CommandContext, raw: unknown): Promise<E
   return withStore(ctx, opts, async (store) => {
     const m = await store.metrics();
     const status: OutboxStatus = { table: `${opts.schema}.${opts.table}`, ...m };
-    output(ctx, status, () =>
+    output<OutboxStatus>(ctx, status, () =>
       formatTable(
         [{ header: 'TABLE' }, { header: 'PENDING', align: 'right' }, { header: 'FAILING', align: 'right' }, { header: 'CLAIMED', align: 'right' }, { header: 'OLDEST', align: 'right' }, { header: 'DEAD', align: 'right' }],
         [[status.table, String(m.pending), String(m.failing), String(m.claimed), m.pending === 0 ? '-' : formatAge(m.oldestPendingAgeMs), String(m.dead)]],
@@ -73,6 +73,19 @@ export interface OutboxDeadRow {
   deadAt: string;
 }
 
+/** `outbox dead --json`. */
+export interface OutboxDeadDocument {
+  table: string;
+  dead: OutboxDeadRow[];
+}
+
+/** `outbox retry --json`. */
+export interface OutboxRetryDocument {
+  table: string;
+  /** Rows moved back to the outbox. */
+  retried: number;
+}
+
 export async function outboxDead(ctx: CommandContext, raw: unknown): Promise<ExitCode> {
   const opts = parseOptions(deadSchema, raw, 'outbox dead');
   return withStore(ctx, opts, async (store) => {
@@ -85,7 +98,7 @@ export async function outboxDead(ctx: CommandContext, raw: unknown): Promise<Exi
       lastError: r.lastError,
       deadAt: r.deadAt.toISOString(),
     }));
-    output(ctx, { table: `${opts.schema}.${opts.table}`, dead: rows }, () =>
+    output<OutboxDeadDocument>(ctx, { table: `${opts.schema}.${opts.table}`, dead: rows }, () =>
       rows.length === 0
         ? 'no dead rows\n'
         : formatTable(
@@ -110,7 +123,7 @@ export async function outboxRetry(ctx: CommandContext, raw: unknown): Promise<Ex
       seqs = (await store.listDead({ limit: opts.limit })).map((r) => r.seq);
     }
     const moved = seqs?.length === 0 ? 0 : await store.replayDead(seqs);
-    output(ctx, { table: `${opts.schema}.${opts.table}`, retried: moved }, () => `moved ${moved} dead row(s) back to ${opts.schema}.${opts.table}; the relay publishes them again\n`);
+    output<OutboxRetryDocument>(ctx, { table: `${opts.schema}.${opts.table}`, retried: moved }, () => `moved ${moved} dead row(s) back to ${opts.schema}.${opts.table}; the relay publishes them again\n`);
     return EXIT.OK;
   });
 }
