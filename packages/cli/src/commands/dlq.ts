@@ -252,7 +252,7 @@ export async function dlqReplay(ctx: CommandContext, topicArg: string, raw: unkn
       if (!opts.dryRun && budget > 0) client = await openClient(url, { publish: { timeoutMs: ctx.flags.timeout } });
       let failed = false;
       while (results.length < budget && !failed) {
-        const batch = await ops.read(topic, opts.scan, opts.group);
+        const batch = await ops.read(topic, passSize(opts, budget - results.length, ops.capabilities.read), opts.group);
         let done = 0;
         try {
           const letters = deadLetters(batch.messages);
@@ -283,7 +283,7 @@ export async function dlqReplay(ctx: CommandContext, topicArg: string, raw: unkn
         } finally {
           await batch.release();
         }
-        if (opts.dryRun || done === 0 || batch.messages.length < opts.scan) break;
+        if (opts.dryRun || done === 0 || batch.messages.length < passSize(opts, Number.POSITIVE_INFINITY, ops.capabilities.read)) break;
       }
       if (ctx.io.progress && !ctx.flags.json && !opts.dryRun) ctx.io.stderr('\n');
     } finally {
@@ -301,6 +301,18 @@ export async function dlqReplay(ctx: CommandContext, topicArg: string, raw: unkn
     });
     return failures.length > 0 ? EXIT.FAILED : EXIT.OK;
   });
+}
+
+/**
+ * Messages read per replay pass: no more than are left to replay when nothing is filtered out,
+ * and where a read holds them (RabbitMQ, SQS: 300 s) no more than the rate replays in two minutes,
+ * so that none is handed to someone else before its turn comes.
+ */
+function passSize(opts: { scan: number; reason?: string | undefined; group?: string | undefined; rate?: string | undefined }, left: number, read: 'peek' | 'hold'): number {
+  let n = opts.scan;
+  if (opts.reason === undefined && opts.group === undefined) n = Math.min(n, left);
+  if (read === 'hold' && opts.rate !== undefined) n = Math.min(n, Math.max(10, Math.floor(parseRate(opts.rate) * 120)));
+  return Math.max(1, n);
 }
 
 /** Publish (confirmed) then remove; a failure leaves the message in the dead-letter topic. */
