@@ -41,15 +41,20 @@ class RabbitmqOps implements DriverOps {
     this.#connection = connection;
   }
 
-  /** A channel per call: a 404 (no such queue) closes the channel it happens on. */
-  async #channel<T>(what: string, use: (ch: Channel) => Promise<T>): Promise<T> {
-    let ch: Channel;
+  /** A fresh channel whose failures surface as the failing call's error. */
+  async #open(what: string): Promise<Channel> {
     try {
-      ch = await this.#connection.createChannel();
+      const ch = await this.#connection.createChannel();
+      ch.on('error', () => {});
+      return ch;
     } catch (err) {
       throw classifyError(err, what);
     }
-    ch.on('error', () => {});
+  }
+
+  /** A channel per call: a 404 (no such queue) closes the channel it happens on. */
+  async #channel<T>(what: string, use: (ch: Channel) => Promise<T>): Promise<T> {
+    const ch = await this.#open(what);
     try {
       return await use(ch);
     } catch (err) {
@@ -69,13 +74,7 @@ class RabbitmqOps implements DriverOps {
 
   async read(topic: string, limit: number): Promise<MessageBatch> {
     const what = `reading queue "${topic}"`;
-    let ch: Channel;
-    try {
-      ch = await this.#connection.createChannel();
-    } catch (err) {
-      throw classifyError(err, what);
-    }
-    ch.on('error', () => {});
+    const ch = await this.#open(what);
     const held = new Map<StoredMessage, GetMessage>();
     try {
       for (let i = 0; i < limit; i++) {

@@ -6,7 +6,7 @@ import pg from 'pg';
 import { z } from 'zod';
 import { MqError, redactUrl } from '@mqkit/core';
 import { parseOptions } from '@mqkit/core/driver';
-import { pgConnectionString, PostgresOutboxStore } from '@mqkit/postgres';
+import { pgConnectionString, PostgresOutboxStore, type OutboxMetrics } from '@mqkit/postgres';
 import { output, type CommandContext } from '../context.ts';
 import { EXIT, type ExitCode } from '../exit-codes.ts';
 import { formatAge, formatTable } from '../table.ts';
@@ -36,16 +36,8 @@ async function withStore<T>(ctx: CommandContext, opts: z.output<typeof statusSch
   }
 }
 
-/** `outbox status --json`. */
-export interface OutboxStatus {
-  table: string;
-  pending: number;
-  failing: number;
-  claimed: number;
-  oldestPendingAgeMs: number;
-  retained: number;
-  dead: number;
-}
+/** `outbox status --json`: the store's own metrics (pending, failing, claimed, oldestPendingAgeMs, retained, dead) and the table. */
+export type OutboxStatus = { table: string } & OutboxMetrics;
 
 export async function outboxStatus(ctx: CommandContext, raw: unknown): Promise<ExitCode> {
   const opts = parseOptions(statusSchema, raw, 'outbox status');
