@@ -4,11 +4,14 @@
  * them (basic.get, then given back), and AMQP cannot list queues.
  */
 import type { DlqLsDocument } from '@mqkit/cli';
-import { rabbitmq } from '@mqkit/rabbitmq';
+import { connect } from '@mqkit/core';
+import { silentLogger } from '@mqkit/core/driver';
+import { ops, rabbitmq } from '@mqkit/rabbitmq';
 import { afterAll, describe, expect, it } from 'vitest';
 import { dlqScenario, healthScenario, mqkit } from '../src/cli-scenario.ts';
 import { requireBroker } from '../src/endpoints.ts';
 import { uniqueGroup, uniqueTopic } from '../src/names.ts';
+import { waitFor } from '../src/wait.ts';
 import { deleteTopicResources } from './cleanup.ts';
 
 const { url } = requireBroker('rabbitmq');
@@ -44,9 +47,27 @@ describe('mqkit CLI on rabbitmq (#20)', () => {
     expect(ls.stderr).toContain('name the topic');
   }, 60_000);
 
+  it('a replay that dies after reading, before removing, loses nothing: the held messages return to the queue', async () => {
+    const topic = fresh('crash');
+    const client = await connect(url, { adapters: [rabbitmq()], topology: 'create' });
+    try {
+      await client.declare({ topic, groups: [], deadLetter: true });
+      await client.publish(`${topic}-dlq`, { x: 1 });
+      await client.publish(`${topic}-dlq`, { x: 2 });
+    } finally {
+      await client.close();
+    }
+    const o = await ops().create(url, {}, { logger: silentLogger });
+    const batch = await o.read(`${topic}-dlq`, 10);
+    expect(batch.messages).toHaveLength(2);
+    // Held by this reader: not in the ready count meanwhile.
+    expect((await mqkit(['dlq', 'ls', topic, '--json', '--url', url])).json<DlqLsDocument>().deadLetterTopics[0]?.depth).toBe(0);
+    await o.close(); // the process "dies": no release, no remove
+    await waitFor('both back in the queue', async () => (await mqkit(['dlq', 'ls', topic, '--json', '--url', url])).json<DlqLsDocument>().deadLetterTopics[0]?.depth === 2);
+  }, 60_000);
+
   it('purge empties the dead-letter queue', async () => {
     const topic = fresh('purge');
-    const { connect } = await import('@mqkit/core');
     const client = await connect(url, { adapters: [rabbitmq()], topology: 'create' });
     try {
       await client.declare({ topic, groups: [], deadLetter: true });
