@@ -121,6 +121,34 @@ describe('mqkit dlq replay', () => {
     expect(got.filter((id) => id === ids[0])).toHaveLength(2); // the first publish and the replay
   });
 
+  it('replayed twice (a crash between publish and removal), an idempotent() consumer applies each message once', async () => {
+    const { url, name, client, ids } = await setup(2);
+    const { idempotent, MemoryDedupStore } = await import('@mqkit/core');
+    const broker = memoryBroker(name);
+    const dead = broker.retained('orders-dlq')!.map((m) => m.envelope);
+    const effects: string[] = [];
+    const deliveries: string[] = [];
+    const sub = await client.subscribe('orders', {
+      group: 'billing-fixed',
+      middleware: [
+        async (d, next) => {
+          deliveries.push(d.id);
+          await next();
+        },
+        idempotent(new MemoryDedupStore()),
+      ],
+      handler: async (d) => void effects.push(d.id),
+    });
+    await expect.poll(() => effects.length).toBe(2); // the first publishes
+    expect((await cli(['dlq', 'replay', 'orders', '--url', url])).code).toBe(0);
+    // A replay that crashed after publishing, before removing: the same dead letters are still there.
+    for (const e of dead) broker.publish(e);
+    expect((await cli(['dlq', 'replay', 'orders', '--url', url])).code).toBe(0);
+    await expect.poll(() => deliveries.length).toBe(6); // each delivered three times
+    await sub.close();
+    expect(effects.sort()).toEqual([...ids].sort());
+  });
+
   it('--to a topic, --reason filter, --rate', async () => {
     const { url, name } = await setup(2);
     const started = Date.now();
