@@ -12,10 +12,10 @@ export interface CliResult {
 }
 
 /** Runs `mqkit …args` in this process. */
-export async function cli(args: readonly string[], env: Record<string, string | undefined> = {}): Promise<CliResult> {
+export async function cli(args: readonly string[], env: Record<string, string | undefined> = {}, progress = false): Promise<CliResult> {
   let stdout = '';
   let stderr = '';
-  const code = await run(args, { stdout: (s) => (stdout += s), stderr: (s) => (stderr += s), env });
+  const code = await run(args, { stdout: (s) => (stdout += s), stderr: (s) => (stderr += s), env, progress });
   return { code, stdout, stderr, json: <T,>() => JSON.parse(stdout) as T };
 }
 

@@ -149,6 +149,15 @@ describe('mqkit dlq replay', () => {
     expect(effects.sort()).toEqual([...ids].sort());
   });
 
+  it('draws a progress bar on a terminal (stderr), never with --json', async () => {
+    const { url } = await setup(2);
+    const r = await cli(['dlq', 'replay', 'orders', '--url', url], {}, true);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe(`\r[###############...............] 1/2 replayed\r[##############################] 2/2 replayed\n`);
+    const { url: url2 } = await setup(1);
+    expect((await cli(['dlq', 'replay', 'orders', '--json', '--url', url2], {}, true)).stderr).toBe('');
+  });
+
   it('--to a topic, --reason filter, --rate', async () => {
     const { url, name } = await setup(2);
     const started = Date.now();

@@ -278,14 +278,14 @@ export async function dlqReplay(ctx: CommandContext, topicArg: string, raw: unkn
               break;
             }
             done += 1;
-            if (ctx.io.progress && !ctx.flags.json) ctx.io.stderr(`\rreplayed ${results.length}/${budget}`);
+            if (ctx.io.progress && !ctx.flags.json) ctx.io.stderr(`\r${progressBar(results.length, budget)}`);
           }
         } finally {
           await batch.release();
         }
         if (opts.dryRun || done === 0 || batch.messages.length < passSize(opts, Number.POSITIVE_INFINITY, ops.capabilities.read)) break;
       }
-      if (ctx.io.progress && !ctx.flags.json && !opts.dryRun) ctx.io.stderr('\n');
+      if (ctx.io.progress && !ctx.flags.json && !opts.dryRun && results.length > 0) ctx.io.stderr('\n');
     } finally {
       await client?.close().catch(() => {});
     }
@@ -301,6 +301,14 @@ export async function dlqReplay(ctx: CommandContext, topicArg: string, raw: unkn
     });
     return failures.length > 0 ? EXIT.FAILED : EXIT.OK;
   });
+}
+
+const BAR_WIDTH = 30;
+
+/** `[#########.....................]  12/40 replayed`: redrawn in place on a terminal. */
+export function progressBar(done: number, total: number): string {
+  const filled = total === 0 ? BAR_WIDTH : Math.round((BAR_WIDTH * Math.min(done, total)) / total);
+  return `[${'#'.repeat(filled)}${'.'.repeat(BAR_WIDTH - filled)}] ${String(done).padStart(String(total).length)}/${total} replayed`;
 }
 
 /**
