@@ -515,6 +515,11 @@ class PlatformaticConsumer implements ConsumerSeam {
     const partitions = [...(consumer.assignments.find((a) => a.topic === topic)?.partitions ?? [])].sort((a, b) => a - b);
     const key = `${consumer.memberId ?? ''}|${partitions.join(',')}`;
     if (why !== 'join' && key === this.#lastAssignment) return;
+    // KIP-848: a new member's first assignment is usually empty only until the broker has moved
+    // partitions to it over the next heartbeats; reported once it has some (or, if it never
+    // does, subscribe() gives up waiting after joinTimeoutMs), like a classic join that waits for
+    // the group's new assignment.
+    if (this.#groupProtocol === 'consumer' && this.#lastAssignment === '' && partitions.length === 0) return;
     // Outside a join the stream keeps its positions: it is made to refresh them (below).
     const refresh = why === 'changed' ? this.#refresher() : undefined;
     if (why === 'changed' && !refresh) return;
