@@ -72,6 +72,7 @@ export const rawDrains: Openers = {
               autoCommit: false,
               eachBatchAutoResolve: false,
               partitionsConsumedConcurrently: 3,
+              // eslint-disable-next-line @typescript-eslint/unbound-method -- kafkajs hands closures (its documented destructuring), typed as methods
               async eachBatch({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, uncommittedOffsets, isRunning, isStale }) {
                 for (const message of batch.messages) {
                   if (!isRunning() || isStale()) break;
