@@ -39,7 +39,7 @@ const only = onlyArg >= 0 ? new Set(args[onlyArg + 1]?.split(',')) : undefined;
 const step = (name) => !only || only.has(name);
 
 /** The packages users install (the order is only the report's). */
-const PACKAGES = ['core', 'testing', 'kafka', 'rabbitmq', 'rocketmq', 'sqs', 'redis-streams', 'postgres', 'redis'];
+const PACKAGES = ['core', 'testing', 'kafka', 'rabbitmq', 'rocketmq', 'sqs', 'redis-streams', 'postgres', 'redis', 'cli', 'nestjs'];
 
 const failures = [];
 const fail = (msg) => {
@@ -230,7 +230,9 @@ try {
     if (pkg.sideEffects !== false) fail(`${where}: sideEffects is not false`);
     if (pkg.license !== 'Apache-2.0') fail(`${where}: license is ${pkg.license}`);
     if (!pkg.repository?.url || !pkg.homepage) fail(`${where}: repository or homepage missing`);
-    if (dir !== 'core') {
+    // @mqkit/cli is an application, not a library: `npx mqkit` must run with nothing else installed,
+    // so it depends on core and the adapters (whose core peer its own dependency satisfies).
+    if (dir !== 'core' && dir !== 'cli') {
       if (pkg.dependencies?.['@mqkit/core']) fail(`${where}: @mqkit/core is a dependency (must be a peer: one copy of core per app)`);
       if (!pkg.peerDependencies?.['@mqkit/core']) fail(`${where}: @mqkit/core is not a peer dependency`);
     }
@@ -282,6 +284,21 @@ try {
       } catch (err) {
         fail(`(a) check.mjs on ${node}: ${err.message}`);
       }
+    }
+    // The CLI as `npx mqkit` runs it from the installed bin, and @mqkit/nestjs with the Nest peers npm installed.
+    try {
+      const out = await run(join(app, 'node_modules', '.bin', 'mqkit'), ['health', '--url', 'memory://', '--json'], { cwd: app });
+      if (!/"ok":\s*true/.test(out)) fail(`(a) mqkit health --json on memory:// said: ${out.trim()}`);
+      else log('(a) the installed `mqkit` bin: health on memory:// exits 0');
+    } catch (err) {
+      fail(`(a) the installed mqkit bin: ${err.message}`);
+    }
+    try {
+      const script = "import('@mqkit/nestjs').then((m) => { if (typeof m.MqkitModule?.forRoot !== 'function' || typeof m.Subscribe !== 'function') throw new Error('exports missing'); console.log('ok'); })";
+      await run(process.execPath, ['-e', script], { cwd: app });
+      log('(a) @mqkit/nestjs imports with its peers (MqkitModule, Subscribe)');
+    } catch (err) {
+      fail(`(a) import @mqkit/nestjs: ${err.message}`);
     }
     log(`(a) runtime checks: ${secs(t0)}`);
   }
