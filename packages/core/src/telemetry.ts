@@ -226,10 +226,10 @@ export class Telemetry {
   startSend(topic: string, id: string, headers: Record<string, string>): Span {
     const op = this.#destination(topic).send;
     const span = this.#tracer.startSpan(op.spanName, { kind: SpanKind.PRODUCER, attributes: op.attributes });
-    if (span.isRecording()) {
-      span.setAttribute('messaging.message.id', id);
-      this.#attachCreationContext(span, headers);
-    }
+    if (span.isRecording()) span.setAttribute('messaging.message.id', id);
+    // Also for a span nothing records: with a propagator but no SDK (or a sampled-out span), the
+    // non-recording span carries the caller's context, and the message must continue that trace.
+    this.#attachCreationContext(span, headers);
     return span;
   }
 
