@@ -15,7 +15,7 @@ import {
   type Producer,
   type SASLOptions,
 } from 'kafkajs';
-import { settledWithin, type Logger } from '@mqkit/core/driver';
+import { settledWithin, uninstrumented, type Logger } from '@mqkit/core/driver';
 import type { KafkaSettings } from '../options.ts';
 import { classifyKafkaError } from './kafkajs-errors.ts';
 import { SerialIdempotentProducer, stablePartitioner, toKafkajsMessage } from './kafkajs-producer.ts';
@@ -246,7 +246,9 @@ class KafkajsConsumer implements ConsumerSeam {
     });
     await consumer.connect();
     await consumer.subscribe({ topic: s.topic, fromBeginning: s.fromBeginning });
-    await consumer.run({
+    // Past an instrumentation's wrapper (e.g. @opentelemetry/instrumentation-kafkajs): it would start
+    // a `poll` span per fetched batch as a root trace of its own beside mqkit's process spans.
+    await uninstrumented(consumer.run).call(consumer, {
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: 1,
