@@ -8,8 +8,8 @@ import type { DlqLsDocument, DlqReplayDocument } from '@mqkit/cli';
 import { kafka } from '@mqkit/kafka';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { dlqScenario, healthScenario, mqkit } from '../src/cli-scenario.ts';
-import { uniqueGroup } from '../src/names.ts';
+import { dlqScenario, healthScenario, mqkit, topologyScenario } from '../src/cli-scenario.ts';
+import { uniqueGroup, uniqueTopic } from '../src/names.ts';
 import { brokers, closeAdmin, createTopic, kafkaUrl } from './harness.ts';
 
 afterAll(async () => {
@@ -20,6 +20,10 @@ describe('mqkit CLI on kafka (#20)', () => {
   it('dlq ls/show/replay, lag per partition and a fixed consumer getting everything', async () => {
     const topic = await createTopic('cli', 3);
     await dlqScenario({ url: kafkaUrl, adapter: kafka(), topic, group: uniqueGroup('billing') });
+  }, 180_000);
+
+  it('topology verify/plan/apply: what is missing, created, then kept for the declared group (#22)', async () => {
+    await topologyScenario({ url: kafkaUrl, adapter: kafka(), topic: uniqueTopic('topo'), group: uniqueGroup('billing') });
   }, 180_000);
 
   it('health exits 0, and 1 on an unreachable broker', async () => {

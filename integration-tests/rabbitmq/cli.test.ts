@@ -8,7 +8,7 @@ import { connect } from '@mqkit/core';
 import { silentLogger } from '@mqkit/core/driver';
 import { ops, rabbitmq } from '@mqkit/rabbitmq';
 import { afterAll, describe, expect, it } from 'vitest';
-import { dlqScenario, healthScenario, mqkit } from '../src/cli-scenario.ts';
+import { dlqScenario, healthScenario, mqkit, topologyScenario } from '../src/cli-scenario.ts';
 import { requireBroker } from '../src/endpoints.ts';
 import { uniqueGroup, uniqueTopic } from '../src/names.ts';
 import { waitFor } from '../src/wait.ts';
@@ -29,6 +29,10 @@ afterAll(async () => {
 describe('mqkit CLI on rabbitmq (#20)', () => {
   it('dlq ls/show/replay, lag and a fixed consumer getting everything', async () => {
     await dlqScenario({ url, adapter: rabbitmq(), topic: fresh('cli'), group: uniqueGroup('billing') });
+  }, 120_000);
+
+  it('topology verify/plan/apply: what is missing, created, then kept for the declared group (#22)', async () => {
+    await topologyScenario({ url, adapter: rabbitmq(), topic: fresh('topo'), group: uniqueGroup('billing') });
   }, 120_000);
 
   it('health exits 0, and 1 on an unreachable broker', async () => {

@@ -6,7 +6,7 @@
 import type { DlqLsDocument, LagDocument } from '@mqkit/cli';
 import { redisStreams } from '@mqkit/redis-streams';
 import { afterAll, describe, expect, it } from 'vitest';
-import { dlqScenario, healthScenario, mqkit } from '../src/cli-scenario.ts';
+import { dlqScenario, healthScenario, mqkit, topologyScenario } from '../src/cli-scenario.ts';
 import { uniqueGroup, uniqueName } from '../src/names.ts';
 import { connectStreams, deleteTopics, redisUrl } from './harness.ts';
 
@@ -25,6 +25,10 @@ describe('mqkit CLI on redis-streams (#20)', () => {
 
   it('dlq ls/show/replay, lag and a fixed consumer getting everything', async () => {
     await dlqScenario({ url, adapter: redisStreams(), topic: fresh('cli'), group: uniqueGroup('billing') });
+  }, 120_000);
+
+  it('topology verify/plan/apply: what is missing, created, then kept for the declared group (#22)', async () => {
+    await topologyScenario({ url, adapter: redisStreams(), topic: fresh('topo'), group: uniqueGroup('billing') });
   }, 120_000);
 
   it('health exits 0, and 1 on an unreachable server', async () => {

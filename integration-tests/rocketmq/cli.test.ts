@@ -7,7 +7,7 @@
  */
 import { rocketmq } from '@mqkit/rocketmq';
 import { describe, expect, it } from 'vitest';
-import { dlqScenario, healthScenario, mqkit } from '../src/cli-scenario.ts';
+import { dlqScenario, healthScenario, mqkit, topologyScenario } from '../src/cli-scenario.ts';
 import { uniqueGroup, uniqueTopic } from '../src/names.ts';
 import { INVISIBLE_MS, rocketmqEndpoint } from './mqkit-support.ts';
 
@@ -20,6 +20,16 @@ describe('mqkit CLI on rocketmq (#20)', () => {
       url,
       adapter: rocketmq(),
       topic: uniqueTopic('cli'),
+      group: uniqueGroup('billing'),
+      connectOptions: { options: { invisibleDurationMs: INVISIBLE_MS, awaitDurationMs: 2000 } },
+    });
+  }, 240_000);
+
+  it('topology verify/plan/apply: what is missing, created, then kept for the declared group (#22)', async () => {
+    await topologyScenario({
+      url,
+      adapter: rocketmq(),
+      topic: uniqueTopic('topo'),
       group: uniqueGroup('billing'),
       connectOptions: { options: { invisibleDurationMs: INVISIBLE_MS, awaitDurationMs: 2000 } },
     });

@@ -7,7 +7,7 @@
 import type { DlqLsDocument, LagDocument } from '@mqkit/cli';
 import { sqs } from '@mqkit/sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dlqScenario, healthScenario, mqkit } from '../src/cli-scenario.ts';
+import { dlqScenario, healthScenario, mqkit, topologyScenario } from '../src/cli-scenario.ts';
 import { uniqueGroup, uniqueName } from '../src/names.ts';
 import { deleteTopicQueues, EMULATOR_CREDENTIALS, sqsUrl } from './harness.ts';
 
@@ -34,6 +34,10 @@ describe('mqkit CLI on sqs, queue mode on ElasticMQ (#20)', () => {
 
   it('dlq ls/show/replay, lag and a fixed consumer getting everything', async () => {
     await dlqScenario({ url, adapter: sqs(), topic: fresh('cli'), group: uniqueGroup('billing'), subscribeOptions });
+  }, 120_000);
+
+  it('topology verify/plan/apply: what is missing, created, then kept for the declared group (#22)', async () => {
+    await topologyScenario({ url, adapter: sqs(), topic: fresh('topo'), group: uniqueGroup('billing'), subscribeOptions });
   }, 120_000);
 
   it('health exits 0, and 1 on an unreachable endpoint', async () => {
@@ -70,6 +74,10 @@ describe('mqkit CLI on sqs, SNS mode on moto (#20)', () => {
 
   it('dlq ls/show/replay on the group dead-letter queue, lag and a fixed consumer getting everything', async () => {
     await dlqScenario({ url, adapter: sqs(), topic: uniqueName('clisns'), group: uniqueGroup('billing'), subscribeOptions });
+  }, 180_000);
+
+  it('topology verify/plan/apply: the SNS topic, the group queue and its dead-letter queue, then kept for the declared group (#22)', async () => {
+    await topologyScenario({ url, adapter: sqs(), topic: uniqueName('toposns'), group: uniqueGroup('billing'), subscribeOptions });
   }, 180_000);
 
   it('two groups on one dead-letter topic: --group is needed and names them', async () => {

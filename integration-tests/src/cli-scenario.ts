@@ -5,7 +5,7 @@
  * then gets every message; `health` exits 0, and 1 on an unreachable URL. The CLI runs in-process
  * (`run()` from @mqkit/cli) with the broker URL, as `npx mqkit --url …` would.
  */
-import type { DlqLsDocument, DlqReplayDocument, DlqShowDocument, LagDocument } from '@mqkit/cli';
+import type { DlqLsDocument, DlqReplayDocument, DlqShowDocument, LagDocument, TopologyDocument } from '@mqkit/cli';
 import { run } from '@mqkit/cli';
 import { connect, type Client, type Subscription } from '@mqkit/core';
 import type { Adapter } from '@mqkit/core/driver';
@@ -149,4 +149,39 @@ export async function healthScenario(url: string, unreachable: string, topic: st
   expect(down.code).toBe(1);
   expect(down.json()).toMatchObject({ ok: false, roundTripMs: null, error: { code: expect.any(String) } });
   expect(down.stderr).toBe('');
+}
+
+/**
+ * `mqkit topology verify|plan|apply` on a fresh topic (issue #22): verify exits 1 naming what is
+ * missing, plan lists the same and changes nothing, apply creates it (exit 0), verify then exits 0;
+ * and the declared group's first subscriber (under `topology: 'verify'`, so nothing is created on
+ * the way) gets a message published after apply and before it subscribed.
+ */
+export async function topologyScenario(o: ScenarioOptions): Promise<void> {
+  const args = ['--topic', o.topic, '--group', o.group, '--json', '--url', o.url];
+  const names = (doc: TopologyDocument): string[] => doc.topics.flatMap((t) => t.missing.map((m) => `${m.kind}:${m.name}`));
+  const verify = await mqkit(['topology', 'verify', ...args]);
+  expect(verify.code, verify.stderr).toBe(1);
+  const missing = names(verify.json<TopologyDocument>());
+  expect(missing).toContain(`topic:${o.topic}`);
+  const plan = await mqkit(['topology', 'plan', ...args]);
+  expect(plan.code, plan.stderr).toBe(0);
+  expect(names(plan.json<TopologyDocument>())).toEqual(missing);
+  const apply = await mqkit(['topology', 'apply', ...args]);
+  expect(apply.code, apply.stderr).toBe(0);
+  const applied = apply.json<TopologyDocument>();
+  expect(applied.ok).toBe(true);
+  expect(applied.topics[0]!.created!.map((m) => `${m.kind}:${m.name}`)).toEqual(missing);
+  const again = await mqkit(['topology', 'verify', ...args]);
+  expect(again.code, again.stdout).toBe(0);
+
+  const client = await connect(o.url, { adapters: [o.adapter], topology: 'verify', ...(o.connectOptions ?? {}) });
+  try {
+    const { id } = await client.publish(o.topic, { early: true });
+    const seen = new Set<string>();
+    await client.subscribe(o.topic, { ...(o.subscribeOptions ?? {}), group: o.group, handler: (d) => void seen.add(d.id) });
+    await waitFor('the message published before the first subscriber', () => seen.has(id), { timeoutMs: 60_000 });
+  } finally {
+    await client.close();
+  }
 }

@@ -9,3 +9,4 @@ export type { DlqLsDocument, DlqSummary, DlqShowDocument, DlqMessage, DlqReplayD
 export type { LagDocument, LagRow } from './commands/lag.ts';
 export type { HealthReport } from './commands/health.ts';
 export type { OutboxStatus, OutboxDeadDocument, OutboxDeadRow, OutboxRetryDocument } from './commands/outbox.ts';
+export type { TopologyAction, TopologyDocument, TopologyTopicReport } from './commands/topology.ts';

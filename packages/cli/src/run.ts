@@ -9,6 +9,7 @@ import { processIo, type CliIo } from './io.ts';
 import { dlqLs, dlqPurge, dlqReplay, dlqShow } from './commands/dlq.ts';
 import { lag } from './commands/lag.ts';
 import { health } from './commands/health.ts';
+import { topology, type TopologyAction } from './commands/topology.ts';
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 
@@ -29,7 +30,7 @@ export async function run(argv: readonly string[], io: CliIo = processIo()): Pro
   let code: ExitCode = EXIT.OK;
   let json = argv.includes('--json');
   const program = new Command('mqkit')
-    .description('Operate mqkit brokers: dead letters, lag, outbox, health. The broker comes from --url or MQ_URL.')
+    .description('Operate mqkit brokers: dead letters, lag, topology, outbox, health. The broker comes from --url or MQ_URL.')
     .option('--url <url>', 'broker URL (memory://, kafka://, amqp://, rocketmq://, sqs://, redis://); default $MQ_URL')
     .option('--json', 'print one JSON document (stable shape, see the README) instead of tables')
     .addOption(new Option('--timeout <ms>', 'deadline of the command').argParser(positiveInt).default(DEFAULT_TIMEOUT_MS))
@@ -93,6 +94,29 @@ export async function run(argv: readonly string[], io: CliIo = processIo()): Pro
     .option('--group <group>', 'only this group')
     .action(act((ctx, topic: string | undefined, opts: unknown) => lag(ctx, topic, opts)));
 
+  const topologyCommand = program
+    .command('topology')
+    .description("topics, groups and dead-letter topics as client.declare() describes them (a JSON file of declarations, or --topic): plan, apply, verify");
+  const topologyOptions = (c: Command): Command =>
+    c
+      .option('--topic <topic>', 'one topic instead of a file')
+      .option('--group <group...>', 'its consumer groups')
+      .option('--ordered', 'keyed messages consumed in order (RocketMQ FIFO, SQS .fifo, RabbitMQ single active consumer)')
+      .option('--delayed', 'published with delayMs (RocketMQ DELAY topic)')
+      .option('--transactional', 'published in transactions (RocketMQ TRANSACTION topic)')
+      .option('--partitions <n>', 'partitions (Kafka) or queues (RocketMQ) when created', positiveInt)
+      .option('--no-dead-letter', 'no <topic>-dlq');
+  const topologyActions: ReadonlyArray<[TopologyAction, string]> = [
+    ['plan', 'what apply would create, and what exists but does not fit; changes nothing'],
+    ['apply', 'create what is missing, then check again (exit 1 if anything is still missing)'],
+    ['verify', 'exit 0 when everything exists and fits, 1 when not (names what is missing)'],
+  ];
+  for (const [action, description] of topologyActions) {
+    topologyOptions(topologyCommand.command(`${action} [file]`).description(description)).action(
+      act((ctx, file: string | undefined, opts: unknown) => topology(ctx, action, file, opts)),
+    );
+  }
+
   const outbox = program.command('outbox').description('the PostgreSQL outbox (@mqkit/postgres): status, dead, retry');
   const outboxOptions = (c: Command): Command =>
     c.option('--db <url>', 'PostgreSQL URL; default $DATABASE_URL').option('--table <name>', 'outbox table', 'mqkit_outbox').option('--schema <name>', 'schema', 'public');
@@ -105,7 +129,7 @@ export async function run(argv: readonly string[], io: CliIo = processIo()): Pro
     .option('--id <id...>', 'only these rows')
     .action(act(async (ctx, opts: unknown) => (await outboxCommands()).outboxRetry(ctx, opts)));
 
-  for (const c of [program, dlq, outbox, ...program.commands, ...dlq.commands, ...outbox.commands]) {
+  for (const c of [program, dlq, outbox, topologyCommand, ...program.commands, ...dlq.commands, ...outbox.commands, ...topologyCommand.commands]) {
     c.exitOverride().configureOutput({ writeOut: (s) => io.stdout(s), writeErr: () => {}, outputError: () => {} });
   }
 

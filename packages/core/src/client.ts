@@ -1,4 +1,5 @@
 import type { Capabilities, Driver } from './driver/driver.ts';
+import type { MissingTopology } from './driver/topology.ts';
 import { MqError } from './errors.ts';
 import type { Logger } from './logger.ts';
 import type { Envelope } from './message.ts';
@@ -249,6 +250,16 @@ export class Client {
   async verify(declaration: TopicDeclaration): Promise<void> {
     this.#assertOpen();
     await verifyTopology(this.#driver, toTopologySpec(this.#driver, declaration, 'verify'));
+  }
+
+  /**
+   * What {@link Client.declare} would create for this declaration, and what exists but does not fit
+   * it (`problem` set), without changing anything: `[]` when everything is there. The list
+   * {@link Client.verify} turns into its NOT_FOUND/CONFIG error (e.g. for `mqkit topology plan`).
+   */
+  async plan(declaration: TopicDeclaration): Promise<readonly MissingTopology[]> {
+    this.#assertOpen();
+    return requireTopology(this.#driver).verify(toTopologySpec(this.#driver, declaration, 'plan'));
   }
 
   /**

@@ -14,6 +14,7 @@ export type { ClientHealth, ComponentState, HealthError, HealthOptions, OutboxRe
 export { SEMCONV_VERSION } from './telemetry.ts';
 export { observeBacklog, type BacklogMetrics, type BacklogMetricsOptions } from './backlog-metrics.ts';
 export type { TopicDeclaration, TopologyMode } from './topology.ts';
+export type { MissingTopology } from './driver/topology.ts';
 export {
   type OutgoingMessage,
   type PublishOptions,

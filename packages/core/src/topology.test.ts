@@ -39,6 +39,17 @@ describe('client.declare / client.verify', () => {
     await client.close();
   });
 
+  it('plan lists what declare would create, changes nothing, and is empty once declared', async () => {
+    const { client } = await open({ topology: 'none' });
+    const plan = await client.plan({ topic: 'orders', groups: ['billing'] });
+    expect(plan.map((m) => `${m.kind} ${m.name}`)).toEqual(['topic orders', 'group billing', 'dead-letter topic orders-dlq']);
+    expect(await client.plan({ topic: 'orders', groups: ['billing'] })).toHaveLength(3); // nothing was created
+    await client.declare({ topic: 'orders', groups: ['billing'] });
+    expect(await client.plan({ topic: 'orders', groups: ['billing'] })).toEqual([]);
+    expect((await rejection(client.plan({ topic: 'orders', groupz: [] } as never))).code).toBe('CONFIG');
+    await client.close();
+  });
+
   it('the declare call in the error carries ordered and delayed', async () => {
     const { client } = await open({ topology: 'none' });
     const err = await rejection(client.verify({ topic: 'timers', delayed: true, groups: ['g'] }));
