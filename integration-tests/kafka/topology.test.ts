@@ -3,7 +3,6 @@
  * `topology: 'create'`, `client.declare()` through the admin client (partitions, the -dlq topic),
  * and the errors of `verify` mode and of the default mode for what does not exist.
  */
-import { MqError } from '@mqkit/core';
 import { ConfigResourceTypes, Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { rejectedMqError } from '@mqkit/testing/conformance';

@@ -248,6 +248,7 @@ class KafkajsConsumer implements ConsumerSeam {
     await consumer.subscribe({ topic: s.topic, fromBeginning: s.fromBeginning });
     // Past an instrumentation's wrapper (e.g. @opentelemetry/instrumentation-kafkajs): it would start
     // a `poll` span per fetched batch as a root trace of its own beside mqkit's process spans.
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- called on its consumer, through .call
     await uninstrumented(consumer.run).call(consumer, {
       autoCommit: false,
       eachBatchAutoResolve: false,
