@@ -3,7 +3,7 @@
  * is particular here: the dead letters live in the quorum queue `<topic>-dlq`, read by holding
  * them (basic.get, then given back), and AMQP cannot list queues.
  */
-import type { DlqLsDocument } from '@mqkit/cli';
+import type { DlqLsDocument, LagDocument } from '@mqkit/cli';
 import { connect } from '@mqkit/core';
 import { silentLogger } from '@mqkit/core/driver';
 import { ops, rabbitmq } from '@mqkit/rabbitmq';
@@ -39,16 +39,61 @@ describe('mqkit CLI on rabbitmq (#20)', () => {
     await healthScenario(url, 'amqp://guest:guest@127.0.0.1:1', fresh('health'));
   }, 60_000);
 
-  it('bad input exits 2 with one line: unknown dead-letter queue, lag without a group, dlq ls without a topic', async () => {
+  it('bad input exits 2 with one line: an unknown dead-letter queue; over AMQP alone (management=false) lag without a group and dlq ls without a topic', async () => {
     const missing = await mqkit(['dlq', 'show', fresh('nothing'), '--url', url]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/^mqkit: NOT_FOUND: .*NOT_FOUND - no queue '.*-dlq'.*\n$/);
-    const lag = await mqkit(['lag', 'orders', '--url', url]);
+    const amqpOnly = `${url}${url.includes('?') ? '&' : '?'}management=false`;
+    const lag = await mqkit(['lag', 'orders', '--url', amqpOnly]);
     expect(lag.code).toBe(2);
     expect(lag.stderr).toContain('mqkit: UNSUPPORTED: rabbitmq: cannot list consumer groups');
-    const ls = await mqkit(['dlq', 'ls', '--url', url]);
+    const ls = await mqkit(['dlq', 'ls', '--url', amqpOnly]);
     expect(ls.code).toBe(2);
     expect(ls.stderr).toContain('name the topic');
+  }, 60_000);
+
+  it('with the management API: lag lists a topic’s groups with ready + unacked (in flight), dlq ls finds dead-letter topics without a name', async () => {
+    const topic = fresh('mgmt');
+    const group = uniqueGroup('billing');
+    const client = await connect(url, { adapters: [rabbitmq()], topology: 'create' });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    try {
+      await client.declare({ topic, groups: [group], deadLetter: true });
+      for (let i = 0; i < 5; i++) await client.publish(topic, { i });
+      await client.publish(`${topic}-dlq`, { dead: true });
+      // 2 held unacked by a handler that waits; 3 ready behind them (concurrency 2, no prefetch beyond)
+      let started = 0;
+      await client.subscribe(topic, { group, concurrency: 2, prefetch: 0, handler: async () => { started += 1; await gate; } });
+      await waitFor('2 handlers running', () => started === 2);
+      const lag = await waitFor('ready 3 + unacked 2 in lag', async () => {
+        const r = await mqkit(['lag', topic, '--json', '--url', url]);
+        const row = r.json<LagDocument>().groups.find((g) => g.group === group);
+        return row?.ready === 3 && row.inFlight === 2 ? row : undefined;
+      });
+      expect(lag).toMatchObject({ topic, group, backlog: 5, ready: 3, inFlight: 2, consumers: 1 });
+      const table = await mqkit(['lag', topic, '--url', url]);
+      expect(table.stdout).toMatch(new RegExp(`^TOPIC\\s+GROUP\\s+BACKLOG\\s+READY\\s+IN FLIGHT\\s+CONSUMERS\\n${topic}\\s+${group}\\s+5\\s+3\\s+2\\s+1\\n`));
+      // A dead-letter exchange that keeps no queue of its own (deadLetterQueue=false): listed by
+      // the API, nothing to read there; `dlq ls` leaves it out instead of failing NOT_FOUND.
+      const noQueue = fresh('noq');
+      const bare = await connect(`${url}${url.includes('?') ? '&' : '?'}deadLetterQueue=false`, { adapters: [rabbitmq()], topology: 'create' });
+      try {
+        await bare.declare({ topic: noQueue, groups: [], deadLetter: true });
+      } finally {
+        await bare.close();
+      }
+      const ls = await mqkit(['dlq', 'ls', '--json', '--url', url]);
+      expect(ls.code, ls.stderr).toBe(0);
+      const listed = ls.json<DlqLsDocument>().deadLetterTopics;
+      expect(listed.find((d) => d.topic === `${topic}-dlq`)).toMatchObject({ depth: 1 });
+      expect(listed.map((d) => d.topic)).not.toContain(`${noQueue}-dlq`);
+      // named, it is still an error
+      expect((await mqkit(['dlq', 'ls', noQueue, '--url', url])).code).toBe(2);
+    } finally {
+      release();
+      await client.close();
+    }
   }, 60_000);
 
   it('a replay that dies after reading, before removing, loses nothing: the held messages return to the queue', async () => {

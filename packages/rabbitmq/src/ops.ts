@@ -7,14 +7,18 @@
  * a read `hold`s (each read counts a delivery in `x-delivery-count`; the queue has no delivery
  * limit, so nothing is lost). Removing acks a message taken by that read.
  *
- * AMQP cannot list queues or a topic's bindings (that needs the management plugin's HTTP API),
- * so `listTopics` and a backlog without a group are UNSUPPORTED, and the backlog of a group's
- * queue `T.G` is its ready count: unacked messages are not reported over AMQP.
+ * AMQP cannot list queues or a topic's bindings, nor count unacked messages: those come from the
+ * management plugin's HTTP API (management.ts) when it answers (the `managementUrl` option, else
+ * port 15672 of the AMQP host). With it, `listTopics` lists the topic exchanges, a backlog without
+ * a group (or topic) finds the group queues `T.G` bound to each topic, and a group's backlog is
+ * ready + unacked. Without it, `listTopics` and a backlog without both names are UNSUPPORTED, and
+ * a backlog is the queue's ready count (what AMQP's queue.declare reports).
  */
 import type { Channel, ChannelModel, GetMessage } from 'amqplib';
-import { MqError, opsUnsupported, type BacklogRow, type DriverOps, type MessageBatch, type OpsAdapter, type StoredMessage } from '@mqkit/core/driver';
+import { MqError, opsUnsupported, type BacklogRow, type DriverOps, type MessageBatch, type OpsAdapter, type OpsCapabilities, type StoredMessage } from '@mqkit/core/driver';
 import { openConnection } from './connection.ts';
 import { classifyError } from './errors.ts';
+import { ManagementApi } from './management.ts';
 import { groupQueueName } from './names.ts';
 import { parseConnection } from './options.ts';
 import { fromDelivery } from './wire.ts';
@@ -25,20 +29,25 @@ export function ops(): OpsAdapter {
     schemes: ['amqp', 'amqps'],
     async create(url, options) {
       const settings = parseConnection(url, options);
+      const api = await ManagementApi.open(settings);
       const connection = await openConnection(settings);
       connection.on('error', () => {}); // surfaces as the next call's failure
-      return new RabbitmqOps(connection);
+      return new RabbitmqOps(connection, api);
     },
   };
 }
 
 class RabbitmqOps implements DriverOps {
   readonly name = 'rabbitmq';
-  readonly capabilities = { read: 'hold', remove: 'any', listTopics: false, listGroups: false } as const;
+  readonly capabilities: OpsCapabilities;
   readonly #connection: ChannelModel;
+  /** The management API, when it answered: listing and unacked counts. */
+  readonly #api: ManagementApi | undefined;
 
-  constructor(connection: ChannelModel) {
+  constructor(connection: ChannelModel, api: ManagementApi | undefined) {
     this.#connection = connection;
+    this.#api = api;
+    this.capabilities = { read: 'hold', remove: 'any', listTopics: api !== undefined, listGroups: api !== undefined };
   }
 
   /** A fresh channel whose failures surface as the failing call's error. */
@@ -65,7 +74,8 @@ class RabbitmqOps implements DriverOps {
   }
 
   async listTopics(): Promise<readonly string[]> {
-    throw opsUnsupported(this.name, 'list topics', 'AMQP has no way to list queues; name the topic');
+    if (!this.#api) throw opsUnsupported(this.name, 'list topics', 'AMQP cannot list exchanges or queues: name the topic, or enable the management plugin (managementUrl)');
+    return this.#api.topicExchanges();
   }
 
   async depth(topic: string): Promise<number> {
@@ -121,12 +131,29 @@ class RabbitmqOps implements DriverOps {
   }
 
   async backlog(topic: string | undefined, group: string | undefined): Promise<readonly BacklogRow[]> {
-    if (topic === undefined || group === undefined) {
-      throw opsUnsupported(this.name, 'list consumer groups', 'AMQP cannot list queues or bindings; name both: mqkit lag <topic> --group <group>');
+    const api = this.#api;
+    if (!api) {
+      if (topic === undefined || group === undefined) {
+        throw opsUnsupported(this.name, 'list consumer groups', 'AMQP cannot list queues or bindings: name both (mqkit lag <topic> --group <group>), or enable the management plugin (managementUrl)');
+      }
+      const queue = groupQueueName(topic, group);
+      const q = await this.#channel(`group queue "${queue}"`, (ch) => ch.checkQueue(queue));
+      return [{ topic, group, backlog: q.messageCount, ready: q.messageCount, consumers: q.consumerCount }];
     }
-    const queue = groupQueueName(topic, group);
-    const q = await this.#channel(`group queue "${queue}"`, (ch) => ch.checkQueue(queue));
-    return [{ topic, group, backlog: q.messageCount, ready: q.messageCount, consumers: q.consumerCount }];
+    const rows: BacklogRow[] = [];
+    for (const t of topic === undefined ? await api.topicExchanges() : [topic]) {
+      // A group queue is `T.G`, bound to exchange T (names.ts); its retry queues are not bound.
+      const groups = group !== undefined ? [group] : (await api.queuesBoundTo(t)).filter((q) => q.startsWith(`${t}.`)).map((q) => q.slice(t.length + 1));
+      for (const g of groups) {
+        const q = await api.queue(groupQueueName(t, g)).catch((err: unknown) => {
+          // a named group must exist; a listed one removed meanwhile is skipped
+          if (group === undefined && MqError.is(err, 'NOT_FOUND')) return undefined;
+          throw err;
+        });
+        if (q) rows.push({ topic: t, group: g, backlog: q.ready + q.unacked, ready: q.ready, inFlight: q.unacked, consumers: q.consumers });
+      }
+    }
+    return rows;
   }
 
   async close(): Promise<void> {

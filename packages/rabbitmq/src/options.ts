@@ -65,6 +65,15 @@ const optionsSchema = z
     reconnectInitialDelayMs: z.coerce.number().int().min(1).max(60_000).default(100),
     /** Longest reconnect delay, in ms. Reconnecting never gives up until `close()`. @default 5000 */
     reconnectMaxDelayMs: z.coerce.number().int().min(1).max(300_000).default(5_000),
+    /**
+     * The management plugin's HTTP API, used only by the adapter's operations (`mqkit lag`, `mqkit
+     * dlq ls` without a topic): unacked counts and queue listing, which AMQP cannot give. Without
+     * it, `http://<AMQP host>:15672` (https for amqps) with the URL's credentials is tried and
+     * used when it answers; a URL given here must answer.
+     */
+    managementUrl: z.url().optional(),
+    /** `false`: operations use AMQP alone, even where the management API answers. @default true */
+    management: bool.default(true),
     /** Name the connection shows in the management UI. @default 'mqkit' */
     connectionName: z.string().min(1).max(255).default('mqkit'),
     /** TLS (amqps://): CA bundle (PEM). */

@@ -90,7 +90,16 @@ export async function dlqLs(ctx: CommandContext, topicArg: string | undefined, r
     else topics = (await ops.listTopics()).filter((t) => t.endsWith('-dlq')).sort();
     const summaries: DlqSummary[] = [];
     for (const topic of topics) {
-      const depth = await ops.depth(topic, opts.group);
+      let depth: number;
+      try {
+        depth = await ops.depth(topic, opts.group);
+      } catch (err) {
+        // Listed, but nothing to read there: gone since the listing, or a topic that keeps no
+        // store of its own (RabbitMQ's dead-letter exchange with `deadLetterQueue: false`). A topic
+        // named on the command line still fails NOT_FOUND.
+        if (topicArg === undefined && MqError.is(err, 'NOT_FOUND')) continue;
+        throw err;
+      }
       const letters = depth === 0 ? [] : await peek(ops, topic, opts.scan, opts.group);
       // After the read: a message dead-lettered while it ran is not "in the future".
       const now = Date.now();
