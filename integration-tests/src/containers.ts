@@ -106,13 +106,15 @@ export async function startBrokerContainer<N extends BrokerName>(name: N, tried:
       }
       case 'rabbitmq': {
         const c = await new GenericContainer(CONTAINER_IMAGES.rabbitmq)
-          .withExposedPorts(5672)
+          .withExposedPorts(5672, 15672)
           .withEnvironment({ RABBITMQ_DEFAULT_USER: 'guest', RABBITMQ_DEFAULT_PASS: 'guest' })
           .withWaitStrategy(Wait.forLogMessage(/Server startup complete/))
           .withStartupTimeout(120_000)
           .start();
         started.push(c);
-        return done<'rabbitmq'>({ url: `amqp://guest:guest@${c.getHost()}:${c.getMappedPort(5672)}` }, c) as unknown as StartedBroker<N>;
+        // The management API (the image's plugin) on its mapped port: the operations read unacked counts there.
+        const management = encodeURIComponent(`http://${c.getHost()}:${c.getMappedPort(15672)}`);
+        return done<'rabbitmq'>({ url: `amqp://guest:guest@${c.getHost()}:${c.getMappedPort(5672)}?managementUrl=${management}` }, c) as unknown as StartedBroker<N>;
       }
       case 'rocketmq': {
         const host = await hostOf(tc);
