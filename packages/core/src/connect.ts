@@ -124,7 +124,7 @@ export async function connect(target: string | ConnectConfig, options: ConnectOp
     throw err;
   }
   logger.info({ adapter: driver.name, url: redactUrl(url), topology }, 'mqkit connected');
-  const telemetry = new Telemetry(driver.name, { meterProvider: config.meterProvider, tracerProvider: config.tracerProvider });
+  const telemetry = new Telemetry(driver.name, { meterProvider: config.meterProvider, tracerProvider: config.tracerProvider, sendSystem: driver.sendSystem });
   return new Client(driver, telemetry, logger, publishPolicy, topology);
 }
 

@@ -102,6 +102,32 @@ describe('tracing (messaging semantic conventions)', () => {
     await mq.close();
   });
 
+  it('a driver that sends to another system (SQS with SNS) labels sends with it, receives with its own', async () => {
+    const base = memory();
+    // the memory driver as one whose sends go elsewhere: Driver.sendSystem
+    const adapter: Adapter = {
+      schemes: base.schemes,
+      create: async (...args) => {
+        const driver = await base.create(...args);
+        return new Proxy(driver, {
+          get(target, property) {
+            if (property === 'sendSystem') return 'aws.sns';
+            const value: unknown = Reflect.get(target, property, target);
+            return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+          },
+        });
+      },
+    };
+    const mq = await connect(`memory://${uniqueName('otel')}`, { adapters: [adapter], tracerProvider });
+    await mq.subscribe('orders', { group: 'billing', handler: () => {} });
+    await mq.publish('orders', { n: 1 });
+    await until(() => named('ack orders').length === 1);
+    expect(one('send orders').attributes['messaging.system']).toBe('aws.sns');
+    expect(one('process orders').attributes['messaging.system']).toBe('memory');
+    expect(one('ack orders').attributes['messaging.system']).toBe('memory');
+    await mq.close();
+  });
+
   it('a failing handler: process span with error.type and error status, nack, then dead_letter', async () => {
     const mq = await client();
     class PaymentDeclined extends Error {

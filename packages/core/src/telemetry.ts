@@ -41,6 +41,8 @@ import type { Envelope } from './message.ts';
 export interface TelemetryOptions {
   readonly meterProvider?: MeterProvider | undefined;
   readonly tracerProvider?: TracerProvider | undefined;
+  /** `messaging.system` of sends when it is not the adapter's ({@link Driver.sendSystem}). */
+  readonly sendSystem?: string | undefined;
 }
 
 /** The version of the OpenTelemetry semantic conventions mqkit's spans and metrics follow. */
@@ -165,7 +167,10 @@ interface Destination {
 /** W3C trace context and OpenTelemetry metrics for one client (see the module comment). */
 export class Telemetry {
   readonly #tracer: Tracer;
+  /** `messaging.system` of receives, processing and settles. */
   readonly system: string;
+  /** `messaging.system` of sends (another system for SQS with SNS). */
+  readonly sendSystem: string;
   readonly #destinations = new Map<string, Destination>();
   /** `messaging.client.operation.duration` (s): send, ack, nack, dead_letter. */
   readonly operationDuration: Histogram;
@@ -182,6 +187,7 @@ export class Telemetry {
 
   constructor(adapter: string, options: TelemetryOptions) {
     this.system = messagingSystem(adapter);
+    this.sendSystem = options.sendSystem ?? this.system;
     // The global provider is a proxy that forwards to an SDK registered later, so one lookup suffices.
     this.#tracer = (options.tracerProvider ?? trace.getTracerProvider()).getTracer(SCOPE, undefined, { schemaUrl: SCHEMA_URL });
     const meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(SCOPE, undefined, { schemaUrl: SCHEMA_URL });
@@ -200,7 +206,7 @@ export class Telemetry {
   #destination(topic: string): Destination {
     let d = this.#destinations.get(topic);
     if (d === undefined) {
-      d = { send: new Operation(this.system, 'send', 'send', topic), create: new Operation(this.system, 'create', 'create', topic) };
+      d = { send: new Operation(this.sendSystem, 'send', 'send', topic), create: new Operation(this.sendSystem, 'create', 'create', topic) };
       if (this.#destinations.size >= MAX_CACHED_TOPICS) this.#destinations.clear();
       this.#destinations.set(topic, d);
     }
@@ -282,7 +288,7 @@ export class Telemetry {
    */
   startBatch(envelopes: readonly Envelope[], fresh: boolean): Span | undefined {
     const topic = envelopes.length > 0 && envelopes.every((e) => e.topic === envelopes[0]!.topic) ? envelopes[0]!.topic : undefined;
-    const op = topic === undefined ? new Operation(this.system, 'send', 'send', undefined) : this.#destination(topic).send;
+    const op = topic === undefined ? new Operation(this.sendSystem, 'send', 'send', undefined) : this.#destination(topic).send;
     const span = this.#tracer.startSpan(op.spanName, { kind: SpanKind.CLIENT, attributes: op.attributes });
     if (!span.isRecording()) return undefined;
     span.setAttribute('messaging.batch.message_count', envelopes.length);

@@ -61,6 +61,8 @@ export function sqsCapabilities(settings: { readonly sns: boolean; readonly maxM
 
 export class SqsDriver implements Driver {
   readonly name = 'sqs';
+  /** With SNS, sends go to an SNS topic: the conventions' `aws.sns` there (receives stay `aws_sqs`). */
+  readonly sendSystem: string | undefined;
   readonly capabilities: Capabilities;
   /** Queues, SNS topics and subscriptions as `subscribe()` declares them (declare.ts). */
   readonly topology: DriverTopology;
@@ -75,6 +77,7 @@ export class SqsDriver implements Driver {
   constructor(settings: SqsSettings, logger: Logger) {
     this.#settings = settings;
     this.capabilities = sqsCapabilities(settings);
+    this.sendSystem = settings.sns ? 'aws.sns' : undefined;
     const common = {
       region: settings.region,
       maxAttempts: settings.sdkMaxAttempts,

@@ -239,6 +239,12 @@ export interface DriverContext {
 export interface Driver {
   /** Short adapter name for logs and metrics: `memory`, `kafka`, `rabbitmq`, … */
   readonly name: string;
+  /**
+   * `messaging.system` of the send spans and metrics when sends go to another system than the one
+   * consumed from (SQS with SNS: `aws.sns`; consuming stays the adapter's, `aws_sqs`). Absent: the
+   * adapter's own, as for receives.
+   */
+  readonly sendSystem?: string | undefined;
   readonly capabilities: Capabilities;
   /** The native client object, for what mqkit does not cover. */
   readonly native: unknown;
