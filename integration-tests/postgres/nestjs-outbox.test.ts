@@ -46,7 +46,11 @@ it('POST /orders commits the order row and its outbox row together; the relay pu
   expect(r.store).toBeInstanceOf(PgOrderStore);
   const order = (await r.post(anOrder('c-1'))).body as Order;
   await waitFor('the order shipped', async () => (await r.store.shipped()).includes(order.orderId), { timeoutMs: 20_000 });
-  const rows = await pool.query(`SELECT id, topic, published_at IS NOT NULL AS published FROM ${tables.outbox}`);
+  // The relay marks the row after the broker confirmed, which can be after the consumer shipped.
+  const rows = await waitFor('the outbox row marked published', async () => {
+    const r2 = await pool.query(`SELECT id, topic, published_at IS NOT NULL AS published FROM ${tables.outbox}`);
+    return r2.rows.every((row: { published: boolean }) => row.published) ? r2 : undefined;
+  });
   expect(rows.rows).toEqual([{ id: `order-created:${order.orderId}`, topic: 'order.created', published: true }]);
   expect(await r.store.orders()).toEqual([order.orderId]);
   expect(memoryBroker(name).published('order.created').map((e) => e.id)).toEqual([`order-created:${order.orderId}`]);
