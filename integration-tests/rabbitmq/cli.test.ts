@@ -26,6 +26,21 @@ afterAll(async () => {
   await deleteTopicResources(url, topics);
 }, 120_000);
 
+/** `url` with one more query parameter (under testcontainers it already has `managementUrl`). */
+const withParam = (u: string, param: string): string => `${u}${u.includes('?') ? '&' : '?'}${param}`;
+
+/** Declares `topic` with its dead-letter topic and publishes 2 messages straight to the dead-letter exchange (the keep-all queue takes them). */
+async function twoDeadLetters(topic: string): Promise<void> {
+  const client = await connect(url, { adapters: [rabbitmq()], topology: 'create' });
+  try {
+    await client.declare({ topic, groups: [], deadLetter: true });
+    await client.publish(`${topic}-dlq`, { x: 1 });
+    await client.publish(`${topic}-dlq`, { x: 2 });
+  } finally {
+    await client.close();
+  }
+}
+
 describe('mqkit CLI on rabbitmq (#20)', () => {
   it('dlq ls/show/replay, lag and a fixed consumer getting everything', async () => {
     await dlqScenario({ url, adapter: rabbitmq(), topic: fresh('cli'), group: uniqueGroup('billing') });
@@ -43,7 +58,7 @@ describe('mqkit CLI on rabbitmq (#20)', () => {
     const missing = await mqkit(['dlq', 'show', fresh('nothing'), '--url', url]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/^mqkit: NOT_FOUND: .*NOT_FOUND - no queue '.*-dlq'.*\n$/);
-    const amqpOnly = `${url}${url.includes('?') ? '&' : '?'}management=false`;
+    const amqpOnly = withParam(url, 'management=false');
     const lag = await mqkit(['lag', 'orders', '--url', amqpOnly]);
     expect(lag.code).toBe(2);
     expect(lag.stderr).toContain('mqkit: UNSUPPORTED: rabbitmq: cannot list consumer groups');
@@ -66,10 +81,11 @@ describe('mqkit CLI on rabbitmq (#20)', () => {
       let started = 0;
       await client.subscribe(topic, { group, concurrency: 2, prefetch: 0, handler: async () => { started += 1; await gate; } });
       await waitFor('2 handlers running', () => started === 2);
-      const lag = await waitFor('ready 3 + unacked 2 in lag', async () => {
+      // The management API samples queue stats (every 5 s): wait until one sample shows them all.
+      const lag = await waitFor('ready 3 + unacked 2 and 1 consumer in lag', async () => {
         const r = await mqkit(['lag', topic, '--json', '--url', url]);
         const row = r.json<LagDocument>().groups.find((g) => g.group === group);
-        return row?.ready === 3 && row.inFlight === 2 ? row : undefined;
+        return row?.ready === 3 && row.inFlight === 2 && row.consumers === 1 ? row : undefined;
       });
       expect(lag).toMatchObject({ topic, group, backlog: 5, ready: 3, inFlight: 2, consumers: 1 });
       const table = await mqkit(['lag', topic, '--url', url]);
@@ -77,7 +93,7 @@ describe('mqkit CLI on rabbitmq (#20)', () => {
       // A dead-letter exchange that keeps no queue of its own (deadLetterQueue=false): listed by
       // the API, nothing to read there; `dlq ls` leaves it out instead of failing NOT_FOUND.
       const noQueue = fresh('noq');
-      const bare = await connect(`${url}${url.includes('?') ? '&' : '?'}deadLetterQueue=false`, { adapters: [rabbitmq()], topology: 'create' });
+      const bare = await connect(withParam(url, 'deadLetterQueue=false'), { adapters: [rabbitmq()], topology: 'create' });
       try {
         await bare.declare({ topic: noQueue, groups: [], deadLetter: true });
       } finally {
@@ -98,14 +114,7 @@ describe('mqkit CLI on rabbitmq (#20)', () => {
 
   it('a replay that dies after reading, before removing, loses nothing: the held messages return to the queue', async () => {
     const topic = fresh('crash');
-    const client = await connect(url, { adapters: [rabbitmq()], topology: 'create' });
-    try {
-      await client.declare({ topic, groups: [], deadLetter: true });
-      await client.publish(`${topic}-dlq`, { x: 1 });
-      await client.publish(`${topic}-dlq`, { x: 2 });
-    } finally {
-      await client.close();
-    }
+    await twoDeadLetters(topic);
     const o = await ops().create(url, {}, { logger: silentLogger });
     const batch = await o.read(`${topic}-dlq`, 10);
     expect(batch.messages).toHaveLength(2);
@@ -117,15 +126,7 @@ describe('mqkit CLI on rabbitmq (#20)', () => {
 
   it('purge empties the dead-letter queue', async () => {
     const topic = fresh('purge');
-    const client = await connect(url, { adapters: [rabbitmq()], topology: 'create' });
-    try {
-      await client.declare({ topic, groups: [], deadLetter: true });
-      // Published straight to the dead-letter exchange: the keep-all queue takes it.
-      await client.publish(`${topic}-dlq`, { x: 1 });
-      await client.publish(`${topic}-dlq`, { x: 2 });
-    } finally {
-      await client.close();
-    }
+    await twoDeadLetters(topic);
     const r = await mqkit(['dlq', 'purge', topic, '--yes', '--json', '--url', url]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.json()).toEqual({ adapter: 'rabbitmq', topic: `${topic}-dlq`, purged: 2 });
